@@ -1,0 +1,5 @@
+import sys
+
+from segwise.cli import main
+
+sys.exit(main())
