@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messages
 
 
 def _version(value: bool) -> None:
@@ -48,13 +48,15 @@ def eval_cmd(
     pred: Annotated[Path, typer.Option("--pred", help="Folder of predicted masks (paired by file stem).")],
     num_classes: Annotated[int, typer.Option("--num-classes", help="Number of evaluated classes C.")],
     ignore_index: Annotated[
-        Optional[int], typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
+        int | None, typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
     ] = None,
     classes: Annotated[
-        Optional[Path], typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
+        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
     ] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON here.")] = None,
-    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write the per-class table as CSV here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Write the per-class table as CSV here.")
+    ] = None,
     allow_missing: Annotated[
         bool, typer.Option("--allow-missing", help="Skip unpaired files with a warning instead of failing.")
     ] = False,

@@ -1,11 +1,16 @@
 """Reading masks and class tables from disk.
 
-Masks come in three encodings:
+Masks come in these encodings:
 
 * ``index``: one class id per pixel, PNG mode ``L`` (8-bit), ``I;16`` (16-bit) or ``P`` (the palette
   index is the class id, VOC style);
 * ``rgb``: colour-coded masks, decoded with a class table ``id,name,r,g,b``;
+* ``value_map``: stored values mapped to class ids, e.g. ``{0: 0, 255: 1}`` for binary masks;
 * anything else (JPEG, multi-channel without a table) is refused with a message saying why.
+
+Images are read with Pillow (PNG, JPEG, TIFF, GIF, BMP) and converted explicitly to the channel
+count the model expects (:func:`read_image`). EXIF orientation is never applied, to images or
+masks: pixels are used as stored, so an image and its mask stay aligned.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -23,7 +29,12 @@ from PIL import Image, UnidentifiedImageError
 
 from segwise.errors import DataError
 
+if TYPE_CHECKING:
+    from segwise.data.spec import DatasetSpec
+
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp")
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
 
 cv2.setNumThreads(1)  # decoding is parallelised across files, not inside one
 
@@ -85,7 +96,9 @@ def read_class_table(path: str | os.PathLike[str]) -> ClassTable:
             raise DataError(f"{path}, line {lineno}: class id {cid} appears twice.")
         if (r, g, b) in colors:
             other = ids[colors.index((r, g, b))]
-            raise DataError(f"{path}, line {lineno}: colour ({r},{g},{b}) is used by classes {other} and {cid}.")
+            raise DataError(
+                f"{path}, line {lineno}: colour ({r},{g},{b}) is used by classes {other} and {cid}."
+            )
         ids.append(cid)
         names.append(row[1])
         colors.append((r, g, b))
@@ -134,7 +147,8 @@ def rgb_to_index(
         values, counts = np.unique(packed[~known], return_counts=True)
         top = np.argsort(-counts)[:10]
         listed = ", ".join(
-            f"({v >> 16},{(v >> 8) & 255},{v & 255}): {c} px" for v, c in zip(values[top], counts[top], strict=True)
+            f"({v >> 16},{(v >> 8) & 255},{v & 255}): {c} px"
+            for v, c in zip(values[top], counts[top], strict=True)
         )
         more = f" and {len(values) - 10} more" if len(values) > 10 else ""
         if unknown_colors == "ignore" and ignore_index is not None:
@@ -179,27 +193,260 @@ def _decode(path: Path) -> np.ndarray:
         raise DataError(f"cannot decode mask {path}: {exc}. The file is truncated or not an image.") from None
 
 
+def _decode_lossless(path: Path) -> np.ndarray:
+    if path.suffix.lower() in LOSSY_SUFFIXES:
+        raise DataError(
+            f"mask {path} is a JPEG: lossy compression changes class ids at edges. Store masks as PNG "
+            "(or another lossless format)."
+        )
+    return _decode(path)
+
+
 def read_mask(
     path: str | os.PathLike[str],
     table: ClassTable | None = None,
     *,
     unknown_colors: Literal["error", "ignore"] = "error",
     ignore_index: int | None = None,
+    value_map: Mapping[int, int] | Sequence[tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """Read a mask file as a 2-D array of class ids.
 
-    Index masks (PNG mode L/P/16-bit) are returned as stored. Colour masks (RGB) need ``table``.
+    Index masks (PNG mode L/P/16-bit) are returned as stored, or mapped through ``value_map``
+    (e.g. ``{0: 0, 255: 1}``) when given. Colour masks (RGB) need ``table``. Lossy formats (JPEG)
+    are refused: compression changes the values at class edges.
 
     Shape:
         - output: ``(H, W)`` integer array
     """
     path = Path(path)
-    arr = _decode(path)
+    arr = _decode_lossless(path)
     if arr.ndim == 2:
+        if value_map is not None:
+            return apply_value_map(arr, value_map, ignore_index=ignore_index, source=str(path))
         return arr
     if table is None:
         raise DataError(
             f"mask {path} is an RGB image; colour-coded masks need a class table: pass --classes FILE "
             "(CSV id,name,r,g,b)."
         )
-    return rgb_to_index(arr, table, unknown_colors=unknown_colors, ignore_index=ignore_index, source=str(path))
+    return rgb_to_index(
+        arr, table, unknown_colors=unknown_colors, ignore_index=ignore_index, source=str(path)
+    )
+
+
+def _listed_values(values: np.ndarray, counts: np.ndarray, limit: int = 10) -> str:
+    top = np.argsort(-counts, kind="stable")[:limit]
+    text = ", ".join(f"{int(v)}: {int(c)} px" for v, c in zip(values[top], counts[top], strict=True))
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def apply_value_map(
+    arr: np.ndarray,
+    value_map: Mapping[int, int] | Sequence[tuple[int, int]],
+    *,
+    ignore_index: int | None = None,
+    source: str = "mask",
+) -> np.ndarray:
+    """Map stored mask values to class ids, e.g. ``{0: 0, 255: 1}`` for binary masks saved as 0/255.
+
+    A stored value missing from the map raises :class:`DataError` that lists the values and their
+    pixel counts (map it to ``ignore_index`` to leave it out).
+
+    Shape:
+        - arr: ``(H, W)`` integer array
+        - output: ``(H, W)``, uint8 when every target fits, else int32
+
+    Example:
+        >>> apply_value_map(np.array([[0, 255], [255, 0]], np.uint8), {0: 0, 255: 1}).tolist()
+        [[0, 1], [1, 0]]
+    """
+    pairs = list(value_map.items()) if isinstance(value_map, Mapping) else [tuple(p) for p in value_map]
+    keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    targets = np.array([v for _, v in pairs], dtype=np.int64)
+    hi = int(arr.max(initial=0))
+    if arr.dtype.kind in "ui" and hi < 65536 and int(arr.min(initial=0)) >= 0:
+        # Lookup table: one gather, fast for 8- and 16-bit masks.
+        lut = np.full(max(hi, int(keys.max(initial=0))) + 1, -1, dtype=np.int64)
+        lut[keys[keys >= 0]] = targets[keys >= 0]
+        out = lut[arr]
+        bad = out < 0
+    else:
+        order = np.argsort(keys)
+        pos = np.clip(np.searchsorted(keys[order], arr), 0, len(keys) - 1)
+        bad = keys[order][pos] != arr
+        out = targets[order][pos]
+    if bad.any():
+        values, counts = np.unique(arr[bad], return_counts=True)
+        raise DataError(
+            f"{source}: values not in the value map {dict(pairs)}: {_listed_values(values, counts)}. "
+            "Add them to the value map (map to the ignore index to leave them out)."
+        )
+    fits = targets.min(initial=0) >= 0 and targets.max(initial=0) < 256
+    return out.astype(np.uint8 if fits else np.int32)
+
+
+def check_mask_values(
+    mask: np.ndarray, num_classes: int, ignore_index: int | None, *, source: str = "mask"
+) -> None:
+    """Raise :class:`DataError` when ``mask`` holds a value that is neither a class id nor ``ignore_index``.
+
+    The message lists the offending values with their pixel counts and the fix.
+
+    Example:
+        >>> check_mask_values(np.array([[0, 1, 255]]), 2, 255)
+        >>> check_mask_values(np.array([[0, 7, 7]]), 2, 255, source="a.png")
+        Traceback (most recent call last):
+        ...
+        segwise.errors.DataError: a.png: values outside the classes 0..1 and the ignore index 255: 7: 2 px. Fix the mask, set ignore_index to that value, or map values with a value_map.
+    """
+    if int(mask.min(initial=0)) >= 0 and int(mask.max(initial=0)) < num_classes:
+        return
+    bad = (mask < 0) | (mask >= num_classes)
+    if ignore_index is not None:
+        bad &= mask != ignore_index
+    if not bad.any():
+        return
+    values, counts = np.unique(mask[bad], return_counts=True)
+    ignore = f"the ignore index {ignore_index}" if ignore_index is not None else "no ignore index"
+    raise DataError(
+        f"{source}: values outside the classes 0..{num_classes - 1} and {ignore}: "
+        f"{_listed_values(values, counts)}. Fix the mask, set ignore_index to that value, or map values "
+        "with a value_map."
+    )
+
+
+def class_table_from_spec(spec: DatasetSpec) -> ClassTable:
+    """The colour table of an ``rgb`` spec: one row per class, plus the ignore colour if any."""
+    ids = list(range(spec.num_classes))
+    names = list(spec.class_names)
+    colors = list(spec.colors)
+    if spec.ignore_color is not None and spec.ignore_index is not None:
+        ids.append(spec.ignore_index)
+        names.append("ignore")
+        colors.append(spec.ignore_color)
+    return ClassTable(tuple(ids), tuple(names), tuple(colors))
+
+
+def read_spec_mask(
+    path: str | os.PathLike[str],
+    spec: DatasetSpec,
+    *,
+    unknown_colors: Literal["error", "ignore"] = "error",
+) -> np.ndarray:
+    """Read a mask as the spec says (index, palette, rgb or value map) and check its values.
+
+    Every value of the result is a class id ``0..C-1`` or ``spec.ignore_index``; anything else is a
+    :class:`DataError` naming the file, the values and the fix.
+
+    Shape:
+        - output: ``(H, W)``, uint8 when the classes and ignore index fit, else int32
+    """
+    path = Path(path)
+    if spec.mask_encoding == "rgb":
+        arr = _decode_lossless(path)
+        if arr.ndim == 2:
+            raise DataError(
+                f"mask {path} is a single-channel image, but the dataset spec {spec.name!r} says masks are "
+                "RGB colour-coded; set mask_encoding='index' if the values are class ids."
+            )
+        table = class_table_from_spec(spec)
+        mask = rgb_to_index(
+            arr, table, unknown_colors=unknown_colors, ignore_index=spec.ignore_index, source=str(path)
+        )
+    else:
+        value_map = spec.value_map if spec.mask_encoding == "value_map" else None
+        arr = _decode_lossless(path)
+        if arr.ndim != 2:
+            raise DataError(
+                f"mask {path} is an RGB image, but the dataset spec {spec.name!r} says mask_encoding="
+                f"{spec.mask_encoding!r}; colour-coded masks need mask_encoding='rgb' and the class colours "
+                "(e.g. a class table id,name,r,g,b)."
+            )
+        mask = (
+            apply_value_map(arr, value_map, ignore_index=spec.ignore_index, source=str(path))
+            if value_map
+            else arr
+        )
+    check_mask_values(mask, spec.num_classes, spec.ignore_index, source=str(path))
+    hi = max(spec.num_classes - 1, spec.ignore_index or 0)
+    wanted = np.uint8 if hi < 256 and (spec.ignore_index or 0) >= 0 else np.int32
+    return mask.astype(wanted, copy=False)
+
+
+_GRAY_MODES = ("1", "L", "I;16", "I;16B", "I;16L", "I", "F")
+
+
+def _to_uint8_gray(img: Image.Image) -> np.ndarray:
+    if img.mode in ("1", "L"):
+        return np.asarray(img.convert("L"))
+    arr = np.asarray(img)
+    if arr.dtype == np.uint8:
+        return arr
+    if img.mode.startswith("I;16") or arr.dtype == np.uint16:
+        return (arr.astype(np.uint32) // 257).astype(np.uint8)  # 16-bit -> 8-bit, 65535 -> 255
+    raise DataError(
+        f"image mode {img.mode} ({arr.dtype}) holds values whose range segwise cannot infer; "
+        "convert the image to 8- or 16-bit."
+    )
+
+
+def read_image(path: str | os.PathLike[str], in_channels: int = 3) -> np.ndarray:
+    """Read an image with Pillow as ``(H, W, in_channels)`` uint8, converting explicitly.
+
+    ================  ============================  ==============================
+    stored            ``in_channels=3``             ``in_channels=1`` / ``4``
+    ================  ============================  ==============================
+    gray (L, 16-bit)  copied to R, G and B          as is / error
+    RGB, palette      as is                         luma (ITU-R 601) / error
+    RGBA, LA          alpha dropped                 luma / as is (RGBA)
+    ================  ============================  ==============================
+
+    16-bit grayscale is scaled to 8 bits (``v // 257``). EXIF orientation is not applied. The
+    first frame of an animated GIF is used.
+
+    Shape:
+        - output: ``(H, W, in_channels)`` uint8
+    """
+    path = Path(path)
+    if in_channels not in (1, 3, 4):
+        raise DataError(f"in_channels is {in_channels}; expected 1 (gray), 3 (RGB) or 4 (RGBA).")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in _GRAY_MODES:
+                gray = _to_uint8_gray(img)
+                if in_channels == 4:
+                    raise DataError(f"image {path} is grayscale ({mode}) but the dataset expects 4 channels.")
+                return gray[..., None] if in_channels == 1 else np.repeat(gray[..., None], 3, axis=2)
+            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                if in_channels == 4:
+                    return np.asarray(rgba)
+                rgb = rgba.convert("RGB")
+            elif mode == "CMYK" and in_channels == 4:
+                return np.asarray(img)  # 4-band 8-bit files (e.g. RGB + infrared) open as CMYK
+            else:
+                if in_channels == 4:
+                    raise DataError(
+                        f"image {path} has mode {mode} (3 channels) but the dataset expects 4 channels "
+                        "(RGBA or RGB+IR); set in_channels=3 in the dataset spec."
+                    )
+                rgb = img.convert("RGB")
+            return np.asarray(rgb.convert("L"))[..., None] if in_channels == 1 else np.asarray(rgb)
+    except DataError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(
+            f"cannot decode image {path}: {exc}. The file is truncated or not an image."
+        ) from None
+
+
+def exif_orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF orientation tag of an image (1 = as stored), or 1 when absent or unreadable."""
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(0x0112, 1))
+    except Exception:  # only used to enrich an error message: never fail here
+        return 1

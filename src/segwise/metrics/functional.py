@@ -141,7 +141,11 @@ def _raise_bad_labels(
     if ignore_index is not None:
         t_ok |= target == ignore_index
     if not t_ok.all():
-        ign = f"and not the ignore_index ({ignore_index})" if ignore_index is not None else "(no ignore_index set)"
+        ign = (
+            f"and not the ignore_index ({ignore_index})"
+            if ignore_index is not None
+            else "(no ignore_index set)"
+        )
         raise InputError(
             f"`target` holds values outside [0, {num_classes}) {ign}: {_bad_values(target, t_ok)}. "
             "Pass the right num_classes, or set ignore_index to the void label (e.g. 255)."
@@ -199,6 +203,12 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
                [0, 2, 0],
                [0, 0, 1]])
     """
+    return _confusion_matrix(pred, target, num_classes, ignore_index, parallel=True)
+
+
+def _confusion_matrix(
+    pred: Any, target: Any, num_classes: int, ignore_index: int | None, parallel: bool
+) -> np.ndarray:
     kind = _validate(pred, target, num_classes, ignore_index)
     num_classes = int(num_classes)
     ignore_index = None if ignore_index is None else int(ignore_index)
@@ -214,7 +224,9 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
         if bad_t:
             _raise_bad_labels(None, t, num_classes, ignore_index)
         return cm
-    cm, bad_t, bad_p = _kernels.confusion_from_labels(p.reshape(-1), t.reshape(-1), num_classes, ignore_index)
+    cm, bad_t, bad_p = _kernels.confusion_from_labels(
+        p.reshape(-1), t.reshape(-1), num_classes, ignore_index, parallel
+    )
     if bad_t or bad_p:
         _raise_bad_labels(p, t, num_classes, ignore_index)
     return cm
