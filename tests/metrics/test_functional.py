@@ -231,3 +231,14 @@ def test_prediction_on_ignored_pixel_is_not_checked():
     # a bogus prediction where the target is ignored does not matter
     cm = confusion_matrix(np.array([0, 200]), np.array([0, 255]), 2, ignore_index=255)
     assert cm.sum() == 1
+
+
+def test_worked_example_of_docs():
+    """The worked example in docs/metrics.md."""
+    t = np.array([[0, 0, 1], [1, 2, 255]])
+    p = np.array([[0, 1, 1], [1, 2, 0]])
+    cm = confusion_matrix(p, t, 3, ignore_index=255)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
+    s = scores_from_confusion(cm)
+    assert round(s["miou"], 4) == 0.7222 and s["pixel_accuracy"] == 0.8
+    assert round(s["mean_accuracy"], 4) == 0.8333 and round(s["fwiou"], 4) == 0.6667
