@@ -1,0 +1,278 @@
+"""Paired comparison of prediction sets on the same ground truth (``segwise compare-preds``).
+
+Every prediction set is scored image by image against the same ground truth; the first set is the
+baseline and every other set is compared with it:
+
+* Δ mIoU (candidate minus baseline) with a paired bootstrap confidence interval at level 1 - α
+  (both sets are scored on the same resampled images);
+* a two-sided paired permutation test of Δ mIoU (the two predictions of each image swapped at
+  random under the null hypothesis);
+* per-class Δ IoU with paired bootstrap intervals;
+* a verdict: significant when the p-value (Holm-adjusted when there are several candidates) is
+  below α.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segwise.errors import InputError
+from segwise.metrics import stats
+
+__all__ = ["compare_matrices", "compare_predictions", "format_verdict"]
+
+
+def _check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not 0 < alpha < 1:
+        raise InputError(f"Expected argument `alpha` in (0, 1) (e.g. 0.05), but got {alpha!r}.")
+    return float(alpha)
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
+    """One line: the difference, its interval, the p-value and whether it is significant.
+
+    Example:
+        >>> c = {"baseline": "A", "candidate": "B", "miou_baseline": 0.60, "miou_candidate": 0.62,
+        ...      "delta_miou": {"estimate": 0.02, "low": 0.005, "high": 0.035}, "p_value": 0.004,
+        ...      "p_value_adjusted": 0.004, "significant": True, "level": 0.95}
+        >>> format_verdict(c, 0.05)
+        'B vs A: mIoU 62.00% vs 60.00%, Δ = +2.00 points (95% CI +0.50 to +3.50), p = 0.004: significant at α = 0.05'
+    """
+    d = comparison["delta_miou"]
+
+    def pts(x: float | None) -> str:
+        return "n/a" if x is None or np.isnan(x) else f"{100 * x:+.2f}"
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None or np.isnan(x) else f"{100 * x:.2f}%"
+
+    p = comparison["p_value_adjusted"]
+    p_txt = "n/a" if p is None else f"{p:.3g}"
+    holm = " (Holm-adjusted)" if comparison["p_value_adjusted"] != comparison["p_value"] else ""
+    level = round(100 * comparison["level"], 1)
+    level_txt = f"{level:g}%"
+    verdict = (
+        f"significant at α = {alpha:g}"
+        if comparison["significant"]
+        else f"not significant at α = {alpha:g} (the difference may be noise)"
+    )
+    return (
+        f"{comparison['candidate']} vs {comparison['baseline']}: mIoU {pct(comparison['miou_candidate'])} vs "
+        f"{pct(comparison['miou_baseline'])}, Δ = {pts(d['estimate'])} points ({level_txt} CI {pts(d['low'])} "
+        f"to {pts(d['high'])}), p = {p_txt}{holm}: {verdict}"
+    )
+
+
+def compare_matrices(
+    matrices: Sequence[Any],
+    names: Sequence[str],
+    ignore_index: int | None = None,
+    class_names: Sequence[str] | None = None,
+    num_resamples: int = 1000,
+    num_permutations: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Compare prediction sets from their per-image confusion matrices (same images, same order).
+
+    Args:
+        matrices: one ``(N, C, C)`` stack of per-image matrices per prediction set; the first is
+            the baseline.
+        names: a name per prediction set.
+        ignore_index: as for the pixel metrics.
+        class_names: names of the C classes.
+        num_resamples: paired bootstrap resamples.
+        num_permutations: permutations of the paired test.
+        seed: seed of both (the same draws for every comparison).
+        alpha: significance level; the intervals have level 1 - alpha.
+
+    Returns:
+        dict with ``predictions`` (scores of each set), ``comparisons`` (one per candidate: Δ mIoU,
+        Δ pixel accuracy, Δ mean accuracy with intervals, ``p_value``, ``p_value_adjusted``,
+        ``significant``, ``per_class`` Δ IoU rows and the ``verdict`` line) and ``policy``.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> gt = rng.integers(50, 100, size=(30, 2))
+        >>> a = np.stack([[[g[0] - 10, 10], [10, g[1] - 10]] for g in gt])   # 10 px wrong per class
+        >>> b = np.stack([[[g[0] - 2, 2], [2, g[1] - 2]] for g in gt])       # 2 px wrong per class
+        >>> r = compare_matrices([a, b], ["A", "B"], num_permutations=999)
+        >>> r["comparisons"][0]["significant"], r["comparisons"][0]["p_value"]
+        (True, 0.001)
+    """
+    alpha = _check_alpha(alpha)
+    if len(matrices) < 2 or len(names) != len(matrices):
+        raise InputError(
+            f"compare needs at least two prediction sets and one name per set; got {len(matrices)} sets and "
+            f"{len(names)} names."
+        )
+    stacks = [stats._stack_matrices(m, f"matrices[{i}]") for i, m in enumerate(matrices)]
+    c = stacks[0].shape[1]
+    cls_names = list(class_names) if class_names is not None else [str(k) for k in range(c)]
+    if len(cls_names) != c:
+        raise InputError(f"`class_names` has {len(cls_names)} names for {c} classes.")
+    ones = np.ones((1, stacks[0].shape[0]))
+    predictions = []
+    full_scores = []
+    for name, m in zip(names, stacks, strict=True):
+        s = stats.resampled_scores(stats.Marginals.from_matrices(m).weighted(ones), ignore_index)
+        full_scores.append(s)
+        predictions.append(
+            {
+                "name": name,
+                **{k: _f(s[k][0]) for k in ("miou", "pixel_accuracy", "mean_accuracy")},
+                "iou": [_f(x) for x in s["iou"][0]],
+            }
+        )
+    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
+    comparisons = []
+    for i in range(1, len(stacks)):
+        boot = stats.paired_bootstrap(stacks[0], stacks[i], ignore_index, num_resamples, boot_seed, 1 - alpha)
+        p = stats.permutation_test(stacks[0], stacks[i], ignore_index, num_permutations, perm_seed)
+        per_class = [
+            {
+                "id": k,
+                "name": cls_names[k],
+                "iou_baseline": _f(full_scores[0]["iou"][0, k]),
+                "iou_candidate": _f(full_scores[i]["iou"][0, k]),
+                "delta": _f(boot["iou"]["estimate"][k]),
+                "low": _f(boot["iou"]["low"][k]),
+                "high": _f(boot["iou"]["high"][k]),
+            }
+            for k in range(c)
+        ]
+        comparisons.append(
+            {
+                "baseline": names[0],
+                "candidate": names[i],
+                "miou_baseline": predictions[0]["miou"],
+                "miou_candidate": predictions[i]["miou"],
+                "delta_miou": {k: _f(v) for k, v in boot["miou"].items()},
+                "delta_pixel_accuracy": {k: _f(v) for k, v in boot["pixel_accuracy"].items()},
+                "delta_mean_accuracy": {k: _f(v) for k, v in boot["mean_accuracy"].items()},
+                "p_value": _f(p),
+                "level": 1 - alpha,
+                "per_class": per_class,
+            }
+        )
+    raw = [cmp["p_value"] for cmp in comparisons]
+    adjusted = stats.holm([1.0 if x is None else x for x in raw]) if len(raw) > 1 else raw
+    for cmp, p_adj in zip(comparisons, adjusted, strict=True):
+        cmp["p_value_adjusted"] = None if cmp["p_value"] is None else p_adj
+        cmp["significant"] = cmp["p_value_adjusted"] is not None and cmp["p_value_adjusted"] < alpha
+        cmp["verdict"] = format_verdict(cmp, alpha)
+    return {
+        "kind": "segwise.compare_result",
+        "num_images": int(stacks[0].shape[0]),
+        "num_classes": c,
+        "class_names": cls_names,
+        "predictions": predictions,
+        "comparisons": comparisons,
+        "policy": {
+            "baseline": "the first prediction set; every other set is compared with it (delta = candidate - baseline)",
+            "ci": "paired percentile bootstrap over images: both sets scored on the same resampled images",
+            "test": "two-sided paired permutation test of delta mIoU: each image's two predictions swapped with "
+            "probability 1/2; p = (1 + #|delta*| >= |delta|) / (R + 1)",
+            "multiple_comparisons": "Holm-Bonferroni over the candidates when there are more than one",
+            "num_resamples": int(num_resamples),
+            "num_permutations": int(num_permutations),
+            "seed": int(seed),
+            "alpha": alpha,
+            "level": 1 - alpha,
+            "ignore_index": ignore_index,
+        },
+    }
+
+
+class _KeepState:
+    """Accumulator that keeps the evaluation state (the per-image matrices) and adds nothing."""
+
+    def __init__(self) -> None:
+        self.state: Any = None
+
+    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
+        pass
+
+    def result(self, state: Any, class_names: Sequence[str]) -> dict[str, Any]:
+        self.state = state
+        return {}
+
+
+def _names(pred_dirs: Sequence[Path]) -> list[str]:
+    names = [p.name or str(p) for p in pred_dirs]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in pred_dirs]
+    if len(set(names)) < len(names):
+        raise InputError(f"the same prediction folder is given twice: {[str(p) for p in pred_dirs]}.")
+    return names
+
+
+def compare_predictions(
+    gt_dir: str | os.PathLike[str],
+    pred_dirs: Sequence[str | os.PathLike[str]],
+    num_classes: int,
+    ignore_index: int | None = None,
+    classes: Any = None,
+    num_resamples: int = 1000,
+    num_permutations: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    workers: int = 0,
+    warn: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
+    with the first (see :func:`compare_matrices`).
+
+    Every folder must hold a prediction for every ground-truth file (the pairing rule of
+    ``segwise eval``), so that the sets are compared on the same images.
+    """
+    from segwise import __version__
+    from segwise.evaluate import evaluate_folders
+
+    pred_paths = [Path(p) for p in pred_dirs]
+    if len(pred_paths) < 2:
+        raise InputError(f"compare-preds needs at least two --pred folders, got {len(pred_paths)}.")
+    names = _names(pred_paths)
+    stacks = []
+    class_names = None
+    results = []
+    for path in pred_paths:
+        keep = _KeepState()
+        res = evaluate_folders(
+            gt_dir,
+            path,
+            num_classes=num_classes,
+            ignore_index=ignore_index,
+            classes=classes,
+            allow_missing=False,
+            workers=workers,
+            warn=warn,
+            accumulators=[keep],
+        )
+        class_names = res["class_names"]
+        results.append(res)
+        stacks.append(np.stack(keep.state.image_matrices))
+    out = compare_matrices(
+        stacks,
+        names,
+        ignore_index=ignore_index,
+        class_names=class_names,
+        num_resamples=num_resamples,
+        num_permutations=num_permutations,
+        seed=seed,
+        alpha=alpha,
+    )
+    for row, path in zip(out["predictions"], pred_paths, strict=True):
+        row["path"] = str(path)
+    return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}

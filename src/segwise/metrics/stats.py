@@ -1,0 +1,484 @@
+"""Statistics over images: bootstrap confidence intervals and paired tests between prediction sets.
+
+Everything here works on stored per-image numbers, never on images: the per-image confusion
+matrices kept by ``ConfusionMatrix(per_image=True)`` and, for BF and Boundary IoU, the per-image
+scores and counts kept by :class:`~segwise.metrics.boundary.BoundaryAccumulator`.
+
+A resample is a weight vector over the N images (how often each image was drawn). The pixel
+scores of a resample need only three ``(N, C)`` marginals of the per-image matrices (diagonal,
+row sums, column sums), so B resamples cost one ``(B, N) @ (N, C)`` product per marginal and the
+scores follow :func:`~segwise.metrics.functional.scores_from_confusion` exactly (same NaN policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from segwise.errors import InputError
+
+__all__ = [
+    "BootstrapCI",
+    "Marginals",
+    "bootstrap_ci",
+    "bootstrap_weights",
+    "holm",
+    "paired_bootstrap",
+    "permutation_test",
+    "resampled_scores",
+]
+
+_CHUNK = 512  # resamples per matrix product: memory stays O(chunk x C)
+_PIXEL_KEYS = ("miou", "pixel_accuracy", "mean_accuracy")
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(f"Expected argument `{name}` to be an integer >= {minimum}, but got {value!r}.")
+    return int(value)
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, int | float | np.number) or not 0 < level < 1:
+        raise InputError(f"Expected argument `level` in (0, 1) (e.g. 0.95), but got {level!r}.")
+    return float(level)
+
+
+def _stack_matrices(matrices: Any, name: str = "image_matrices") -> np.ndarray:
+    if isinstance(matrices, list | tuple) and len(matrices) == 0:
+        raise InputError(f"`{name}` is empty: bootstrap needs at least one image.")
+    m = np.asarray(matrices)
+    if m.ndim != 3 or m.shape[1] != m.shape[2] or m.shape[0] == 0:
+        raise InputError(
+            f"`{name}` must be per-image confusion matrices (N, C, C) with N >= 1, got {m.shape}."
+        )
+    if not np.issubdtype(m.dtype, np.integer):
+        raise InputError(f"`{name}` must hold integer counts, got {m.dtype}.")
+    return m.astype(np.int64, copy=False)
+
+
+@dataclass(frozen=True)
+class Marginals:
+    """Per-image marginals of confusion matrices: true positives, ground-truth and predicted pixels.
+
+    Shape:
+        - tp, gt, pred: ``(N, C)`` float64 (exact integers)
+    """
+
+    tp: np.ndarray
+    gt: np.ndarray
+    pred: np.ndarray
+
+    @classmethod
+    def from_matrices(cls, matrices: Any) -> Marginals:
+        m = _stack_matrices(matrices)
+        return cls(
+            tp=np.diagonal(m, axis1=1, axis2=2).astype(np.float64),
+            gt=m.sum(axis=2).astype(np.float64),
+            pred=m.sum(axis=1).astype(np.float64),
+        )
+
+    @property
+    def num_images(self) -> int:
+        return self.tp.shape[0]
+
+    def weighted(self, weights: np.ndarray) -> Marginals:
+        """Sums under image weights ``(B, N)``: marginals of B resampled datasets ``(B, C)``."""
+        return Marginals(weights @ self.tp, weights @ self.gt, weights @ self.pred)
+
+
+def _evaluated(num_classes: int, ignore_index: int | None) -> np.ndarray:
+    ev = np.ones(num_classes, dtype=bool)
+    if ignore_index is not None and 0 <= ignore_index < num_classes:
+        ev[ignore_index] = False
+    return ev
+
+
+def _rowwise_nanmean(x: np.ndarray) -> np.ndarray:
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=1)
+    s = np.where(ok, x, 0.0).sum(axis=1)
+    out = np.full(x.shape[0], np.nan)
+    np.divide(s, n, out=out, where=n > 0)
+    return out
+
+
+def resampled_scores(m: Marginals, ignore_index: int | None = None) -> dict[str, np.ndarray]:
+    """``miou``, ``pixel_accuracy``, ``mean_accuracy`` ``(B,)`` and ``iou`` ``(B, C)`` of summed marginals
+    ``(B, C)``, with the NaN policy of :func:`~segwise.metrics.functional.scores_from_confusion`.
+
+    Example:
+        >>> import numpy as np
+        >>> cm = np.array([[[3, 1, 0], [0, 4, 0], [0, 0, 0]]])
+        >>> s = resampled_scores(Marginals.from_matrices(cm))
+        >>> round(float(s["miou"][0]), 4)
+        0.775
+    """
+    tp, gt, pr = m.tp, m.gt, m.pred
+    ev = _evaluated(tp.shape[1], ignore_index)
+    scored = ev & ~((gt == 0) & (pr == 0))
+    union = gt + pr - tp
+    iou = np.full(tp.shape, np.nan)
+    np.divide(tp, union, out=iou, where=scored & (union > 0))
+    recall = np.full(tp.shape, np.nan)
+    np.divide(tp, gt, out=recall, where=scored & (gt > 0))
+    total = gt.sum(axis=1)
+    pixel_accuracy = np.full(tp.shape[0], np.nan)
+    np.divide(tp[:, ev].sum(axis=1), total, out=pixel_accuracy, where=total > 0)
+    return {
+        "miou": _rowwise_nanmean(iou),
+        "pixel_accuracy": pixel_accuracy,
+        "mean_accuracy": _rowwise_nanmean(recall),
+        "iou": iou,
+    }
+
+
+def bootstrap_weights(num_images: int, num_resamples: int, seed: int | np.random.SeedSequence) -> np.ndarray:
+    """Resampling weights ``(B, N)``: how often each image is drawn in each of B resamples of N
+    images drawn with replacement. Deterministic for a given seed.
+
+    Example:
+        >>> w = bootstrap_weights(5, 3, seed=0)
+        >>> w.shape, w.sum(axis=1).tolist()
+        ((3, 5), [5.0, 5.0, 5.0])
+    """
+    n = _check_int(num_images, "num_images", 1)
+    b = _check_int(num_resamples, "num_resamples", 1)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(b, n))
+    flat = (idx + (np.arange(b)[:, None] * n)).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    s = samples[~np.isnan(samples)]
+    if s.size == 0:
+        return float("nan"), float("nan")
+    alpha = 1.0 - level
+    lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def _interval_columns(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    lows, highs = zip(*(_interval(samples[:, k], level) for k in range(samples.shape[1])), strict=True)
+    return np.array(lows), np.array(highs)
+
+
+def _biou_from_counts(inter: np.ndarray, union: np.ndarray, evaluated: np.ndarray) -> np.ndarray:
+    per_class = np.full(inter.shape, np.nan)
+    np.divide(inter, union, out=per_class, where=(union > 0) & evaluated)
+    return _rowwise_nanmean(per_class)
+
+
+def bootstrap_ci(
+    image_matrices: Any,
+    ignore_index: int | None = None,
+    image_bf: Sequence[float] | np.ndarray | None = None,
+    image_biou: np.ndarray | None = None,
+    num_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Percentile bootstrap confidence intervals, resampling images with replacement.
+
+    Args:
+        image_matrices: per-image confusion matrices ``(N, C, C)``.
+        ignore_index: as for the pixel metrics (an in-range id is not evaluated).
+        image_bf: per-image BF scores ``(N,)`` (NaN for images without a counted class); the
+            resampled BF is the mean over the drawn images with a score.
+        image_biou: per-image Boundary IoU counts ``(N, 2, C)`` (intersection, union); the
+            resampled biou sums the drawn images' counts.
+        num_resamples: number of bootstrap resamples B.
+        seed: seed of the resampling.
+        level: coverage of the intervals.
+
+    Returns:
+        dict with one entry per metric, ``{"estimate", "low", "high", "std"}`` (the estimate is the
+        value on the full data), and ``level``, ``num_resamples``, ``seed``, ``num_images``.
+
+    Shape:
+        - image_matrices: ``(N, C, C)``; image_bf: ``(N,)``; image_biou: ``(N, 2, C)``
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(1)
+        >>> mats = rng.integers(0, 50, size=(40, 3, 3))
+        >>> ci = bootstrap_ci(mats, num_resamples=200, seed=0)
+        >>> ci["miou"]["low"] < ci["miou"]["estimate"] < ci["miou"]["high"]
+        True
+    """
+    marg = Marginals.from_matrices(image_matrices)
+    b = _check_int(num_resamples, "num_resamples", 1)
+    seed = _check_int(seed, "seed", 0)
+    level = _check_level(level)
+    n, c = marg.tp.shape
+    ev = _evaluated(c, ignore_index)
+    bf = None
+    if image_bf is not None:
+        bf = np.asarray(image_bf, dtype=np.float64)
+        if bf.shape != (n,):
+            raise InputError(f"`image_bf` must have one score per image ({n},), got shape {bf.shape}.")
+    biou = None
+    if image_biou is not None:
+        biou = np.asarray(image_biou, dtype=np.float64)
+        if biou.shape != (n, 2, c):
+            raise InputError(
+                f"`image_biou` must have shape {(n, 2, c)} (intersection, union), got {biou.shape}."
+            )
+
+    ones = np.ones((1, n))
+    full = resampled_scores(marg.weighted(ones), ignore_index)
+    estimates = {k: float(full[k][0]) for k in _PIXEL_KEYS}
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in _PIXEL_KEYS}
+    if bf is not None:
+        bf_ok = ~np.isnan(bf)
+        bf0 = np.where(bf_ok, bf, 0.0)
+        estimates["bf"] = float(bf0.sum() / bf_ok.sum()) if bf_ok.any() else float("nan")
+        samples["bf"] = []
+    if biou is not None:
+        estimates["biou"] = float(_biou_from_counts(biou[:, 0].sum(0)[None], biou[:, 1].sum(0)[None], ev)[0])
+        samples["biou"] = []
+    weights = bootstrap_weights(n, b, seed)
+    for start in range(0, b, _CHUNK):
+        w = weights[start : start + _CHUNK]
+        s = resampled_scores(marg.weighted(w), ignore_index)
+        for k in _PIXEL_KEYS:
+            samples[k].append(s[k])
+        if bf is not None:
+            den = w @ bf_ok
+            val = np.full(w.shape[0], np.nan)
+            np.divide(w @ bf0, den, out=val, where=den > 0)
+            samples["bf"].append(val)
+        if biou is not None:
+            samples["biou"].append(_biou_from_counts(w @ biou[:, 0], w @ biou[:, 1], ev))
+    out: dict[str, Any] = {}
+    for k, parts in samples.items():
+        arr = np.concatenate(parts)
+        lo, hi = _interval(arr, level)
+        ok = arr[~np.isnan(arr)]
+        out[k] = {
+            "estimate": estimates[k],
+            "low": lo,
+            "high": hi,
+            "std": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
+        }
+    out.update(
+        level=level, num_resamples=b, seed=seed, num_images=n, method="percentile bootstrap over images"
+    )
+    return out
+
+
+def paired_bootstrap(
+    matrices_a: Any,
+    matrices_b: Any,
+    ignore_index: int | None = None,
+    num_resamples: int = 1000,
+    seed: int | np.random.SeedSequence = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Paired bootstrap of ``B - A`` differences: both prediction sets are scored on the same
+    resampled images.
+
+    Returns:
+        dict with ``miou``, ``pixel_accuracy``, ``mean_accuracy`` differences, each
+        ``{"estimate", "low", "high"}``, and ``iou`` per class: ``{"estimate", "low", "high"}``
+        arrays ``(C,)`` (NaN where a class is absent from one set's result).
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.stack([np.array([[5, 1], [1, 5]])] * 30)
+        >>> r = paired_bootstrap(a, a, num_resamples=50)
+        >>> r["miou"]["estimate"], r["miou"]["low"], r["miou"]["high"]
+        (0.0, 0.0, 0.0)
+    """
+    ma, mb = _paired_marginals(matrices_a, matrices_b)
+    b = _check_int(num_resamples, "num_resamples", 1)
+    level = _check_level(level)
+    n = ma.num_images
+    ones = np.ones((1, n))
+    sa, sb = (
+        resampled_scores(ma.weighted(ones), ignore_index),
+        resampled_scores(mb.weighted(ones), ignore_index),
+    )
+    weights = bootstrap_weights(n, b, seed)
+    deltas: dict[str, list[np.ndarray]] = {k: [] for k in (*_PIXEL_KEYS, "iou")}
+    for start in range(0, b, _CHUNK):
+        w = weights[start : start + _CHUNK]
+        ra = resampled_scores(ma.weighted(w), ignore_index)
+        rb = resampled_scores(mb.weighted(w), ignore_index)
+        for k in deltas:
+            deltas[k].append(rb[k] - ra[k])
+    out: dict[str, Any] = {}
+    for k in _PIXEL_KEYS:
+        lo, hi = _interval(np.concatenate(deltas[k]), level)
+        out[k] = {"estimate": float(sb[k][0] - sa[k][0]), "low": lo, "high": hi}
+    lo_c, hi_c = _interval_columns(np.concatenate(deltas["iou"]), level)
+    out["iou"] = {"estimate": sb["iou"][0] - sa["iou"][0], "low": lo_c, "high": hi_c}
+    return out
+
+
+def _paired_marginals(matrices_a: Any, matrices_b: Any) -> tuple[Marginals, Marginals]:
+    a = _stack_matrices(matrices_a, "matrices_a")
+    b = _stack_matrices(matrices_b, "matrices_b")
+    if a.shape != b.shape:
+        raise InputError(
+            f"paired comparison needs the same images and classes: matrices_a {a.shape} vs matrices_b {b.shape}."
+        )
+    if not np.array_equal(a.sum(axis=2), b.sum(axis=2)):
+        bad = int(np.flatnonzero((a.sum(axis=2) != b.sum(axis=2)).any(axis=1))[0])
+        raise InputError(
+            f"paired comparison needs the same ground truth, but image {bad} has different ground-truth "
+            "class counts in the two sets: pair the prediction sets with the same ground-truth files, "
+            "in the same order."
+        )
+    return Marginals.from_matrices(a), Marginals.from_matrices(b)
+
+
+def permutation_test(
+    matrices_a: Any,
+    matrices_b: Any,
+    ignore_index: int | None = None,
+    num_permutations: int = 10000,
+    seed: int | np.random.SeedSequence = 0,
+    metric: str = "miou",
+) -> float:
+    """Two-sided paired permutation test of "A and B score the same" for a dataset-level metric.
+
+    Under the null hypothesis the labels A and B of each image are exchangeable, so each
+    permutation swaps the two predictions of every image with probability 1/2 and recomputes
+    ``metric(B*) - metric(A*)`` from the swapped, summed matrices. The p-value is
+    ``(1 + #{|delta*| >= |delta|}) / (R + 1)``, never 0.
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.stack([np.array([[5, 1], [1, 5]])] * 30)
+        >>> permutation_test(a, a, num_permutations=99)
+        1.0
+    """
+    if metric not in _PIXEL_KEYS:
+        raise InputError(f"unknown `metric` {metric!r}; valid: {', '.join(_PIXEL_KEYS)}.")
+    ma, mb = _paired_marginals(matrices_a, matrices_b)
+    r = _check_int(num_permutations, "num_permutations", 1)
+    n = ma.num_images
+    ones = np.ones((1, n))
+    observed = float(
+        resampled_scores(mb.weighted(ones), ignore_index)[metric][0]
+        - resampled_scores(ma.weighted(ones), ignore_index)[metric][0]
+    )
+    if np.isnan(observed):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    diff = Marginals(ma.tp - mb.tp, ma.gt - mb.gt, ma.pred - mb.pred)
+    tot_a, tot_b = ma.weighted(ones), mb.weighted(ones)
+    extreme = 0
+    tol = 1e-12 * max(1.0, abs(observed))
+    for start in range(0, r, _CHUNK):
+        swap = rng.integers(0, 2, size=(min(_CHUNK, r - start), n)).astype(np.float64)
+        d = diff.weighted(swap)  # images whose predictions are swapped move A - B from A* to B*
+        a_star = Marginals(tot_a.tp - d.tp, tot_a.gt - d.gt, tot_a.pred - d.pred)
+        b_star = Marginals(tot_b.tp + d.tp, tot_b.gt + d.gt, tot_b.pred + d.pred)
+        delta = (
+            resampled_scores(b_star, ignore_index)[metric] - resampled_scores(a_star, ignore_index)[metric]
+        )
+        extreme += int(np.sum(np.abs(delta) >= abs(observed) - tol))
+    return (1 + extreme) / (r + 1)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1).
+
+    Example:
+        >>> holm([0.01, 0.04, 0.03])
+        [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return [round(float(x), 15) for x in adj]
+
+
+class BootstrapCI:
+    """Bootstrap confidence intervals as an evaluation accumulator.
+
+    It reads the per-image confusion matrices of the evaluation state and, when ``boundary`` (a
+    :class:`~segwise.metrics.boundary.BoundaryAccumulator` that saw the same images) is given, its
+    per-image BF scores and Boundary IoU counts. Its own ``update`` does nothing.
+
+    Args:
+        num_resamples: bootstrap resamples (default 1000).
+        seed: seed of the resampling (default 0).
+        level: interval coverage (default 0.95).
+        boundary: the boundary accumulator whose per-image scores to resample, if any.
+
+    Example:
+        >>> import numpy as np
+        >>> from segwise.metrics import ConfusionMatrix
+        >>> state = ConfusionMatrix(2, per_image=True)
+        >>> rng = np.random.default_rng(0)
+        >>> for _ in range(20):
+        ...     t = rng.integers(0, 2, (8, 8)); p = np.where(rng.random((8, 8)) < 0.8, t, 1 - t)
+        ...     state.update(p, t)
+        >>> ci = BootstrapCI(num_resamples=100).result(state)["ci"]
+        >>> sorted(k for k in ci if isinstance(ci[k], dict))
+        ['mean_accuracy', 'miou', 'pixel_accuracy']
+    """
+
+    def __init__(
+        self, num_resamples: int = 1000, seed: int = 0, level: float = 0.95, boundary: Any | None = None
+    ) -> None:
+        self.num_resamples = _check_int(num_resamples, "num_resamples", 1)
+        self.seed = _check_int(seed, "seed", 0)
+        self.level = _check_level(level)
+        self.boundary = boundary
+
+    def update(self, pred: Any, target: Any) -> None:
+        """Nothing to do: the intervals come from state kept by the other accumulators."""
+
+    def policy(self) -> dict[str, Any]:
+        return {
+            "ci_method": "percentile bootstrap: images resampled with replacement; pixel scores recomputed from "
+            "the summed per-image confusion matrices, BF as the mean of the drawn images' scores, biou from "
+            "the summed per-image boundary counts",
+            "ci_num_resamples": self.num_resamples,
+            "ci_seed": self.seed,
+            "ci_level": self.level,
+        }
+
+    def result(self, state: Any, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """``{"ci": ..., "policy": ...}`` from ``state.image_matrices`` (a per-image ConfusionMatrix)."""
+        mats = getattr(state, "image_matrices", None)
+        if not mats:
+            raise InputError(
+                "BootstrapCI needs per-image confusion matrices: evaluate with ConfusionMatrix(..., "
+                "per_image=True) and at least one image."
+            )
+        image_bf = image_biou = None
+        if self.boundary is not None:
+            if self.boundary.num_images != len(mats):
+                raise InputError(
+                    f"the boundary accumulator saw {self.boundary.num_images} images but the confusion state "
+                    f"has {len(mats)}; pass BootstrapCI the boundary accumulator of the same evaluation."
+                )
+            image_bf = np.array(self.boundary.image_bf, dtype=np.float64)
+            image_biou = self.boundary.per_image_biou_counts()
+        ci = bootstrap_ci(
+            np.stack(mats),
+            getattr(state, "ignore_index", None),
+            image_bf=image_bf,
+            image_biou=image_biou,
+            num_resamples=self.num_resamples,
+            seed=self.seed,
+            level=self.level,
+        )
+        return {"ci": ci, "policy": self.policy()}
+
+    def __repr__(self) -> str:
+        return f"BootstrapCI(num_resamples={self.num_resamples}, seed={self.seed}, level={self.level})"
