@@ -10,8 +10,15 @@ never index out of bounds.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's own thread pool, not OpenMP: an OpenMP launch here resets the OpenMP thread count that
+    # torch shares (libgomp), which changed training numerics after the first validation pass.
+    numba.config.THREADING_LAYER = "workqueue"
 
 _MIN_CHUNK = 1 << 16  # pixels; below this one chunk is cheaper than scheduling threads
 _ARGMAX_BLOCK = 512  # pixels per block in the fused argmax

@@ -1,0 +1,65 @@
+"""Using a finished run: rebuild its model from a checkpoint and evaluate it on a split."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segwise.errors import InputError
+from segwise.metrics import ConfusionMatrix
+from segwise.train import checkpoint as ckpt_io
+from segwise.train.config import config_from_dict
+
+
+def load_model(checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of a segwise checkpoint, in eval mode, and the checkpoint dict."""
+    from segwise.models import create_model
+
+    ckpt = ckpt_io.load_checkpoint(checkpoint)
+    model = create_model(**ckpt["model_config"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    split: str,
+    *,
+    per_image: bool = False,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+) -> tuple[ConfusionMatrix, Any]:
+    """Evaluate a checkpoint on ``split`` of the dataset it was trained on (from its saved config).
+
+    Images are evaluated at their native size (``data.val_size`` of the config if set), in fp32.
+    Returns the confusion-matrix state and the DatasetSpec.
+    """
+    from segwise.data.datasets import create_dataset
+    from segwise.data.transforms import build_transforms
+    from segwise.train.loop import _dataset_kwargs, evaluate
+
+    model, ckpt = load_model(checkpoint, device)
+    cfg = config_from_dict(ckpt["config"])
+    probe = create_dataset(cfg.data.dataset, split, cfg.data.root or None, None, **_dataset_kwargs(cfg))
+    size = tuple(cfg.data.val_size) if cfg.data.val_size else None
+    tf = build_transforms("none", probe.spec, train=False, crop_size=size)
+    ds = create_dataset(cfg.data.dataset, split, cfg.data.root or None, tf, **_dataset_kwargs(cfg))
+    if len(ds) == 0:
+        raise InputError(f"split {split!r} of {cfg.data.dataset} is empty.")
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size)
+    dev = torch.device(device)
+    # fp32 for reported numbers: bf16 logits can flip the argmax of near-ties
+    state = evaluate(model, loader, ds.spec.num_classes, ds.spec.ignore_index, dev, per_image=per_image)
+    state.class_names = list(ds.spec.class_names)
+    return state, ds.spec
+
+
+def run_checkpoint(run: str | os.PathLike[str], which: str = "best") -> Path:
+    run = Path(run)
+    path = run / f"{which}.pt" if run.is_dir() else run
+    if not path.is_file():
+        raise InputError(f"no checkpoint {path}; is {run} a finished segwise run folder?")
+    return path

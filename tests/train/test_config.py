@@ -1,0 +1,57 @@
+import tomllib
+
+import pytest
+
+from segwise.errors import InputError
+from segwise.train.config import config_from_dict, config_to_toml, load_config
+from segwise.train.schedule import lr_at
+
+
+def test_defaults_follow_the_reference_recipe():
+    cfg = load_config()
+    assert (cfg.optim.name, cfg.optim.lr, cfg.loss.name, cfg.model.arch) == ("adam", 1e-3, "ce", "unet")
+
+
+def test_overrides_are_parsed_as_toml(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[optim]\nlr = 0.01\n[[stages]]\nepochs = 2\nfreeze_encoder = true\n[[stages]]\nepochs = 3\nlr = 1e-4\n')
+    cfg = load_config(path, ["optim.lr=3e-4", "model.arch=segnet", "data.crop_size=[180, 240]", "loss.options={gamma=2.0}"])
+    assert cfg.optim.lr == 3e-4 and cfg.model.arch == "segnet" and cfg.data.crop_size == [180, 240]
+    assert cfg.loss.options == {"gamma": 2.0}
+    assert [s.epochs for s in cfg.stages] == [2, 3] and cfg.stages[0].freeze_encoder and cfg.stages[1].lr == 1e-4
+    assert cfg.total_epochs() == 5
+    assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["optim.lrr=1"], r"unknown config key `optim.lrr`; did you mean 'lr'\? valid keys of \[optim\]"),
+        (["trian.epochs=1"], "did you mean 'train'"),
+        (["train.epochs=abc"], "`train.epochs` must be int"),
+        (["optim"], "section.key=value"),
+    ],
+)
+def test_bad_config_fails_with_valid_keys(overrides, match):
+    with pytest.raises(InputError, match=match):
+        load_config(None, overrides)
+
+
+def test_bad_toml_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[optim\nlr = 1")
+    with pytest.raises(InputError, match="bad.toml is not valid TOML"):
+        load_config(path)
+
+
+def test_lr_schedules():
+    assert lr_at(0, 100, 1.0, "constant") == 1.0
+    assert lr_at(50, 100, 1.0, "poly", power=1.0) == pytest.approx(0.5)
+    assert lr_at(100, 100, 1.0, "cosine") == pytest.approx(0.0)
+    assert lr_at(50, 100, 1.0, "cosine") == pytest.approx(0.5)
+    assert lr_at(0, 100, 1.0, "cosine", warmup_steps=10) == pytest.approx(0.1)
+    assert lr_at(9, 100, 1.0, "cosine", warmup_steps=10) == pytest.approx(1.0)
+    peak = max(lr_at(s, 100, 1.0, "onecycle") for s in range(100))
+    assert peak == pytest.approx(1.0) and lr_at(99, 100, 1.0, "onecycle") < 0.01
+    with pytest.raises(InputError, match="available: constant, poly, cosine, onecycle"):
+        lr_at(0, 10, 1.0, "linear")
