@@ -29,7 +29,28 @@ def _num_chunks(n: int) -> int:
     return max(1, min(threads * 4, n // _MIN_CHUNK))
 
 
-def _labels_py(pred, target, num_classes, ignore_index, has_ignore, nchunks):  # pragma: no cover
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count_range(pred, target, num_classes, ignore_index, has_ignore, start, stop, h):  # pragma: no cover
+    """Add pixels ``start:stop`` into the flat histogram ``h``; return (bad targets, bad preds)."""
+    bad_t = 0
+    bad_p = 0
+    for i in range(start, stop):
+        t = np.int64(target[i])
+        if has_ignore and t == ignore_index:
+            continue
+        p = np.int64(pred[i])
+        if t < 0 or t >= num_classes:
+            bad_t += 1
+            continue
+        if p < 0 or p >= num_classes:
+            bad_p += 1
+            continue
+        h[t * num_classes + p] += 1
+    return bad_t, bad_p
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _labels_kernel(pred, target, num_classes, ignore_index, has_ignore, nchunks):  # pragma: no cover
     n = target.shape[0]
     cc = num_classes * num_classes
     hists = np.zeros((nchunks, cc), dtype=np.int64)
@@ -37,24 +58,9 @@ def _labels_py(pred, target, num_classes, ignore_index, has_ignore, nchunks):  #
     step = (n + nchunks - 1) // nchunks
     for k in numba.prange(nchunks):
         start = k * step
-        stop = min(n, start + step)
-        h = hists[k]
-        bad_t = 0
-        bad_p = 0
-        for i in range(start, stop):
-            t = np.int64(target[i])
-            if has_ignore and t == ignore_index:
-                continue
-            p = np.int64(pred[i])
-            if t < 0 or t >= num_classes:
-                bad_t += 1
-                continue
-            if p < 0 or p >= num_classes:
-                bad_p += 1
-                continue
-            h[t * num_classes + p] += 1
-        bad[k, 0] = bad_t
-        bad[k, 1] = bad_p
+        bt, bp = _count_range(pred, target, num_classes, ignore_index, has_ignore, start, min(n, start + step), hists[k])
+        bad[k, 0] = bt
+        bad[k, 1] = bp
     out = np.zeros(cc, dtype=np.int64)
     for k in range(nchunks):
         for j in range(cc):
@@ -62,10 +68,15 @@ def _labels_py(pred, target, num_classes, ignore_index, has_ignore, nchunks):  #
     return out.reshape((num_classes, num_classes)), bad[:, 0].sum(), bad[:, 1].sum()
 
 
-_labels_kernel = numba.njit(parallel=True, cache=True, nogil=True)(_labels_py)
-# Serial twin (prange runs as range): safe to call from many Python threads at once, which the
-# parallel version is not under numba's default threading layer.
-_labels_kernel_serial = numba.njit(parallel=False, cache=True, nogil=True)(_labels_py)
+# A separate function (not a second dispatcher of the same one: numba's on-disk cache is keyed by
+# the Python function, and two dispatchers of one function can load each other's machine code).
+# It runs on the calling thread only, so many Python threads may call it at once, which the
+# parallel kernel does not allow under numba's workqueue threading layer.
+@numba.njit(cache=True, nogil=True)
+def _labels_kernel_serial(pred, target, num_classes, ignore_index, has_ignore):  # pragma: no cover
+    h = np.zeros(num_classes * num_classes, dtype=np.int64)
+    bt, bp = _count_range(pred, target, num_classes, ignore_index, has_ignore, 0, target.shape[0], h)
+    return h.reshape((num_classes, num_classes)), bt, bp
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -127,7 +138,7 @@ def confusion_from_labels(
     if parallel:
         cm, bad_t, bad_p = _labels_kernel(pred, target, num_classes, ign, has_ignore, _num_chunks(n))
     else:
-        cm, bad_t, bad_p = _labels_kernel_serial(pred, target, num_classes, ign, has_ignore, 1)
+        cm, bad_t, bad_p = _labels_kernel_serial(pred, target, num_classes, ign, has_ignore)
     return cm, int(bad_t), int(bad_p)
 
 

@@ -1,0 +1,70 @@
+"""The dataset registry: ``create_dataset("camvid" | "folder" | "tiles", split, root, transforms, ...)``."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from typing import Any
+
+from segwise.data.base import SegmentationDataset, Transform
+from segwise.data.camvid import CamVid
+from segwise.data.folder import FolderDataset
+from segwise.data.tiles import TileDataset
+from segwise.errors import InputError
+
+DATASETS: dict[str, type[SegmentationDataset]] = {
+    "camvid": CamVid,
+    "folder": FolderDataset,
+    "tiles": TileDataset,
+}
+
+
+def dataset_options(name: str) -> list[str]:
+    """Keyword options accepted by dataset ``name`` (besides root, split and transforms)."""
+    params = inspect.signature(_lookup(name).__init__).parameters
+    return [p for p in params if p not in ("self", "root", "split", "transforms")]
+
+
+def _lookup(name: str) -> type[SegmentationDataset]:
+    if name not in DATASETS:
+        hint = difflib.get_close_matches(name, list(DATASETS), n=1)
+        did = f"did you mean {hint[0]!r}? " if hint else ""
+        raise InputError(f"unknown dataset {name!r}; {did}available: {', '.join(DATASETS)}.")
+    return DATASETS[name]
+
+
+def create_dataset(
+    name: str,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    transforms: Transform | None = None,
+    **options: Any,
+) -> SegmentationDataset:
+    """Create a registered dataset. Options go to its constructor; an unknown option is an error.
+
+    Args:
+        name: ``"camvid"``, ``"folder"`` or ``"tiles"`` (see :data:`DATASETS`).
+        split: The split, e.g. ``"train"``, ``"val"``, ``"test"``.
+        root: The data folder (CamVid: ``None`` reads ``$SEGWISE_CAMVID``).
+        transforms: Joint transforms, e.g. from :func:`~segwise.data.transforms.build_transforms`.
+        **options: Dataset options, e.g. ``seed``, ``cache``, ``spec``, ``window``; see
+            :func:`dataset_options`.
+
+    Example:
+        >>> create_dataset("camvd")
+        Traceback (most recent call last):
+        ...
+        segwise.errors.InputError: unknown dataset 'camvd'; did you mean 'camvid'? available: camvid, folder, tiles.
+    """
+    cls = _lookup(name)
+    valid = dataset_options(name)
+    for key in options:
+        if key not in valid:
+            hint = difflib.get_close_matches(key, valid, n=1)
+            did = f"did you mean {hint[0]!r}? " if hint else ""
+            raise InputError(f"dataset {name!r} has no option {key!r}; {did}options: {', '.join(valid)}.")
+    return cls(root, split, transforms, **options)
+
+
+get_dataset = create_dataset

@@ -1,0 +1,142 @@
+"""A folder of images and masks paired by file stem, with split files or a seeded random split.
+
+Layout::
+
+    root/
+      images/   a.jpg, b.png, ...      (PNG, JPEG, TIFF, GIF, BMP)
+      masks/    a.png, b.png, ...      (lossless; encoding as the spec says)
+      spec.json                         optional: the DatasetSpec (else pass spec=)
+      splits/   train.txt, val.txt ...  optional: one file stem per line
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from segwise.data.base import CacheArg, SegmentationDataset, Transform
+from segwise.data.files import SPLITS, Sample, check_split_name, pair_by_stem, random_split, read_split_file
+from segwise.data.spec import DatasetSpec, load_spec
+from segwise.errors import DataError, InputError
+
+
+def select_split(
+    root: Path,
+    split: str,
+    files: list[Sample],
+    *,
+    split_file: str | os.PathLike[str] | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    split_seed: int = 0,
+) -> list[Sample]:
+    """Samples of ``split``: from ``split_file``, else ``root/splits/{split}.txt``, else a seeded random split."""
+    if split_file is not None:
+        return read_split_file(split_file, files)
+    check_split_name(split, SPLITS)
+    if split == "all":
+        return files
+    split_dir = root / "splits"
+    if split_dir.is_dir():
+        if split == "trainval":
+            return read_split_file(split_dir / "train.txt", files) + read_split_file(
+                split_dir / "val.txt", files
+            )
+        path = split_dir / f"{split}.txt"
+        if not path.is_file():
+            have = sorted(p.stem for p in split_dir.glob("*.txt"))
+            raise DataError(
+                f"split {split!r} has no file {path}; {split_dir} holds splits: {', '.join(have) or '(none)'}. "
+                "Write the file (one stem per line), pass split_file=, or remove splits/ for a random split."
+            )
+        return read_split_file(path, files)
+    return random_split(files, split, val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed)
+
+
+def folder_files(
+    root: str | os.PathLike[str],
+    split: str,
+    *,
+    images: str = "images",
+    masks: str = "masks",
+    split_file: str | os.PathLike[str] | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    split_seed: int = 0,
+) -> tuple[Path, list[Sample]]:
+    """The root folder and the paired samples of ``split`` (shared by the folder and tiles datasets)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"dataset folder {root} does not exist.")
+    files = pair_by_stem(root / images, root / masks)
+    chosen = select_split(
+        root,
+        split,
+        files,
+        split_file=split_file,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
+    return root, chosen
+
+
+class FolderDataset(SegmentationDataset):
+    """Images and masks in ``root/images`` and ``root/masks``, paired by file stem.
+
+    Args:
+        root: The dataset folder.
+        split: ``"train"``, ``"val"``, ``"test"``, ``"trainval"`` or ``"all"``.
+        transforms: Joint transforms (``None``: normalise only).
+        spec: A DatasetSpec, a dict, or a JSON file; ``None`` reads ``root/spec.json``.
+        split_file: A file of stems to use instead of ``split``.
+        val_fraction: Random split only: share of samples in ``val``.
+        test_fraction: Random split only: share of samples in ``test``.
+        split_seed: Random split only: its seed (fixed, so splits do not move between runs).
+        images: Name of the image subfolder.
+        masks: Name of the mask subfolder.
+        seed: Seed of the per-sample augmentation.
+        cache: Decode cache (see :class:`~segwise.data.base.SegmentationDataset`).
+        unknown_colors: ``rgb`` masks: ``"error"`` or ``"ignore"`` for colours not in the spec.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str = "train",
+        transforms: Transform | None = None,
+        *,
+        spec: DatasetSpec | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        split_file: str | os.PathLike[str] | None = None,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.0,
+        split_seed: int = 0,
+        images: str = "images",
+        masks: str = "masks",
+        seed: int = 0,
+        cache: CacheArg = True,
+        unknown_colors: str = "error",
+    ) -> None:
+        if root is None:
+            raise InputError("the folder dataset needs root=DIR (a folder with images/ and masks/).")
+        self.root, files = folder_files(
+            root,
+            split,
+            images=images,
+            masks=masks,
+            split_file=split_file,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+        )
+        self.split = split
+        super().__init__(
+            files,
+            load_spec(spec, self.root),
+            transforms,
+            seed=seed,
+            cache=cache,
+            unknown_colors=unknown_colors,
+        )
