@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from segwise import __version__
-from segwise.errors import SegwiseError
+from segwise.errors import InputError, SegwiseError
 
 app = typer.Typer(
     name="segwise",
@@ -61,10 +61,38 @@ def eval_cmd(
         bool, typer.Option("--allow-missing", help="Skip unpaired files with a warning instead of failing.")
     ] = False,
     workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+    boundary: Annotated[
+        bool, typer.Option("--boundary", help="Add boundary metrics: BF, Boundary IoU, trimap.")
+    ] = False,
+    regions: Annotated[
+        bool, typer.Option("--regions", help="Add object metrics: connected components matched at IoU > 0.5.")
+    ] = False,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
+    ] = False,
+    all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
+    bf_theta: Annotated[
+        float | None, typer.Option("--bf-theta", help="BF tolerance in px (default 0.75% of the diagonal).")
+    ] = None,
+    biou_d: Annotated[
+        int | None, typer.Option("--biou-d", help="Boundary IoU width in px (default 2% of the diagonal).")
+    ] = None,
+    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for --ci.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Input images, shown in the report's gallery.")
+    ] = None,
 ) -> None:
     """Evaluate a folder of predicted masks against a folder of ground-truth masks."""
     from segwise.evaluate import evaluate_folders, print_result, write_csv
 
+    accumulators = _extra_accumulators(
+        num_classes, ignore_index, boundary or all_metrics, regions or all_metrics, ci or all_metrics,
+        bf_theta, biou_d, resamples, seed,
+    )  # fmt: skip
     result = evaluate_folders(
         gt,
         pred,
@@ -74,8 +102,10 @@ def eval_cmd(
         allow_missing=allow_missing,
         workers=workers,
         warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
+        accumulators=accumulators,
     )
     print_result(result, console)
+    _print_beyond_pixels(result)
     if json_out is not None:
         from segwise._io import write_json
 
@@ -84,6 +114,400 @@ def eval_cmd(
     if csv_out is not None:
         write_csv(csv_out, result)
         console.print(f"wrote {csv_out}")
+    if report is not None:
+        from segwise.report import write_report
+
+        write_report(result, report, images=images, classes=classes)
+        console.print(f"wrote {report}")
+
+
+def _extra_accumulators(
+    num_classes: int,
+    ignore_index: int | None,
+    boundary: bool,
+    regions: bool,
+    ci: bool,
+    bf_theta: float | None,
+    biou_d: int | None,
+    resamples: int,
+    seed: int,
+) -> list[object]:
+    """Accumulators of ``eval --boundary/--regions/--ci`` (imported only when asked for)."""
+    accumulators: list[object] = []
+    boundary_acc = None
+    if boundary:
+        from segwise.metrics.boundary import BoundaryAccumulator
+
+        boundary_acc = BoundaryAccumulator(num_classes, ignore_index, theta=bf_theta, d=biou_d)
+        accumulators.append(boundary_acc)
+    if regions:
+        from segwise.metrics.regions import RegionAccumulator
+
+        accumulators.append(RegionAccumulator(num_classes, ignore_index))
+    if ci:
+        from segwise.metrics.stats import BootstrapCI
+
+        accumulators.append(BootstrapCI(num_resamples=resamples, seed=seed, boundary=boundary_acc))
+    return accumulators
+
+
+def _print_beyond_pixels(result: dict) -> None:
+    """Summary lines of the boundary, object and bootstrap results, when present."""
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None or x != x else f"{100 * x:.2f}%"
+
+    ci = result.get("ci", {})
+
+    def with_ci(key: str) -> str:
+        c = ci.get(key)
+        return pct(result.get(key)) + (f"  [{pct(c['low'])}, {pct(c['high'])}]" if c else "")
+
+    level = f" ({100 * ci['level']:g}% CI, {ci['num_resamples']} resamples)" if ci else ""
+    if ci:
+        for key, label in (
+            ("miou", "mIoU"),
+            ("pixel_accuracy", "pixel accuracy"),
+            ("mean_accuracy", "mean accuracy"),
+        ):
+            console.print(f"{label}: {with_ci(key)}{level}")
+    if "bf" in result:
+        console.print(f"BF: {with_ci('bf')}   Boundary IoU: {with_ci('biou')}")
+        tri = result["trimap"]
+        bands = ", ".join(f"{w}px {pct(m)}" for w, m in zip(tri["widths"], tri["miou"], strict=True))
+        console.print(f"trimap mIoU: {bands}")
+    if "objects" in result:
+        o = result["objects"]
+        console.print(
+            f"objects: F1 {pct(o['f1'])}, SQ {pct(o['sq'])}, PQ {pct(o['pq'])} "
+            f"(TP {o['tp']}, FP {o['fp']}, FN {o['fn']}; means over classes)"
+        )
+
+
+models_app = typer.Typer(help="Model architectures: list them with size and cost.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list_cmd(
+    encoder: Annotated[
+        str | None,
+        typer.Option("--encoder", help="Encoder for the archs that take one (default: each arch's)."),
+    ] = None,
+    arch: Annotated[list[str] | None, typer.Option("--arch", help="Only these archs (repeatable).")] = None,
+    size: Annotated[
+        str, typer.Option("--size", help="HxW of the FLOPs estimate (batch 1, 3 channels).")
+    ] = "360x480",
+    num_classes: Annotated[int, typer.Option("--num-classes", help="Classes of the head.")] = 11,
+    flops: Annotated[bool, typer.Option("--flops/--no-flops", help="Estimate GFLOPs.")] = True,
+) -> None:
+    """List the architectures with encoder, parameters and GFLOPs (random weights, nothing downloaded)."""
+    from rich.table import Table
+
+    from segwise.errors import InputError
+    from segwise.models import model_table
+
+    try:
+        height, width = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size must look like 360x480 (HxW), got {size!r}.") from None
+    rows = model_table(
+        arch, encoder=encoder, num_classes=num_classes, input_shape=(1, 3, height, width), flops=flops
+    )
+    table = Table(title=f"segwise models ({num_classes} classes, GFLOPs at 1x3x{height}x{width})")
+    for col in ("arch", "encoder", "params (M)", "GFLOPs", "pretrained"):
+        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
+    for row in rows:
+        params = f"{row.params / 1e6:.2f}"
+        if row.params_used != row.params:
+            params = f"{row.params_used / 1e6:.2f} (+{(row.params - row.params_used) / 1e6:.2f} unused)"
+        gflops = "-" if row.gflops is None else f"{row.gflops:.1f}"
+        table.add_row(row.arch, row.encoder, params, gflops, row.pretrained)
+    console.print(table)
+    for row in rows:
+        console.print(f"[bold]{row.arch}[/]: {row.summary}", highlight=False)
+    console.print(
+        "GFLOPs: convolutions and matrix products (2 per multiply-add) at the padded input size. "
+        "'unused': encoder stages the architecture never calls. Options: segwise.models.arch_options(arch, encoder).",
+        highlight=False,
+    )
+
+
+@app.command("compare-preds")
+def compare_preds_cmd(
+    gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth masks.")],
+    pred: Annotated[
+        list[Path], typer.Option("--pred", help="Prediction folder (repeat; the first is the baseline).")
+    ],
+    num_classes: Annotated[int, typer.Option("--num-classes", help="Number of evaluated classes C.")],
+    ignore_index: Annotated[
+        int | None, typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
+    ] = None,
+    classes: Annotated[
+        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
+    ] = None,
+    resamples: Annotated[int, typer.Option("--resamples", help="Paired bootstrap resamples.")] = 1000,
+    permutations: Annotated[
+        int, typer.Option("--permutations", help="Permutations of the paired test.")
+    ] = 10000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and the permutations.")] = 0,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level (CI level is 1 - alpha).")
+    ] = 0.05,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the comparison as JSON here.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+) -> None:
+    """Paired comparison of prediction sets on the same ground truth: Δ mIoU with a bootstrap CI,
+    a permutation-test p-value, per-class Δ IoU and a verdict."""
+    from rich.table import Table
+
+    from segwise.metrics.compare import compare_predictions
+
+    result = compare_predictions(
+        gt,
+        pred,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        classes=classes,
+        num_resamples=resamples,
+        num_permutations=permutations,
+        seed=seed,
+        alpha=alpha,
+        workers=workers,
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
+    )
+
+    def pts(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:+.2f}"
+
+    for cmp in result["comparisons"]:
+        table = Table(
+            title=f"{cmp['candidate']} − {cmp['baseline']}: per-class Δ IoU (points, {result['num_images']} images)"
+        )
+        for col in ("id", "class", "IoU base %", "IoU cand %", "Δ", "CI low", "CI high"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for row in cmp["per_class"]:
+            base, cand = row["iou_baseline"], row["iou_candidate"]
+            table.add_row(
+                str(row["id"]), row["name"],
+                "–" if base is None else f"{100 * base:.2f}", "–" if cand is None else f"{100 * cand:.2f}",
+                pts(row["delta"]), pts(row["low"]), pts(row["high"]),
+            )  # fmt: skip
+        console.print(table)
+    for cmp in result["comparisons"]:
+        console.print(cmp["verdict"], highlight=False, soft_wrap=True)
+    if json_out is not None:
+        from segwise._io import write_json
+
+        write_json(json_out, result)
+        console.print(f"wrote {json_out}")
+
+
+data_app = typer.Typer(help="Datasets: class statistics and class weights.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("stats")
+def data_stats_cmd(
+    dataset: Annotated[str, typer.Argument(help="camvid, folder or tiles.")],
+    split: Annotated[str, typer.Option("--split", help="train, val, test, trainval or all.")] = "train",
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data folder (camvid: default $SEGWISE_CAMVID).")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the statistics as JSON (and the chart next to it).")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Bar chart PNG of the class shares (default: JSON path .png)."),
+    ] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="folder/tiles: DatasetSpec JSON file.")] = None,
+    classes: Annotated[
+        Path | None, typer.Option("--classes", help="folder/tiles: class table CSV id,name,r,g,b.")
+    ] = None,
+    num_classes: Annotated[
+        int | None, typer.Option("--num-classes", help="folder/tiles: class count.")
+    ] = None,
+    ignore_index: Annotated[
+        int | None, typer.Option("--ignore-index", help="folder/tiles: ignored value.")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="folder/tiles: index, palette, rgb or value_map.")
+    ] = None,
+    value_map: Annotated[
+        str | None, typer.Option("--value-map", help="folder/tiles: stored:class pairs, e.g. 0:0,255:1.")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option("--split-file", help="folder/tiles: file of stems to use.")
+    ] = None,
+    unknown_colors: Annotated[
+        str, typer.Option("--unknown-colors", help="rgb masks: 'error' or 'ignore' colours not in the table.")
+    ] = "error",
+    workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+) -> None:
+    """Per-class pixel share, images containing each class, and median-frequency, inverse-frequency and
+    ENet class weights of a dataset split."""
+    from segwise.data.command import stats_options
+    from segwise.data.stats import class_stats, plot_class_shares, print_class_stats
+
+    options = stats_options(
+        dataset, root, spec=spec, classes=classes, num_classes=num_classes, ignore_index=ignore_index,
+        encoding=encoding, value_map=value_map, split_file=split_file, unknown_colors=unknown_colors,
+    )  # fmt: skip
+    stats = class_stats(dataset, split, root, workers=workers, **options)
+    print_class_stats(stats, console)
+    if json_out is not None:
+        from segwise._io import write_json
+
+        write_json(json_out, stats.to_dict())
+        console.print(f"wrote {json_out}")
+    plot = plot or (json_out.with_suffix(".png") if json_out is not None else None)
+    if plot is not None:
+        plot_class_shares(stats, plot)
+        console.print(f"wrote {plot}")
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (defaults when omitted).")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config value: section.key=value (repeatable).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+) -> None:
+    """Train a model from a TOML config (see examples/). Works under torchrun for several processes."""
+    from segwise.train.config import load_config
+    from segwise.train.loop import train
+
+    if resume is not None and (config is not None or overrides):
+        raise InputError("--resume continues a run with its saved config; drop --config/--set.")
+    cfg = load_config(config, overrides or [])
+    run_dir = train(cfg, resume=resume, console=console)
+    console.print(f"run folder: {run_dir}")
+
+
+@app.command("compare")
+def compare_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Base TOML config.")],
+    vary: Annotated[list[str], typer.Option("--vary", help="key=v1,v2,... e.g. loss=ce,dice,focal (repeatable).")],
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs per variant (different seeds).")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the runs and the comparison.")] = Path("runs/compare"),
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override for every variant.")] = None,
+) -> None:
+    """Train the same model on the same data with different settings and compare them on val."""
+    from segwise.train.compare import run_comparison, to_markdown
+
+    result = run_comparison(config, vary, seeds=seeds, out_dir=out, overrides=overrides or [], console=console)
+    console.print(to_markdown(result))
+    console.print(f"wrote {out / 'comparison.md'}, .csv, .json, .png")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the synthetic data and the run.")] = Path("runs/demo"),
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (about 10 s each on 2 cores).")] = 12,
+    minutes: Annotated[float, typer.Option("--minutes", help="Stop training after this long (0: no limit).")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of data generation and training.")] = 0,
+) -> None:
+    """Generate a synthetic dataset, train a small U-Net, evaluate it and write a report. No download."""
+    from segwise.demo import run_demo
+
+    run_demo(out, minutes=minutes, seed=seed, epochs=epochs, console=console)
+
+
+@app.command("predict")
+def predict_cmd(
+    input_path: Annotated[Path, typer.Option("--input", help="An image file or a folder of images.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (index/, color/, overlay/, probs/).")],
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="A segwise checkpoint (best.pt).")
+    ] = None,
+    onnx: Annotated[
+        Path | None, typer.Option("--onnx", help="A model from segwise export, run by onnxruntime.")
+    ] = None,
+    save: Annotated[
+        str, typer.Option("--save", help="Outputs: index,color,overlay,probs.")
+    ] = "index,color,overlay",
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Sliding-window side in px (default: whole image).")
+    ] = None,
+    overlap: Annotated[float, typer.Option("--overlap", help="Window overlap, fraction of --tile.")] = 0.25,
+    tta: Annotated[
+        str | None, typer.Option("--tta", help="Test-time augmentation: flip,scales=0.75,1,1.25.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 1,
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, cuda, cuda:N or auto (PyTorch only).")
+    ] = "cpu",
+    eval_gt: Annotated[
+        Path | None,
+        typer.Option("--eval-gt", help="Ground-truth masks: evaluate in the same pass (eval.json)."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="With --eval-gt: write an HTML report.")
+    ] = None,
+) -> None:
+    """Predict images with a checkpoint or an ONNX model: class-id PNGs, colours, overlays, probabilities."""
+    from segwise.infer.command import run_predict
+
+    run_predict(
+        inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
+        tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
+        err_console=err_console,
+    )  # fmt: skip
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A segwise checkpoint (best.pt).")],
+    out: Annotated[Path, typer.Option("--out", help="The model file to write, e.g. model.onnx.")],
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (>= 17).")] = 17,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check the graph against PyTorch.")
+    ] = True,
+) -> None:
+    """Export a checkpoint to ONNX (dynamic batch, height and width; DatasetSpec in the metadata)."""
+    from segwise.infer.command import run_export
+
+    path = run_export(checkpoint, fmt, out, opset, verify)
+    console.print(f"wrote {path}")
+
+
+@app.command("report")
+def report_cmd(
+    result: Annotated[Path, typer.Argument(help="An evaluation result JSON (segwise eval --json).")],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+    run: Annotated[
+        Path | None, typer.Option("--run", help="Training run folder: adds training curves.")
+    ] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Input images, for the gallery.")] = None,
+    gt: Annotated[
+        Path | None, typer.Option("--gt", help="Ground-truth masks (default: from the result).")
+    ] = None,
+    pred: Annotated[
+        Path | None, typer.Option("--pred", help="Predicted masks (default: from the result).")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="comparison.json (segwise compare / compare-preds --json)."),
+    ] = None,
+    classes: Annotated[
+        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: colours and RGB mask decoding.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="Images in the worst and the best gallery.")] = 4,
+    title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
+) -> None:
+    """Write a self-contained HTML report (scores, charts, confusion matrix, worst/best images)."""
+    from segwise.report import write_report
+
+    path = write_report(
+        result, out, run=run, images=images, gt=gt, pred=pred, comparison=compare, classes=classes, k=top_k,
+        title=title,
+    )  # fmt: skip
+    console.print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

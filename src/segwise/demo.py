@@ -24,18 +24,26 @@ DEMO_CONFIG: dict[str, Any] = {
     "loss": {"name": "ce+dice"},
     "optim": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-4},
     "schedule": {"name": "onecycle"},
-    "train": {"epochs": 40, "seed": 0, "time_limit_minutes": 2.0, "early_stopping_patience": 0},
+    "train": {"epochs": 12, "seed": 0, "early_stopping_patience": 0},
 }
 
 
-def demo_config(out_dir: Path, minutes: float, seed: int) -> Config:
+def demo_config(out_dir: Path, minutes: float, seed: int, epochs: int) -> Config:
     data = {k: dict(v) for k, v in DEMO_CONFIG.items()}
     data["data"]["root"] = str(out_dir / "data")
-    data["train"].update({"out_dir": str(out_dir / "run"), "time_limit_minutes": minutes, "seed": seed})
+    data["train"].update(
+        {"out_dir": str(out_dir / "run"), "time_limit_minutes": minutes, "seed": seed, "epochs": epochs}
+    )
     return config_from_dict(data)
 
 
-def run_demo(out_dir: str | Path = "runs/demo", minutes: float = 2.0, seed: int = 0, console: Any = None) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path = "runs/demo",
+    minutes: float = 0.0,
+    seed: int = 0,
+    epochs: int = 12,
+    console: Any = None,
+) -> dict[str, Any]:
     """Run the whole demo; returns the held-out evaluation result (also written to ``eval.json``)."""
     import torch
     from rich.console import Console
@@ -52,11 +60,16 @@ def run_demo(out_dir: str | Path = "runs/demo", minutes: float = 2.0, seed: int 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     make_shapes_dataset(out_dir / "data", num_images=240, seed=seed)
-    console.print(f"[bold]1/3[/] synthetic dataset: 240 images of shapes in {out_dir / 'data'} ({time.perf_counter() - t0:.0f}s)")
-    cfg = demo_config(out_dir, minutes, seed)
+    console.print(
+        f"[bold]1/3[/] synthetic dataset: 240 images of shapes in {out_dir / 'data'} ({time.perf_counter() - t0:.0f}s)"
+    )
+    cfg = demo_config(out_dir, minutes, seed, epochs)
     run_dir = Path(cfg.train.out_dir)
     resume = run_dir if (run_dir / "last.pt").exists() else None
-    console.print(f"[bold]2/3[/] training a small U-Net for up to {minutes:g} min" + (" (resuming)" if resume else ""))
+    budget = f", at most {minutes:g} min" if minutes else ""
+    console.print(
+        f"[bold]2/3[/] training a small U-Net for {epochs} epochs{budget}" + (" (resuming)" if resume else "")
+    )
     run_dir = train(cfg, resume=resume, console=console)
 
     console.print("[bold]3/3[/] evaluating the best checkpoint on the held-out test images")
@@ -65,10 +78,39 @@ def run_demo(out_dir: str | Path = "runs/demo", minutes: float = 2.0, seed: int 
     model.load_state_dict(ckpt["model"])
     test_set = create_dataset("folder", "test", cfg.data.root, None, **cfg.data.options)  # normalise only
     loader = torch.utils.data.DataLoader(test_set, batch_size=16)
-    state = evaluate(model, loader, test_set.spec.num_classes, test_set.spec.ignore_index, torch.device("cpu"), per_image=True)
+    state = evaluate(
+        model,
+        loader,
+        test_set.spec.num_classes,
+        test_set.spec.ignore_index,
+        torch.device("cpu"),
+        per_image=True,
+    )
     result = build_result(state, list(test_set.spec.class_names))
     result["source"] = {"checkpoint": str(run_dir / "best.pt"), "split": "test", "dataset": cfg.data.root}
     print_result(result, console)
     write_json(run_dir / "eval.json", result)
-    console.print(f"held-out test mIoU {100 * result['miou']:.2f}%  ·  run folder {run_dir}  ·  {time.perf_counter() - t0:.0f}s total")
+    _write_report(model, test_set, state, result, run_dir, Path(cfg.data.root))
+    console.print(
+        f"held-out test mIoU {100 * result['miou']:.2f}%  ·  run folder {run_dir}  ·  {time.perf_counter() - t0:.0f}s total"
+    )
+    console.print(f"report: {run_dir / 'report.html'}")
     return result
+
+
+def _write_report(
+    model: Any, test_set: Any, state: Any, result: dict[str, Any], run_dir: Path, root: Path
+) -> None:
+    """report.html: the held-out result, training curves, and the worst/best test images (predicted here)."""
+    from segwise.evaluate import per_image_scores
+    from segwise.infer import Predictor, predict_paths
+    from segwise.report import write_report
+
+    spec = test_set.spec
+    images = [f.image for f in test_set.files]
+    predict_paths(Predictor(model, spec), images, run_dir / "test_pred", save=("index",))
+    report_result = {**result, "per_image": per_image_scores(state.image_matrices, test_set.ids, spec.ignore_index),
+                     "spec": spec.to_dict(), "source": {**result["source"], "images": str(root / "images"),
+                     "gt": str(root / "masks"), "pred": str(run_dir / "test_pred" / "index")}}  # fmt: skip
+    title = "segwise demo: held-out test images"
+    write_report(report_result, run_dir / "report.html", run=run_dir, title=title)

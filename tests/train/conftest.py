@@ -37,6 +37,10 @@ def tiny_overrides(root: Path, out: Path, **extra: str) -> list[str]:
     return [f"{k}={v}" for k, v in sets.items()]
 
 
-def run_cli(args: list[str], env_extra: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env_extra: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "segwise", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "segwise", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )

@@ -14,11 +14,17 @@ def test_defaults_follow_the_reference_recipe():
 
 def test_overrides_are_parsed_as_toml(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[optim]\nlr = 0.01\n[[stages]]\nepochs = 2\nfreeze_encoder = true\n[[stages]]\nepochs = 3\nlr = 1e-4\n')
-    cfg = load_config(path, ["optim.lr=3e-4", "model.arch=segnet", "data.crop_size=[180, 240]", "loss.options={gamma=2.0}"])
+    path.write_text(
+        "[optim]\nlr = 0.01\n[[stages]]\nepochs = 2\nfreeze_encoder = true\n[[stages]]\nepochs = 3\nlr = 1e-4\n"
+    )
+    cfg = load_config(
+        path, ["optim.lr=3e-4", "model.arch=segnet", "data.crop_size=[180, 240]", "loss.options={gamma=2.0}"]
+    )
     assert cfg.optim.lr == 3e-4 and cfg.model.arch == "segnet" and cfg.data.crop_size == [180, 240]
     assert cfg.loss.options == {"gamma": 2.0}
-    assert [s.epochs for s in cfg.stages] == [2, 3] and cfg.stages[0].freeze_encoder and cfg.stages[1].lr == 1e-4
+    assert (
+        [s.epochs for s in cfg.stages] == [2, 3] and cfg.stages[0].freeze_encoder and cfg.stages[1].lr == 1e-4
+    )
     assert cfg.total_epochs() == 5
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
 

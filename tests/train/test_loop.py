@@ -25,16 +25,38 @@ def test_run_folder_contents(shapes_root, tmp_path):
     cfg = load_config(None, tiny_overrides(shapes_root, out, **{"data.class_weights": '"median_frequency"'}))
     run_dir = loop.train(cfg)
     assert run_dir == out
-    assert {"config.toml", "last.pt", "best.pt", "metrics.csv", "tensorboard"} <= {p.name for p in out.iterdir()}
+    assert {"config.toml", "last.pt", "best.pt", "metrics.csv", "tensorboard"} <= {
+        p.name for p in out.iterdir()
+    }
     assert list((out / "tensorboard").iterdir())
     assert load_config(out / "config.toml") == cfg
     ckpt = ckpt_io.load_checkpoint(out / "last.pt")
-    for key in ("model", "optimizer", "rng", "epoch", "step", "spec", "class_names", "segwise_version", "config", "model_config"):
+    for key in (
+        "model",
+        "optimizer",
+        "rng",
+        "epoch",
+        "step",
+        "spec",
+        "class_names",
+        "segwise_version",
+        "config",
+        "model_config",
+    ):
         assert key in ckpt, key
     assert ckpt["epoch"] == 2 and ckpt["finished"] and ckpt["class_names"][0] == "background"
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    for col in ("train_loss", "val_pixel_accuracy", "val_mean_accuracy", "val_miou", "val_iou_dot", "lr", "img_per_s", "epoch_seconds"):
+    for col in (
+        "train_loss",
+        "val_pixel_accuracy",
+        "val_mean_accuracy",
+        "val_miou",
+        "val_iou_dot",
+        "lr",
+        "img_per_s",
+        "epoch_seconds",
+    ):
         assert col in rows[0], col
     # best.pt evaluates to the best val mIoU in metrics.csv
     state, _ = evaluate_checkpoint(out / "best.pt", "val")
@@ -65,7 +87,9 @@ def test_staged_training_freezes_then_unfreezes(shapes_root, tmp_path, monkeypat
     assert [r["stage"] for r in rows] == ["warmup", "finetune"]
 
 
-def test_nan_loss_stops_with_a_clear_message_and_keeps_the_good_checkpoint(shapes_root, tmp_path, monkeypatch):
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_good_checkpoint(
+    shapes_root, tmp_path, monkeypatch
+):
     out = tmp_path / "run"
     cfg = load_config(None, tiny_overrides(shapes_root, out, **{"train.epochs": "3"}))
     calls = {"n": 0}

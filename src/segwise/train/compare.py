@@ -81,7 +81,9 @@ def run_comparison(
             finished = last.exists() and ckpt_io.load_checkpoint(last).get("finished", False)
             if not finished:
                 if console is not None:
-                    console.print(f"[bold]variant {name}, seed {s}[/]" + (" (resuming)" if last.exists() else ""))
+                    console.print(
+                        f"[bold]variant {name}, seed {s}[/]" + (" (resuming)" if last.exists() else "")
+                    )
                 train(cfg, resume=run_dir if last.exists() else None, console=console)
             state, spec = evaluate_checkpoint(run_dir / "best.pt", cfg.data.val_split)
             scores = state.compute()
@@ -130,7 +132,9 @@ def to_markdown(result: dict[str, Any]) -> str:
                  *["–" if x is None else f"{100 * x:.1f}" for x in v["iou"]]]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Per-class columns are IoU. Scores are dataset-level (docs/metrics.md), from each run's best.pt.")
+    lines.append(
+        "Per-class columns are IoU. Scores are dataset-level (docs/metrics.md), from each run's best.pt."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -52,8 +52,21 @@ def select_device(name: str) -> torch.device:
     return dev
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True when oneDNN runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is much slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CPU (2.6x faster than fp32 for a U-Net step here), fp16/bf16 on CUDA."""
+    """The autocast dtype for ``train.amp``.
+
+    ``auto``: bf16 on CUDA when supported (else fp16 with a GradScaler); on CPU bf16 only where the
+    CPU has native bf16 (AVX512-BF16/AMX). On this project's AVX2 machines bf16 autocast measured
+    10-20x *slower* than fp32 (docs/benchmarks.md), so ``auto`` keeps fp32 there.
+    """
     choices = {"auto", "bf16", "fp16", "none"}
     if amp not in choices:
         raise InputError(f"train.amp must be one of {sorted(choices)}, got {amp!r}.")
@@ -62,13 +75,13 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_has_fast_bf16() else None
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (legacy global RNG, for third-party code)
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -83,7 +96,9 @@ def build_optimizer(cfg: Config, params: list[torch.nn.Parameter], lr: float) ->
     if o.name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=o.weight_decay)
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.momentum > 0)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.momentum > 0
+        )
     raise InputError(f"unknown optim.name {o.name!r}; available: adam, adamw, sgd.")
 
 
@@ -123,7 +138,11 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[i
     workers = cfg.data.workers
     if dist_info.enabled:
         sampler = DistributedEpochSampler(
-            train_set, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.train.seed
+            train_set,
+            num_replicas=dist_info.world_size,
+            rank=dist_info.rank,
+            shuffle=True,
+            seed=cfg.train.seed,
         )
         train_loader = DataLoader(
             train_set, batch_size=cfg.data.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
@@ -131,7 +150,12 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[i
         )  # fmt: skip
     else:
         train_loader = build_loader(
-            train_set, cfg.data.batch_size, shuffle=True, num_workers=workers, seed=cfg.train.seed, drop_last=True
+            train_set,
+            cfg.data.batch_size,
+            shuffle=True,
+            num_workers=workers,
+            seed=cfg.train.seed,
+            drop_last=True,
         )
     if len(train_loader) == 0:
         raise InputError(
@@ -139,7 +163,9 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[i
             f"{cfg.data.batch_size} per process; lower the batch size."
         )
     val_sampler = ShardSampler(len(val_set), dist_info.rank, dist_info.world_size)
-    val_loader = DataLoader(val_set, batch_size=cfg.data.val_batch_size, sampler=val_sampler, num_workers=workers)
+    val_loader = DataLoader(
+        val_set, batch_size=cfg.data.val_batch_size, sampler=val_sampler, num_workers=workers
+    )
     return Data(spec, train_set, val_set, train_loader, val_loader)
 
 
@@ -467,8 +493,12 @@ def _train(
         stage_start_step = step - stage_epoch_done * steps_per_epoch
         warmup = int(cfg.schedule.warmup_epochs * steps_per_epoch)
 
-        def lr_fn(global_step: int, _lr=lr, _sched=schedule, _start=stage_start_step, _n=stage_steps, _w=warmup) -> float:
-            return lr_at(global_step - _start, _n, _lr, _sched, _w, cfg.schedule.power, cfg.schedule.min_lr_ratio)
+        def lr_fn(
+            global_step: int, _lr=lr, _sched=schedule, _start=stage_start_step, _n=stage_steps, _w=warmup
+        ) -> float:
+            return lr_at(
+                global_step - _start, _n, _lr, _sched, _w, cfg.schedule.power, cfg.schedule.min_lr_ratio
+            )
 
         for _ in range(stage_epoch_done, stage.epochs):
             sampler = data.train_loader.sampler
@@ -507,7 +537,9 @@ def _train(
             else:
                 improved = False
             history.append(row)
-            out_of_time = bool(cfg.train.time_limit_minutes) and train_seconds >= 60 * cfg.train.time_limit_minutes
+            out_of_time = (
+                bool(cfg.train.time_limit_minutes) and train_seconds >= 60 * cfg.train.time_limit_minutes
+            )
             patience = cfg.train.early_stopping_patience
             stop = (patience > 0 and stale >= patience) or out_of_time
             if dist_info.is_main:

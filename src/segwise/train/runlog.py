@@ -16,7 +16,9 @@ from segwise._io import atomic_write_text
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, *, enabled: bool = True, console: Any = None, progress: bool | None = None):
+    def __init__(
+        self, run_dir: Path, *, enabled: bool = True, console: Any = None, progress: bool | None = None
+    ):
         from rich.console import Console
 
         self.run_dir = Path(run_dir)
@@ -75,7 +77,10 @@ class RunLogger:
             seen["calls"] += 1
             if seen["calls"] % every == 0:
                 rate = seen["images"] / max(time.perf_counter() - start, 1e-9)
-                print(f"{label} {seen['calls']}/{steps} loss {loss:.4f} lr {lr:.2e} {rate:.1f} img/s", flush=True)
+                print(
+                    f"{label} {seen['calls']}/{steps} loss {loss:.4f} lr {lr:.2e} {rate:.1f} img/s",
+                    flush=True,
+                )
 
         yield on_line
 
@@ -87,7 +92,9 @@ class RunLogger:
         tb = self._writer()
         for key, value in row.items():
             if isinstance(value, int | float) and key not in ("epoch", "step"):
-                tb.add_scalar(key.replace("val_iou_", "val_iou/").replace("train_", "train/", 1), value, row["epoch"])
+                tb.add_scalar(
+                    key.replace("val_iou_", "val_iou/").replace("train_", "train/", 1), value, row["epoch"]
+                )
         tb.flush()
         parts = [f"epoch {row['epoch']}", f"loss {row['train_loss']:.4f}", f"{row['img_per_s']:.1f} img/s",
                  f"{row['epoch_seconds']:.0f}s"]  # fmt: skip

@@ -14,7 +14,9 @@ from segwise.train import checkpoint as ckpt_io
 from segwise.train.config import config_from_dict
 
 
-def load_model(checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_model(
+    checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model of a segwise checkpoint, in eval mode, and the checkpoint dict."""
     from segwise.models import create_model
 

@@ -1,0 +1,36 @@
+"""torchrun with 2 CPU processes (gloo): validation metrics equal a single process on the same data."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from segwise.train import checkpoint as ckpt_io
+from segwise.train.runs import evaluate_checkpoint
+from tests.train.conftest import tiny_overrides
+
+
+@pytest.mark.slow
+def test_two_process_gloo_validation_equals_single_process(shapes_root, tmp_path):
+    out = tmp_path / "ddp"
+    sets = tiny_overrides(
+        shapes_root, out, **{"train.epochs": "1", "train.amp": '"none"', "data.batch_size": "2"}
+    )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 1  # only rank 0 writes
+    ckpt = ckpt_io.load_checkpoint(out / "last.pt")
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # the unwrapped model is saved
+    state, _ = evaluate_checkpoint(out / "last.pt", "val")
+    single = state.compute()
+    assert float(rows[0]["val_miou"]) == pytest.approx(single["miou"], abs=1e-12)
+    assert float(rows[0]["val_pixel_accuracy"]) == pytest.approx(single["pixel_accuracy"], abs=1e-12)
+    assert float(rows[0]["val_mean_accuracy"]) == pytest.approx(single["mean_accuracy"], abs=1e-12)
