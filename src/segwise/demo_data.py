@@ -40,7 +40,9 @@ def _paint(img: np.ndarray, mask: np.ndarray, shape: np.ndarray, cls: int, rng: 
     mask[shape] = cls
 
 
-def make_sample(rng: np.random.Generator, height: int = 96, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(
+    rng: np.random.Generator, height: int = 96, width: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """One (image uint8 (H, W, 3), mask uint8 (H, W)) pair."""
     img = _texture(rng, height, width)
     mask = np.zeros((height, width), np.uint8)

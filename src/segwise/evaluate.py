@@ -201,11 +201,49 @@ def evaluate_folders(
     for acc in accumulators:
         _merge(result, acc.result(state, result["class_names"]))
     result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
+    result["per_image"] = per_image_scores(
+        state.image_matrices, [g.stem for g, _ in pairs], ignore_index,
+        gt_files=[g.name for g, _ in pairs], pred_files=[p.name for _, p in pairs],
+    )  # fmt: skip
     result["skipped"] = {
         "missing_predictions": [p.name for p in missing],
         "extra_predictions": [p.name for p in extra],
     }
     return result
+
+
+def per_image_scores(
+    matrices: Sequence[np.ndarray],
+    names: Sequence[str],
+    ignore_index: int | None = None,
+    gt_files: Sequence[str] | None = None,
+    pred_files: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The result's ``per_image`` list: each image's name, mIoU and (optionally) file names.
+
+    An image's mIoU is the mean IoU over the classes present in its ground truth or prediction
+    (``None`` when it has no valid pixel). The report ranks images by it (worst-k / best-k).
+
+    >>> per_image_scores([np.array([[2, 0], [1, 1]])], ["a"])
+    [{'name': 'a', 'miou': 0.5833333333333333}]
+    """
+    if len(matrices) != len(names):
+        raise InputError(
+            f"{len(matrices)} per-image matrices but {len(names)} names; give one name per image."
+        )
+    if not len(matrices):
+        return []
+    iou = F.per_image_iou(np.stack(matrices), ignore_index)
+    rows: list[dict[str, Any]] = []
+    for i, name in enumerate(names):
+        valid = iou[i][~np.isnan(iou[i])]
+        row: dict[str, Any] = {"name": str(name), "miou": float(valid.mean()) if valid.size else None}
+        if gt_files is not None:
+            row["gt"] = str(gt_files[i])
+        if pred_files is not None:
+            row["pred"] = str(pred_files[i])
+        rows.append(row)
+    return rows
 
 
 def _merge(result: dict[str, Any], extra: dict[str, Any]) -> None:
