@@ -225,3 +225,10 @@ def test_camvid_segnet_protocol(camvid_root, tmp_path):
     assert res["pixel_accuracy"] == pytest.approx(g, abs=1e-12)
     assert res["mean_accuracy"] == pytest.approx(np.mean(class_acc), abs=1e-12)
     assert res["miou"] == pytest.approx(np.mean(ious), abs=1e-12)
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    from segwise._io import atomic_write_text
+
+    atomic_write_text(tmp_path / "x.txt", "hi")
+    assert (tmp_path / "x.txt").stat().st_mode & 0o044  # group/other can read (usual umask 022)

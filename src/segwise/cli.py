@@ -371,9 +371,12 @@ def data_stats_cmd(
 
 @app.command("train")
 def train_cmd(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (defaults when omitted).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config (defaults when omitted).")
+    ] = None,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config value: section.key=value (repeatable).")
+        list[str] | None,
+        typer.Option("--set", help="Override a config value: section.key=value (repeatable)."),
     ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
 ) -> None:
@@ -391,24 +394,36 @@ def train_cmd(
 @app.command("compare")
 def compare_cmd(
     config: Annotated[Path, typer.Option("--config", "-c", help="Base TOML config.")],
-    vary: Annotated[list[str], typer.Option("--vary", help="key=v1,v2,... e.g. loss=ce,dice,focal (repeatable).")],
+    vary: Annotated[
+        list[str], typer.Option("--vary", help="key=v1,v2,... e.g. loss=ce,dice,focal (repeatable).")
+    ],
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per variant (different seeds).")] = 1,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the runs and the comparison.")] = Path("runs/compare"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the runs and the comparison.")] = Path(
+        "runs/compare"
+    ),
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override for every variant.")] = None,
 ) -> None:
     """Train the same model on the same data with different settings and compare them on val."""
     from segwise.train.compare import run_comparison, to_markdown
 
-    result = run_comparison(config, vary, seeds=seeds, out_dir=out, overrides=overrides or [], console=console)
+    result = run_comparison(
+        config, vary, seeds=seeds, out_dir=out, overrides=overrides or [], console=console
+    )
     console.print(to_markdown(result))
     console.print(f"wrote {out / 'comparison.md'}, .csv, .json, .png")
 
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the synthetic data and the run.")] = Path("runs/demo"),
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (about 10 s each on 2 cores).")] = 12,
-    minutes: Annotated[float, typer.Option("--minutes", help="Stop training after this long (0: no limit).")] = 0.0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the synthetic data and the run.")] = Path(
+        "runs/demo"
+    ),
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Training epochs (about 10 s each on 2 cores).")
+    ] = 12,
+    minutes: Annotated[
+        float, typer.Option("--minutes", help="Stop training after this long (0: no limit).")
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of data generation and training.")] = 0,
 ) -> None:
     """Generate a synthetic dataset, train a small U-Net, evaluate it and write a report. No download."""

@@ -1,8 +1,10 @@
 """Numba kernels for confusion matrices.
 
 Both kernels split the pixels into chunks, give every chunk its own histogram (no atomics, no
-false sharing between threads) and sum the histograms at the end. (Interleaving four
-sub-histograms per chunk, a classic trick against store-to-load stalls, measured 2x slower here.)
+false sharing between threads) and sum the histograms at the end. Inside a chunk, four interleaved
+sub-histograms ("lanes") break the store-to-load dependency when neighbouring pixels hit the same
+cell, the common case in label maps: with the branchy ``_cell`` below this measured 25% faster
+than one histogram (715 vs 570 Mpix/s on one core).
 
 The kernels also count labels outside ``[0, C)`` so that the caller can raise a clear error; they
 never index out of bounds.
@@ -29,43 +31,57 @@ def _num_chunks(n: int) -> int:
     return max(1, min(threads * 4, n // _MIN_CHUNK))
 
 
+_LANES = 4  # interleaved sub-histograms: neighbouring pixels (often the same cell) hit different ones
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cell(t, p, num_classes, ignore_index, has_ignore):  # pragma: no cover
+    """Histogram cell of one pixel; three extra cells count ignored pixels, bad targets, bad preds."""
+    cc = num_classes * num_classes
+    if has_ignore and t == ignore_index:
+        return cc
+    if t < 0 or t >= num_classes:
+        return cc + 1
+    if p < 0 or p >= num_classes:
+        return cc + 2
+    return t * num_classes + p
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _count_range(pred, target, num_classes, ignore_index, has_ignore, start, stop, h):  # pragma: no cover
-    """Add pixels ``start:stop`` into the flat histogram ``h``; return (bad targets, bad preds)."""
-    bad_t = 0
-    bad_p = 0
-    for i in range(start, stop):
-        t = np.int64(target[i])
-        if has_ignore and t == ignore_index:
-            continue
-        p = np.int64(pred[i])
-        if t < 0 or t >= num_classes:
-            bad_t += 1
-            continue
-        if p < 0 or p >= num_classes:
-            bad_p += 1
-            continue
-        h[t * num_classes + p] += 1
-    return bad_t, bad_p
+    """Add pixels ``start:stop`` into the lane histograms ``h`` of shape (_LANES, C*C + 3)."""
+    m = start + ((stop - start) // _LANES) * _LANES
+    for i in range(start, m, _LANES):
+        for j in range(_LANES):
+            c = _cell(np.int64(target[i + j]), np.int64(pred[i + j]), num_classes, ignore_index, has_ignore)
+            h[j, c] += 1
+    for i in range(m, stop):
+        h[0, _cell(np.int64(target[i]), np.int64(pred[i]), num_classes, ignore_index, has_ignore)] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(h, num_classes):  # pragma: no cover
+    """Sum lane histograms ``(..., C*C + 3)`` into the (C, C) matrix and the bad-target/pred counts."""
+    cc = num_classes * num_classes
+    flat = h.reshape((-1, cc + 3))
+    out = np.zeros(cc + 3, dtype=np.int64)
+    for r in range(flat.shape[0]):
+        for j in range(cc + 3):
+            out[j] += flat[r, j]
+    return out[:cc].copy().reshape((num_classes, num_classes)), out[cc + 1], out[cc + 2]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _labels_kernel(pred, target, num_classes, ignore_index, has_ignore, nchunks):  # pragma: no cover
     n = target.shape[0]
-    cc = num_classes * num_classes
-    hists = np.zeros((nchunks, cc), dtype=np.int64)
-    bad = np.zeros((nchunks, 2), dtype=np.int64)
+    hists = np.zeros((nchunks, _LANES, num_classes * num_classes + 3), dtype=np.int64)
     step = (n + nchunks - 1) // nchunks
     for k in numba.prange(nchunks):
         start = k * step
-        bt, bp = _count_range(pred, target, num_classes, ignore_index, has_ignore, start, min(n, start + step), hists[k])
-        bad[k, 0] = bt
-        bad[k, 1] = bp
-    out = np.zeros(cc, dtype=np.int64)
-    for k in range(nchunks):
-        for j in range(cc):
-            out[j] += hists[k, j]
-    return out.reshape((num_classes, num_classes)), bad[:, 0].sum(), bad[:, 1].sum()
+        _count_range(
+            pred, target, num_classes, ignore_index, has_ignore, start, min(n, start + step), hists[k]
+        )
+    return _finish(hists, num_classes)
 
 
 # A separate function (not a second dispatcher of the same one: numba's on-disk cache is keyed by
@@ -74,9 +90,9 @@ def _labels_kernel(pred, target, num_classes, ignore_index, has_ignore, nchunks)
 # parallel kernel does not allow under numba's workqueue threading layer.
 @numba.njit(cache=True, nogil=True)
 def _labels_kernel_serial(pred, target, num_classes, ignore_index, has_ignore):  # pragma: no cover
-    h = np.zeros(num_classes * num_classes, dtype=np.int64)
-    bt, bp = _count_range(pred, target, num_classes, ignore_index, has_ignore, 0, target.shape[0], h)
-    return h.reshape((num_classes, num_classes)), bt, bp
+    h = np.zeros((_LANES, num_classes * num_classes + 3), dtype=np.int64)
+    _count_range(pred, target, num_classes, ignore_index, has_ignore, 0, target.shape[0], h)
+    return _finish(h, num_classes)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

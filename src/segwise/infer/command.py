@@ -1,0 +1,118 @@
+"""``segwise predict``: the command's glue (model choice, progress bar, messages), kept out of cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from segwise.errors import DataError, InputError
+from segwise.infer.files import PredictSummary, list_inputs, parse_save, predict_paths
+from segwise.infer.predict import TTA, Predictor
+
+
+def run_predict(
+    *,
+    inputs: Path,
+    out: Path,
+    checkpoint: Path | None,
+    onnx: Path | None,
+    save: str,
+    tile: int | None,
+    overlap: float,
+    tta: str | None,
+    batch_size: int,
+    device: str,
+    eval_gt: Path | None,
+    report: Path | None,
+    console: Any,
+    err_console: Any,
+) -> PredictSummary:
+    """Run ``segwise predict``; raises :class:`DataError` at the end when inputs were skipped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if (checkpoint is None) == (onnx is None):
+        raise InputError("give exactly one of --checkpoint CKPT (PyTorch) or --onnx MODEL (onnxruntime).")
+    if report is not None and eval_gt is None:
+        raise InputError("--report needs --eval-gt GT: the report shows scores against ground truth.")
+    kinds = parse_save(save)
+    options = {"tile": tile, "overlap": overlap, "tta": TTA.parse(tta), "batch_size": batch_size}
+    paths = list_inputs(inputs)  # fail on a bad --input before loading the model
+    from segwise.infer.outputs import check_writable_dir
+
+    check_writable_dir(out)
+    if report is not None:
+        check_writable_dir(Path(report).parent, "--report")
+    if onnx is not None:
+        if device not in ("cpu", "auto"):
+            raise InputError(
+                "--device applies to --checkpoint; onnxruntime picks CUDA when available, else CPU."
+            )
+        predictor = Predictor.from_onnx(onnx, **options)
+    else:
+        dev = _device(device)
+        predictor = Predictor.from_checkpoint(checkpoint, device=dev, **options)  # type: ignore[arg-type]
+    console.print(
+        f"predicting {len(paths)} image{'s' * (len(paths) != 1)} with {predictor.source} "
+        f"(tile {tile or 'whole image'}, TTA {predictor.tta.describe()}) -> {out}",
+        highlight=False,
+    )
+    with Progress(
+        TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("predict", total=len(paths), rate="–")
+        done = {"n": 0}
+
+        def on_image(path: Path, ok: bool) -> None:
+            done["n"] += 1
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{done['n'] / elapsed:.2f}" if elapsed > 0 else "–"
+            bar.update(task, advance=1, rate=rate)
+
+        summary = predict_paths(predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image)
+    console.print(
+        f"wrote {len(summary.predicted)} predictions ({', '.join(kinds)}) to {out} "
+        f"in {summary.seconds:.1f}s ({summary.images_per_second:.2f} img/s)",
+        highlight=False,
+    )
+    if summary.result is not None:
+        from segwise.evaluate import print_result
+
+        print_result(summary.result, console)
+        console.print(f"wrote {out / 'eval.json'}")
+        if report is not None:
+            from segwise.report import write_report
+
+            write_report(summary.result, report, images=str(inputs) if Path(inputs).is_dir() else None)
+            console.print(f"wrote {report}")
+    elif report is not None:
+        err_console.print("[yellow]warning:[/] no image could be evaluated; no report written.")
+    if summary.failed:
+        for path, msg in summary.failed:
+            err_console.print(f"[yellow]skipped[/] {path}: {msg}", highlight=False)
+        raise DataError(
+            f"{len(summary.failed)} of {len(paths)} inputs could not be read and were skipped (listed above); "
+            f"the {len(summary.predicted)} other predictions in {out} are complete."
+        )
+    return summary
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available here; use --device cpu.")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise InputError(f"--device must be cpu, cuda, cuda:N, mps or auto; got {device!r}.")
+    return device
+
+
+def run_export(checkpoint: Path, fmt: str, out: Path, opset: int, verify: bool) -> Path:
+    """Run ``segwise export``."""
+    from segwise.infer.export import export_onnx
+
+    if fmt.lower() != "onnx":
+        raise InputError(f"--format {fmt!r} is not supported; segwise exports 'onnx'.")
+    return export_onnx(checkpoint, out, opset=opset, verify=verify)

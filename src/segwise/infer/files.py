@@ -1,0 +1,259 @@
+"""Predicting files and folders: read each image, predict it, write the chosen outputs, and
+optionally evaluate against ground truth in the same pass.
+
+Outputs go to sub-folders of ``out`` named by kind, one file per input, named by the input's stem:
+
+* ``index/<stem>.png``: class ids (8-bit, 16-bit beyond 256 classes), what ``segwise eval --pred`` reads;
+* ``color/<stem>.png``: the class colours of the DatasetSpec;
+* ``overlay/<stem>.jpg``: colours blended half-and-half over the input;
+* ``probs/<stem>.npz``: ``probs`` ``(C, H, W)`` uint8 (``round(255 p)``) and ``class_names``.
+
+Every file is written atomically. An input that cannot be read (corrupt file, wrong channel
+count) is reported and skipped; the others are still predicted and their outputs stay valid.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segwise._io import atomic_path, atomic_write_bytes, write_json
+from segwise.data.readers import IMAGE_SUFFIXES, read_image, read_spec_mask
+from segwise.data.spec import DatasetSpec
+from segwise.errors import DataError, InputError
+from segwise.infer.outputs import check_writable_dir, colorize, encode_image, overlay
+from segwise.infer.predict import Prediction, Predictor
+
+SAVE_KINDS = ("index", "color", "overlay", "probs")
+DEFAULT_SAVE = ("index", "color", "overlay")
+
+
+@dataclass
+class PredictSummary:
+    """What :func:`predict_paths` did.
+
+    Attributes:
+        out_dir: the output folder.
+        predicted: stems of the images predicted and written.
+        failed: ``(input path, message)`` of every input that was skipped.
+        seconds: wall time.
+        result: the evaluation result when ``eval_gt`` was given (also in ``out_dir/eval.json``).
+    """
+
+    out_dir: Path
+    predicted: list[str] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    result: dict[str, Any] | None = None
+
+    @property
+    def images_per_second(self) -> float:
+        return len(self.predicted) / self.seconds if self.seconds > 0 else 0.0
+
+
+def parse_save(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"index,color"`` -> ``("index", "color")``, checking every kind.
+
+    >>> parse_save("index, probs")
+    ('index', 'probs')
+    """
+    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    bad = [t for t in items if t not in SAVE_KINDS]
+    if bad or not items:
+        raise InputError(
+            f"--save: unknown output {bad or text!r}; choose from {', '.join(SAVE_KINDS)} (comma separated)."
+        )
+    return tuple(dict.fromkeys(items))
+
+
+def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
+    """One image file, or every image file (by suffix) in a folder, sorted by name."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"--input {path} is not an image file ({', '.join(IMAGE_SUFFIXES)}).")
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"--input {path} does not exist; give an image file or a folder of images.")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"--input folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    stems = [p.stem for p in files]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise DataError(
+            f"--input folder {path} has several images with the same stem ({', '.join(dup[:5])}); outputs are "
+            "named by stem, so rename them."
+        )
+    return files
+
+
+def write_outputs(
+    out_dir: Path, stem: str, image: np.ndarray, pred: Prediction, spec: DatasetSpec, save: Sequence[str]
+) -> list[Path]:
+    """Write the chosen outputs of one image (each atomically); returns the paths written."""
+    written = []
+    color = colorize(pred.index, spec.colors) if ("color" in save or "overlay" in save) else None
+    for kind in save:
+        if kind == "probs":
+            if pred.probs is None:
+                raise InputError("--save probs needs predictions made with return_probs=True.")
+            path = out_dir / "probs" / f"{stem}.npz"
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez_compressed(
+                    fh, probs=pred.probs, class_names=np.array(spec.class_names), scale=np.float32(255)
+                )
+        else:
+            arr = {"index": pred.index, "color": color, "overlay": None}[kind]
+            if kind == "overlay":
+                arr = overlay(image, color)
+            ext = ".jpg" if kind == "overlay" else ".png"
+            path = out_dir / kind / f"{stem}{ext}"
+            atomic_write_bytes(path, encode_image(arr, ext, path))
+        written.append(path)
+    return written
+
+
+def _pair_ground_truth(inputs: Sequence[Path], gt_dir: Path) -> dict[Path, Path]:
+    """Ground-truth mask of each input: same stem, or the one stem ``<image stem>_<suffix>``."""
+    from segwise.data.readers import MASK_SUFFIXES
+
+    if not gt_dir.is_dir():
+        raise DataError(f"--eval-gt {gt_dir} is not a folder of ground-truth masks.")
+    masks = {p.stem: p for p in sorted(gt_dir.iterdir()) if p.is_file() and p.suffix.lower() in MASK_SUFFIXES}
+    pairs, missing = {}, []
+    for path in inputs:
+        match = masks.get(path.stem)
+        if match is None:
+            near = [
+                m
+                for s, m in masks.items()
+                if s.startswith(path.stem) and s[len(path.stem) : len(path.stem) + 1] in "_-."
+            ]
+            match = near[0] if len(near) == 1 else None
+        if match is None:
+            missing.append(path.name)
+        else:
+            pairs[path] = match
+    if missing:
+        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise DataError(
+            f"--eval-gt {gt_dir}: no ground-truth mask for {len(missing)} inputs ({listed}). Masks pair with images "
+            "by stem (a.jpg <-> a.png); predict only the images that have masks."
+        )
+    return pairs
+
+
+def predict_paths(
+    predictor: Predictor,
+    inputs: str | os.PathLike[str] | Sequence[Path],
+    out_dir: str | os.PathLike[str],
+    *,
+    save: Sequence[str] = DEFAULT_SAVE,
+    eval_gt: str | os.PathLike[str] | None = None,
+    on_image: Callable[[Path, bool], None] | None = None,
+) -> PredictSummary:
+    """Predict an image file or a folder of images and write the outputs under ``out_dir``.
+
+    Args:
+        predictor: the model with its options.
+        inputs: an image file, a folder, or a list of image paths.
+        out_dir: output folder (created; must be writable).
+        save: output kinds, from :data:`SAVE_KINDS`.
+        eval_gt: folder of ground-truth masks (read as the checkpoint's DatasetSpec says): evaluate
+            the predictions in the same pass and write ``out_dir/eval.json``.
+        on_image: called after each input with ``(path, ok)`` (progress display).
+
+    Returns:
+        A :class:`PredictSummary`; unreadable inputs are listed in ``failed``, not raised.
+    """
+    save = parse_save(save)
+    paths = list_inputs(inputs) if isinstance(inputs, str | os.PathLike) else [Path(p) for p in inputs]
+    out_dir = check_writable_dir(out_dir)
+    spec = predictor.spec
+    gt_pairs = _pair_ground_truth(paths, Path(eval_gt)) if eval_gt is not None else None
+    state = None
+    if gt_pairs is not None:
+        from segwise.metrics import ConfusionMatrix
+
+        state = ConfusionMatrix(spec.num_classes, spec.ignore_index, list(spec.class_names), per_image=True)
+    summary = PredictSummary(out_dir)
+    evaluated: list[Path] = []
+    start = time.perf_counter()
+    for path in paths:
+        try:
+            image = read_image(path, spec.in_channels)
+            target = read_spec_mask(gt_pairs[path], spec) if gt_pairs is not None else None
+            if target is not None and target.shape != image.shape[:2]:
+                raise DataError(
+                    f"ground truth {gt_pairs[path]} is {target.shape[1]}x{target.shape[0]} but image {path} is "
+                    f"{image.shape[1]}x{image.shape[0]} (WxH)."
+                )
+        except DataError as exc:
+            summary.failed.append((path, str(exc)))
+            if on_image is not None:
+                on_image(path, False)
+            continue
+        pred = predictor.predict(image, return_probs="probs" in save)
+        write_outputs(out_dir, path.stem, image, pred, spec, save)
+        if state is not None and target is not None:
+            _add_image(state, pred.index, target)
+            evaluated.append(path)
+        summary.predicted.append(path.stem)
+        if on_image is not None:
+            on_image(path, True)
+    summary.seconds = time.perf_counter() - start
+    if state is not None and evaluated:
+        summary.result = _eval_result(
+            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save
+        )
+        write_json(out_dir / "eval.json", summary.result)
+    return summary
+
+
+def _add_image(state: Any, pred: np.ndarray, target: np.ndarray) -> None:
+    from segwise.metrics import functional as F
+
+    # serial kernel: predicting already keeps the cores busy, and it is safe from any thread
+    cm = F._confusion_matrix(pred, target, state.num_classes, state.ignore_index, parallel=False)
+    state.image_matrices.append(cm)
+    state.matrix += cm
+
+
+def _eval_result(
+    state: Any,
+    evaluated: list[Path],
+    gt_pairs: dict[Path, Path],
+    predictor: Predictor,
+    inputs: Any,
+    eval_gt: Any,
+    out_dir: Path,
+    save: Sequence[str],
+) -> dict[str, Any]:
+    from segwise.evaluate import per_image_scores
+    from segwise.metrics import build_result
+
+    spec = predictor.spec
+    result = build_result(state, list(spec.class_names))
+    index_dir = out_dir / "index" if "index" in save else None
+    result["per_image"] = per_image_scores(
+        state.image_matrices, [p.stem for p in evaluated], spec.ignore_index,
+        gt_files=[gt_pairs[p].name for p in evaluated],
+        pred_files=[f"{p.stem}.png" for p in evaluated] if index_dir is not None else None,
+    )  # fmt: skip
+    images = (
+        str(inputs)
+        if isinstance(inputs, str | os.PathLike) and Path(inputs).is_dir()
+        else str(evaluated[0].parent)
+    )
+    result["source"] = {"gt": str(eval_gt), "pred": None if index_dir is None else str(index_dir), "images": images,
+                        "model": predictor.source, "tile": predictor.tile, "overlap": predictor.overlap,
+                        "tta": predictor.tta.describe()}  # fmt: skip
+    result["spec"] = spec.to_dict()
+    return result
