@@ -230,5 +230,9 @@ def test_camvid_segnet_protocol(camvid_root, tmp_path):
 def test_atomic_outputs_get_normal_permissions(tmp_path):
     from segwise._io import atomic_write_text
 
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
     atomic_write_text(tmp_path / "x.txt", "hi")
-    assert (tmp_path / "x.txt").stat().st_mode & 0o044  # group/other can read (usual umask 022)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
