@@ -174,3 +174,40 @@ def test_val_metrics_are_finite(shapes_root, tmp_path):
     loop.train(cfg)
     row = next(csv.DictReader((tmp_path / "r" / "metrics.csv").open()))
     assert math.isfinite(float(row["val_miou"])) and 0 <= float(row["val_miou"]) <= 1
+
+
+def test_init_from_another_run(shapes_root, tmp_path):
+    first = tmp_path / "first"
+    loop.train(load_config(None, tiny_overrides(shapes_root, first, **{"train.epochs": "1"})))
+    # transfer: weights of the first run are the starting point of the second
+    second = tmp_path / "second"
+    extra = {"model.init_from": f'"{first / "best.pt"}"', "optim.lr": "0.0", "train.epochs": "1"}
+    loop.train(load_config(None, tiny_overrides(shapes_root, second, **extra)))
+    a = ckpt_io.load_checkpoint(first / "best.pt")["model"]
+    b = ckpt_io.load_checkpoint(second / "last.pt")["model"]
+    convs = [k for k in a if k.endswith("weight") and a[k].ndim == 4]
+    differ = [k for k in convs if not torch.equal(a[k], b[k])]
+    assert differ and all(k.startswith("head") for k in differ), (
+        differ
+    )  # lr 0: loaded weights untouched, head new
+
+
+def test_early_stopping_on_val_miou(shapes_root, tmp_path, monkeypatch):
+    from segwise.metrics import ConfusionMatrix
+
+    def flat_evaluate(model, loader, num_classes, ignore_index, device, **kw):
+        state = ConfusionMatrix(num_classes, ignore_index)
+        state.matrix += torch.eye(num_classes, dtype=torch.int64).numpy()  # the same score every epoch
+        return state
+
+    monkeypatch.setattr(loop, "evaluate", flat_evaluate)
+    out = tmp_path / "es"
+    loop.train(
+        load_config(
+            None,
+            tiny_overrides(shapes_root, out, **{"train.epochs": "6", "train.early_stopping_patience": "2"}),
+        )
+    )
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 3  # best at epoch 1, then 2 epochs without gain
+    assert ckpt_io.load_checkpoint(out / "last.pt")["finished"]
