@@ -228,9 +228,9 @@ def test_camvid_segnet_protocol(camvid_root, tmp_path):
 
 
 def test_atomic_outputs_get_normal_permissions(tmp_path):
-    from segwise._io import atomic_write_text
-
     import os
+
+    from segwise._io import atomic_write_text
 
     mask = os.umask(0)
     os.umask(mask)
