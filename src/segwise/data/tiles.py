@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segwise.data.base import CacheArg, SegmentationDataset, Transform
-from segwise.data.folder import folder_files
-from segwise.data.spec import DatasetSpec, load_spec
+from segwise.data.base import CacheArg, Transform
+from segwise.data.folder import FolderDataset
+from segwise.data.spec import DatasetSpec
 from segwise.errors import DataError, InputError
 
 
@@ -65,7 +65,7 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-class TileDataset(SegmentationDataset):
+class TileDataset(FolderDataset):
     """Windows of large tiles in ``root/images`` and ``root/masks`` (paired by file stem).
 
     Args:
@@ -112,25 +112,11 @@ class TileDataset(SegmentationDataset):
                 "the tiles dataset reads windows from decoded tiles in the decode cache; cache=False is not "
                 "supported (pass a cache folder instead)."
             )
-        self.root, files = folder_files(
-            root,
-            split,
-            images=images,
-            masks=masks,
-            split_file=split_file,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            split_seed=split_seed,
-        )
-        self.split = split
-        super().__init__(
-            files,
-            load_spec(spec, self.root),
-            transforms,
-            seed=seed,
-            cache=cache,
-            unknown_colors=unknown_colors,
-        )
+        FolderDataset.__init__(  # same files, split and spec as the folder dataset
+            self, root, split, transforms, spec=spec, split_file=split_file, val_fraction=val_fraction,
+            test_fraction=test_fraction, split_seed=split_seed, images=images, masks=masks, seed=seed,
+            cache=cache, unknown_colors=unknown_colors,
+        )  # fmt: skip
         self.window = _pair(window, "window")
         self.stride = _pair(stride, "stride") if stride is not None else self.window
         self.mode = mode or ("random" if split == "train" else "grid")
