@@ -153,10 +153,15 @@ def test_bottleneck_dropout_is_stochastic_in_train_mode() -> None:
         assert not torch.equal(model(x), model(x))
 
 
-def test_one_smp_encoder_beyond_resnet() -> None:
-    model = create_model("unet", 3, encoder="mobilenet_v2", decoder_channels=[16, 16, 8, 8, 8]).eval()
+@pytest.mark.parametrize("encoder", ["mobilenet_v2", "efficientnet-b0", "tu-mobilenetv3_small_050"])
+def test_smp_and_timm_encoders_beyond_resnet(encoder: str) -> None:
+    """smp's own encoders and timm's through smp's ``tu-`` prefix, from scratch, at an odd size."""
+    model = create_model("unet", 3, encoder=encoder, decoder_channels=[16, 16, 8, 8, 8]).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 37, 45)).shape == (1, 3, 37, 45)
+    freeze_encoder(model).train()
+    assert model.encoder_frozen and not any(p.requires_grad for p in model.encoder.parameters())
+    assert any(p.requires_grad for p in model.parameters())
 
 
 def test_freeze_rejects_other_modules() -> None:

@@ -29,6 +29,17 @@ def test_overrides_are_parsed_as_toml(tmp_path):
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
 
 
+def test_overrides_index_stages(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[[stages]]\nepochs = 40\n[[stages]]\nepochs = 15\nlr = 1e-4\n")
+    cfg = load_config(path, ["stages.1.epochs=2", "stages.0.crop_size=[90, 120]"])
+    assert [s.epochs for s in cfg.stages] == [40, 2] and cfg.stages[0].crop_size == [90, 120]
+    with pytest.raises(InputError, match=r"`2` is not an index of a list of 2 entries; use 0..1"):
+        load_config(path, ["stages.2.epochs=1"])
+    with pytest.raises(InputError, match="is not an index"):
+        load_config(path, ["stages.first.epochs=1"])
+
+
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [

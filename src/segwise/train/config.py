@@ -176,19 +176,39 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word: take it as a string
 
 
+def _list_index(node: list[Any], key: str, item: str) -> int:
+    if not key.isdigit() or int(key) >= len(node):
+        raise InputError(
+            f"--set {item!r}: `{key}` is not an index of a list of {len(node)} entries; use 0..{len(node) - 1} "
+            "(e.g. stages.0.epochs=5)."
+        )
+    return int(key)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as TOML, else taken as strings)."""
+    """Apply ``section.key=value`` overrides (values parsed as TOML, else taken as strings).
+
+    A number in the path indexes a list of tables, e.g. ``stages.1.lr=1e-4``.
+
+    Example:
+        >>> apply_overrides({"stages": [{"epochs": 40}, {"epochs": 15}]}, ["stages.1.epochs=3", "train.seed=1"])
+        {'stages': [{'epochs': 40}, {'epochs': 3}], 'train': {'seed': 1}}
+    """
     for item in overrides:
         if "=" not in item:
             raise InputError(f"--set expects section.key=value, got {item!r}.")
         path, text = item.split("=", 1)
         keys = path.strip().split(".")
-        node = data
+        node: Any = data
         for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
+            node = node[_list_index(node, k, item)] if isinstance(node, list) else node.setdefault(k, {})
+            if not isinstance(node, dict | list):
                 raise InputError(f"--set {item!r}: `{k}` is not a table.")
-        node[keys[-1]] = _parse_value(text.strip())
+        last = keys[-1]
+        if isinstance(node, list):
+            node[_list_index(node, last, item)] = _parse_value(text.strip())
+        else:
+            node[last] = _parse_value(text.strip())
     return data
 
 
