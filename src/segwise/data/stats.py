@@ -274,9 +274,15 @@ def class_stats_from_files(
 ) -> ClassStats:
     """Statistics of mask files, decoded as ``spec`` says, ``workers`` threads at a time (0: per core)."""
     paths = [Path(p) for p in paths]
-    counts, ignored = _counts_of(
-        lambda j: read_spec_mask(paths[j], spec), len(paths), spec.num_classes, spec.ignore_index, workers
-    )
+    ids = tuple(p.stem for p in paths)
+    return _stats_of(lambda j: read_spec_mask(paths[j], spec), len(paths), spec, split, ids, workers)
+
+
+def _stats_of(
+    load: Any, n: int, spec: DatasetSpec, split: str, image_ids: tuple[str, ...], workers: int
+) -> ClassStats:
+    """Count the classes of ``n`` masks read by ``load(j)`` into a :class:`ClassStats` for ``spec``."""
+    counts, ignored = _counts_of(load, n, spec.num_classes, spec.ignore_index, workers)
     return ClassStats.from_counts(
         counts,
         spec.class_names,
@@ -284,7 +290,7 @@ def class_stats_from_files(
         colors=spec.colors,
         dataset=spec.name,
         split=split,
-        image_ids=tuple(p.stem for p in paths),
+        image_ids=image_ids,
     )
 
 
@@ -320,17 +326,9 @@ def class_stats(
     elif dataset_options or root is not None:
         raise InputError("root and dataset options only apply when the dataset is given by name.")
     spec: DatasetSpec = dataset.spec
-    counts, ignored = _counts_of(
-        dataset.load_file_mask, dataset.num_files(), spec.num_classes, spec.ignore_index, workers
-    )
-    return ClassStats.from_counts(
-        counts,
-        spec.class_names,
-        ignored_pixels=ignored,
-        colors=spec.colors,
-        dataset=spec.name,
-        split=getattr(dataset, "split", split),
-        image_ids=tuple(dataset.ids if hasattr(dataset, "ids") else ()),
+    ids = tuple(dataset.ids if hasattr(dataset, "ids") else ())
+    return _stats_of(
+        dataset.load_file_mask, dataset.num_files(), spec, getattr(dataset, "split", split), ids, workers
     )
 
 
