@@ -153,3 +153,30 @@ def test_transfer_across_architectures_with_the_same_encoder(tmp_path) -> None:
     assert report.complete and report.source_config["arch"] == "fpn"
     assert torch.equal(model.encoder.layer4[1].conv2.weight, source.encoder.layer4[1].conv2.weight)
     assert "source model: arch='fpn' encoder='resnet18' num_classes=11" in report.summary()
+
+
+def test_init_from_the_same_task_copies_the_head_too(tmp_path) -> None:
+    """Fine-tuning a run on its own classes keeps the trained head; another class count does not."""
+    torch.manual_seed(0)
+    source = create_model("unet", 3, **TINY_UNET)
+    path = tmp_path / "run.pt"
+    torch.save({"model": source.state_dict(), "model_config": source.config}, path)
+
+    torch.manual_seed(1)
+    same = create_model("unet", 3, **TINY_UNET)
+    report = load_encoder_weights(same, path, include_decoder=True)
+    assert report.scope == "encoder+decoder+head" and not report.head_reinitialised
+    assert "head: freshly initialised" not in report.summary()
+    for key, value in source.state_dict().items():
+        assert torch.equal(same.state_dict()[key], value), key
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(same.eval()(x), source.eval()(x))
+
+    other = create_model("unet", 4, **TINY_UNET)
+    fresh_head = {k: v.clone() for k, v in other.head.state_dict().items()}
+    report = load_encoder_weights(other, path, include_decoder=True)
+    assert report.scope == "encoder+decoder" and report.head_reinitialised
+    assert all(torch.equal(other.head.state_dict()[k], v) for k, v in fresh_head.items())
+
+    encoder_only = create_model("unet", 3, **TINY_UNET)
+    assert load_encoder_weights(encoder_only, path).head_reinitialised

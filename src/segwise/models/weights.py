@@ -9,8 +9,8 @@
 * a local file: a ``.safetensors`` file, a ``.pth``/``.pt`` state dict (of the encoder alone,
   e.g. torchvision ResNet weights for an smp ResNet encoder, or of a whole model, whose
   ``encoder.*`` keys are used), or a segwise checkpoint of another run (a dict with ``"model"``, the
-  state dict, and ``"model_config"``). Keys are matched by name and shape; the head is never
-  copied, so it is freshly initialised for the new class count; missing, unexpected and
+  state dict, and ``"model_config"``). Keys are matched by name and shape; the head is
+  copied only with the decoder and only when it fits (same class count), else freshly initialised; missing, unexpected and
   shape-mismatched keys are reported in a :class:`LoadReport` (logged, and kept as
   ``model.weights_report``).
 """
@@ -251,8 +251,10 @@ def load_encoder_weights(
 ) -> LoadReport:
     """Copy encoder (and optionally decoder) weights from a file into ``model``, by name and shape.
 
-    The head is never copied: it keeps its fresh initialisation, so a checkpoint trained on
-    another dataset (another class count) transfers. Keys are compared by name and shape; the
+    With ``include_decoder``, the head is copied too when every head tensor of the source has the
+    model's name and shape (the same class count: continuing or fine-tuning on the same task);
+    otherwise, and always without ``include_decoder``, it keeps its fresh initialisation, so a
+    checkpoint trained on another dataset (another class count) transfers. Keys are compared by name and shape; the
     rest is reported. If nothing at all fits, :class:`~segwise.errors.CheckpointError` is raised
     (a silent start from random weights would be worse).
 
@@ -292,6 +294,16 @@ def load_encoder_weights(
         if fitting:
             target.update(fitting)
             module.load_state_dict(target)
+    if include_decoder and hasattr(model, "head"):
+        head_state = model.head.state_dict()
+        source_head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
+        if head_state and all(
+            k in source_head and tuple(source_head[k].shape) == tuple(v.shape) for k, v in head_state.items()
+        ):
+            model.head.load_state_dict({k: source_head[k] for k in head_state})
+            report.loaded += [f"head.{k}" for k in head_state]
+            report.scope += "+head"
+            report.head_reinitialised = False
     if not report.loaded:
         model_keys = list(model.encoder.state_dict())[:3]
         raise CheckpointError(
