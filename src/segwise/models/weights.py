@@ -246,6 +246,13 @@ def read_state_dict(
     return {_strip(str(k)): v for k, v in state.items()}, kind, config
 
 
+def _head_fits(head: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> bool:
+    """Every head tensor has a source tensor ``head.<name>`` of the same shape (same class count)."""
+    return bool(head) and all(
+        f"head.{k}" in state and tuple(state[f"head.{k}"].shape) == tuple(v.shape) for k, v in head.items()
+    )
+
+
 def load_encoder_weights(
     model: SegmentationModel, source: str | os.PathLike[str], *, include_decoder: bool = False
 ) -> LoadReport:
@@ -272,10 +279,18 @@ def load_encoder_weights(
         )
     state, kind, config = read_state_dict(source)
     parts = ["encoder"] + (["decoder"] if include_decoder and hasattr(model, "decoder") else [])
+    if include_decoder and _head_fits(model.head.state_dict(), state):
+        parts.append("head")
     if not any(k.startswith("encoder.") for k in state):
         kind = "encoder state dict"
         state = {f"encoder.{k}": v for k, v in state.items()}
-    report = LoadReport(source=str(source), kind=kind, scope="+".join(parts), source_config=config)
+    report = LoadReport(
+        source=str(source),
+        kind=kind,
+        scope="+".join(parts),
+        source_config=config,
+        head_reinitialised="head" not in parts,
+    )
     for part in parts:
         module = getattr(model, part)
         target = module.state_dict()
@@ -294,16 +309,6 @@ def load_encoder_weights(
         if fitting:
             target.update(fitting)
             module.load_state_dict(target)
-    if include_decoder and hasattr(model, "head"):
-        head_state = model.head.state_dict()
-        source_head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
-        if head_state and all(
-            k in source_head and tuple(source_head[k].shape) == tuple(v.shape) for k, v in head_state.items()
-        ):
-            model.head.load_state_dict({k: source_head[k] for k in head_state})
-            report.loaded += [f"head.{k}" for k in head_state]
-            report.scope += "+head"
-            report.head_reinitialised = False
     if not report.loaded:
         model_keys = list(model.encoder.state_dict())[:3]
         raise CheckpointError(
