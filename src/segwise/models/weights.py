@@ -9,9 +9,9 @@
 * a local file: a ``.safetensors`` file, a ``.pth``/``.pt`` state dict (of the encoder alone,
   e.g. torchvision ResNet weights for an smp ResNet encoder, or of a whole model, whose
   ``encoder.*`` keys are used), or a segwise checkpoint of another run (a dict with ``"model"``, the
-  state dict, and ``"model_config"``). Keys are matched by name and shape; the head is
-  copied only with the decoder and only when it fits (same class count), else freshly initialised; missing, unexpected and
-  shape-mismatched keys are reported in a :class:`LoadReport` (logged, and kept as
+  state dict, and ``"model_config"``). Keys are matched by name and shape. The head is copied
+  only with the decoder and only when it fits (same class count); otherwise it is freshly
+  initialised. Missing, unexpected and shape-mismatched keys are reported in a :class:`LoadReport` (logged, and kept as
   ``model.weights_report``).
 """
 
@@ -261,8 +261,8 @@ def load_encoder_weights(
     With ``include_decoder``, the head is copied too when every head tensor of the source has the
     model's name and shape (the same class count: continuing or fine-tuning on the same task);
     otherwise, and always without ``include_decoder``, it keeps its fresh initialisation, so a
-    checkpoint trained on another dataset (another class count) transfers. Keys are compared by name and shape; the
-    rest is reported. If nothing at all fits, :class:`~segwise.errors.CheckpointError` is raised
+    checkpoint trained on another dataset (another class count) transfers. Keys are compared by
+    name and shape; the rest is reported. If nothing at all fits, :class:`~segwise.errors.CheckpointError` is raised
     (a silent start from random weights would be worse).
 
     Args:
