@@ -11,8 +11,8 @@
   ``encoder.*`` keys are used), or a segwise checkpoint of another run (a dict with ``"model"``, the
   state dict, and ``"model_config"``). Keys are matched by name and shape. The head is copied
   only with the decoder and only when it fits (same class count); otherwise it is freshly
-  initialised. Missing, unexpected and shape-mismatched keys are reported in a :class:`LoadReport` (logged, and kept as
-  ``model.weights_report``).
+  initialised. Missing, unexpected and shape-mismatched keys are reported in a
+  :class:`LoadReport` (logged, and kept as ``model.weights_report``).
 """
 
 from __future__ import annotations
