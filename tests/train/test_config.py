@@ -4,7 +4,10 @@ import pytest
 
 from segwise.errors import InputError
 from segwise.train.config import config_from_dict, config_to_toml, load_config
+from segwise.train.distributed import DistInfo
+from segwise.train.loop import build_data
 from segwise.train.schedule import lr_at
+from tests.train.conftest import tiny_overrides
 
 
 def test_defaults_follow_the_reference_recipe():
@@ -47,6 +50,7 @@ def test_overrides_index_stages(tmp_path):
         (["trian.epochs=1"], "did you mean 'train'"),
         (["train.epochs=abc"], "`train.epochs` must be int"),
         (["optim"], "section.key=value"),
+        (["data.augment_strength=1.5"], r"`data.augment_strength` must be in \[0, 1\]"),
     ],
 )
 def test_bad_config_fails_with_valid_keys(overrides, match):
@@ -72,3 +76,14 @@ def test_lr_schedules():
     assert peak == pytest.approx(1.0) and lr_at(99, 100, 1.0, "onecycle") < 0.01
     with pytest.raises(InputError, match="available: constant, poly, cosine, onecycle"):
         lr_at(0, 10, 1.0, "linear")
+
+
+def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
+    def steps(*extra):
+        cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), *extra])
+        data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+        return {s.name: s for s in data.train_set.transforms.steps}
+
+    light, custom = steps(), steps("data.augment=strong", "data.augment_strength=0.75")
+    assert light["rotate"].degrees == 5.0 and custom["rotate"].degrees == 7.5
+    assert custom["random_scale"].range == pytest.approx((0.5**0.75, 2.0**0.75))

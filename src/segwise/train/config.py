@@ -30,9 +30,17 @@ class DataConfig:
     val_batch_size: int = 4
     workers: int = 2
     augment: str = "light"  # none | light | strong
+    augment_strength: float | None = None  # in [0, 1]; scales the preset's magnitudes (light 0.5, strong 1)
     class_weights: str = "none"  # none | median_frequency | inverse_frequency | enet
     cache: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options
+
+    def __post_init__(self) -> None:
+        if self.augment_strength is not None and not 0 <= self.augment_strength <= 1:
+            raise InputError(
+                f"config `data.augment_strength` must be in [0, 1] (light = 0.5, strong = 1), "
+                f"got {self.augment_strength}; leave it out to use the preset's own strength."
+            )
 
 
 @dataclass
