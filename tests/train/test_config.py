@@ -79,11 +79,16 @@ def test_lr_schedules():
 
 
 def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
-    def steps(*extra):
+    def steps(*extra, stage_augment=None):
         cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), *extra])
-        data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+        data = build_data(cfg, DistInfo(), stage_augment or cfg.data.augment, cfg.data.crop_size)
         return {s.name: s for s in data.train_set.transforms.steps}
 
     light, custom = steps(), steps("data.augment=strong", "data.augment_strength=0.75")
     assert light["rotate"].degrees == 5.0 and custom["rotate"].degrees == 7.5
+    # a stage that names another preset gets that preset's own strength
+    assert (
+        steps("data.augment=strong", "data.augment_strength=0.75", stage_augment="light")["rotate"].degrees
+        == 5.0
+    )
     assert custom["random_scale"].range == pytest.approx((0.5**0.75, 2.0**0.75))

@@ -30,7 +30,7 @@ class DataConfig:
     val_batch_size: int = 4
     workers: int = 2
     augment: str = "light"  # none | light | strong
-    augment_strength: float | None = None  # in [0, 1]; scales the preset's magnitudes (light 0.5, strong 1)
+    augment_strength: float | None = None  # in [0, 1]; default: the preset's (light 0.5, strong 1)
     class_weights: str = "none"  # none | median_frequency | inverse_frequency | enet
     cache: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options

@@ -130,8 +130,10 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[i
     probe = create_dataset(cfg.data.dataset, cfg.data.train_split, root, None, **_dataset_kwargs(cfg))
     spec = probe.spec
     crop = tuple(crop_size) if crop_size else None
+    # data.augment_strength sets the strength of data.augment; a stage naming another preset gets its own
+    strength = cfg.data.augment_strength if augment == cfg.data.augment else None
     train_tf = build_transforms(
-        augment, spec, train=True, crop_size=crop, seed=cfg.train.seed, strength=cfg.data.augment_strength
+        augment, spec, train=True, crop_size=crop, seed=cfg.train.seed, strength=strength
     )
     val_size = tuple(cfg.data.val_size) if cfg.data.val_size else None
     val_tf = build_transforms("none", spec, train=False, crop_size=val_size, seed=cfg.train.seed)
