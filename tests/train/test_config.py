@@ -87,8 +87,6 @@ def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
     light, custom = steps(), steps("data.augment=strong", "data.augment_strength=0.75")
     assert light["rotate"].degrees == 5.0 and custom["rotate"].degrees == 7.5
     # a stage that names another preset gets that preset's own strength
-    assert (
-        steps("data.augment=strong", "data.augment_strength=0.75", stage_augment="light")["rotate"].degrees
-        == 5.0
-    )
+    stage_light = steps("data.augment=strong", "data.augment_strength=0.75", stage_augment="light")
+    assert stage_light["rotate"].degrees == 5.0
     assert custom["random_scale"].range == pytest.approx((0.5**0.75, 2.0**0.75))

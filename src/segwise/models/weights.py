@@ -262,8 +262,9 @@ def load_encoder_weights(
     model's name and shape (the same class count: continuing or fine-tuning on the same task);
     otherwise, and always without ``include_decoder``, it keeps its fresh initialisation, so a
     checkpoint trained on another dataset (another class count) transfers. Keys are compared by
-    name and shape; the rest is reported. If nothing at all fits, :class:`~segwise.errors.CheckpointError` is raised
-    (a silent start from random weights would be worse).
+    name and shape; the rest is reported. If nothing at all fits,
+    :class:`~segwise.errors.CheckpointError` is raised (a silent start from random weights would be
+    worse).
 
     Args:
         model: a segwise model.
