@@ -174,3 +174,41 @@ def test_eval_center_crop_is_deterministic_and_pads_with_ignore():
     np.testing.assert_allclose(img.numpy()[:, :, 1:10], _normalised(image[1:5]), atol=1e-5)
     img2, m2 = t(image, mask, np.random.default_rng(99))
     assert torch.equal(img, img2) and torch.equal(m, m2)
+
+
+def test_class_focus_puts_rare_classes_into_crops():
+    """A 2x2 patch of class 1 in a corner of a 64x64 class-0 mask, 8x8 crops."""
+    from segwise.data.transforms import RandomCrop
+
+    mask = np.zeros((64, 64), np.uint8)
+    mask[60:62, 1:3] = 1
+    image = np.zeros((64, 64, 3), np.uint8)
+
+    def hit_rate(focus: float) -> float:
+        t = build_transforms([{"name": "random_crop", "size": (8, 8), "class_focus": focus}], SPEC)
+        rng = np.random.default_rng(0)
+        return np.mean([bool((t(image, mask, rng)[1] == 1).any()) for _ in range(400)])
+
+    # plain crops hold the patch with probability (8+1)*(8+1)/57^2 ~ 2.5%; focused crops pick class 1
+    # for half the draws (classes 0 and 1 are equally likely) and then always hold a pixel of it
+    assert hit_rate(0.0) < 0.08
+    assert 0.4 < hit_rate(1.0) < 0.65
+    # with nothing but the ignore index there is no class to focus on: a plain random crop
+    t = build_transforms([{"name": "random_crop", "size": (8, 8), "class_focus": 1.0}], SPEC)
+    _, out = t(image, np.full((64, 64), 255, np.uint8), np.random.default_rng(1))
+    assert out.shape == (8, 8) and (out == 255).all()
+    # class_focus = 0 draws no extra numbers: the crops of earlier pipelines are unchanged
+    a = build_transforms([{"name": "random_crop", "size": (8, 8)}], SPEC)
+    b = build_transforms([{"name": "random_crop", "size": (8, 8), "class_focus": 0.0}], SPEC)
+    rich = np.random.default_rng(3).integers(0, 5, (64, 64)).astype(np.uint8)
+    assert torch.equal(
+        a(image, rich, np.random.default_rng(7))[1], b(image, rich, np.random.default_rng(7))[1]
+    )
+    with pytest.raises(InputError, match="class_focus must be in"):
+        RandomCrop(size=(8, 8), class_focus=1.5)
+
+
+def test_build_transforms_crop_focus_sets_the_default():
+    t = build_transforms("light", SPEC, crop_size=(8, 8), crop_focus=0.3)
+    crop = {s.name: s for s in t.steps}["random_crop"]
+    assert crop.class_focus == 0.3 and crop.size == (8, 8)

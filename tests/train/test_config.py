@@ -1,5 +1,6 @@
 import tomllib
 
+import numpy as np
 import pytest
 
 from segwise.errors import InputError
@@ -51,6 +52,9 @@ def test_overrides_index_stages(tmp_path):
         (["train.epochs=abc"], "`train.epochs` must be int"),
         (["optim"], "section.key=value"),
         (["data.augment_strength=1.5"], r"`data.augment_strength` must be in \[0, 1\]"),
+        (["data.crop_focus=-0.1"], r"`data.crop_focus` must be a probability in \[0, 1\]"),
+        (["data.class_weights_power=0"], r"`data.class_weights_power` must be in \(0, 1\]"),
+        (["train.ema_decay=1.0"], r"`train.ema_decay` must be in \[0, 1\)"),
     ],
 )
 def test_bad_config_fails_with_valid_keys(overrides, match):
@@ -90,3 +94,30 @@ def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
     stage_light = steps("data.augment=strong", "data.augment_strength=0.75", stage_augment="light")
     assert stage_light["rotate"].degrees == 5.0
     assert custom["random_scale"].range == pytest.approx((0.5**0.75, 2.0**0.75))
+
+
+def test_crop_focus_reaches_the_random_crop(shapes_root, tmp_path):
+    cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), "data.crop_focus=0.5"])
+    data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+    crop = {s.name: s for s in data.train_set.transforms.steps}["random_crop"]
+    assert crop.class_focus == 0.5 and crop.size == (32, 48)
+
+
+def test_class_weights_power_softens_the_weights(shapes_root, tmp_path):
+    from segwise.data.stats import class_stats
+    from segwise.train.loop import class_weights_for
+
+    def weights(*extra):
+        cfg = load_config(
+            None, [*tiny_overrides(shapes_root, tmp_path), "data.class_weights=median_frequency", *extra]
+        )
+        return class_weights_for(cfg, None).double().numpy()
+
+    full, root = weights(), weights("data.class_weights_power=0.5")
+    # reference: median-frequency weights straight from the statistics, then their square roots
+    ref = np.asarray(class_stats("folder", "train", str(shapes_root), val_fraction=0.25, test_fraction=0.0,
+                                 cache=False, seed=0).weights("median_frequency"))  # fmt: skip
+    ref = np.where(np.isfinite(ref), ref, 0.0)
+    np.testing.assert_allclose(full, ref, rtol=1e-6)
+    np.testing.assert_allclose(root, np.sqrt(ref), rtol=1e-6)
+    assert np.ptp(np.log(root[root > 0])) == pytest.approx(np.ptp(np.log(full[full > 0])) / 2, rel=1e-5)

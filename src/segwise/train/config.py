@@ -31,7 +31,9 @@ class DataConfig:
     workers: int = 2
     augment: str = "light"  # none | light | strong
     augment_strength: float | None = None  # in [0, 1]; default: the preset's (light 0.5, strong 1)
+    crop_focus: float = 0.0  # probability of a training crop placed around a pixel of a random present class
     class_weights: str = "none"  # none | median_frequency | inverse_frequency | enet
+    class_weights_power: float = 1.0  # weights ** power: 0.5 halves the spread on a log scale
     cache: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
@@ -40,6 +42,16 @@ class DataConfig:
             raise InputError(
                 f"config `data.augment_strength` must be in [0, 1] (light = 0.5, strong = 1), "
                 f"got {self.augment_strength}; leave it out to use the preset's own strength."
+            )
+        if not 0 < self.class_weights_power <= 1:
+            raise InputError(
+                f"config `data.class_weights_power` must be in (0, 1], got {self.class_weights_power}; "
+                "1 (the default) keeps the weights of `data.class_weights`, 0.5 uses their square roots."
+            )
+        if not 0 <= self.crop_focus <= 1:
+            raise InputError(
+                f"config `data.crop_focus` must be a probability in [0, 1], got {self.crop_focus}; "
+                "0 (the default) gives plain random crops."
             )
 
 
@@ -90,7 +102,15 @@ class TrainConfig:
     eval_every: int = 1
     max_train_batches: int = 0  # per epoch; 0 = all (for smoke runs)
     time_limit_minutes: float = 0.0  # stop after this much training time; 0 = none
+    ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights (e.g. 0.995); 0 = off
     out_dir: str = "runs/run"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ema_decay < 1:
+            raise InputError(
+                f"config `train.ema_decay` must be in [0, 1), got {self.ema_decay}; 0 turns the weight "
+                "average off, values such as 0.995 (an average over about 200 steps) turn it on."
+            )
 
 
 @dataclass

@@ -32,6 +32,7 @@ from segwise.train.distributed import (
     cleanup_distributed,
     init_distributed,
 )
+from segwise.train.ema import ModelEma
 from segwise.train.runlog import RunLogger
 from segwise.train.schedule import lr_at
 
@@ -133,8 +134,9 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[i
     # data.augment_strength sets the strength of data.augment; a stage naming another preset gets its own
     strength = cfg.data.augment_strength if augment == cfg.data.augment else None
     train_tf = build_transforms(
-        augment, spec, train=True, crop_size=crop, seed=cfg.train.seed, strength=strength
-    )
+        augment, spec, train=True, crop_size=crop, seed=cfg.train.seed, strength=strength,
+        crop_focus=cfg.data.crop_focus,
+    )  # fmt: skip
     val_size = tuple(cfg.data.val_size) if cfg.data.val_size else None
     val_tf = build_transforms("none", spec, train=False, crop_size=val_size, seed=cfg.train.seed)
     train_set = create_dataset(cfg.data.dataset, cfg.data.train_split, root, train_tf, **_dataset_kwargs(cfg))
@@ -182,6 +184,7 @@ def class_weights_for(cfg: Config, spec: Any) -> torch.Tensor | None:
     stats = class_stats(cfg.data.dataset, cfg.data.train_split, cfg.data.root or None, **_dataset_kwargs(cfg))
     w = np.asarray(stats.weights(kind), dtype=np.float64)
     w = np.where(np.isfinite(w), w, 0.0)  # classes absent from the training split get weight 0
+    w = w**cfg.data.class_weights_power  # a power below 1 softens the balancing; 0 stays 0
     return torch.tensor(w, dtype=torch.float32)
 
 
@@ -253,8 +256,9 @@ def train_one_epoch(
     grad_clip: float = 0.0,
     max_batches: int = 0,
     on_step: Callable[[int, float, float, int], None] | None = None,
+    ema: ModelEma | None = None,
 ) -> tuple[EpochStats, int]:
-    """Run one epoch; returns the statistics and the next global step."""
+    """Run one epoch; returns the statistics and the next global step. ``ema`` is updated after each step."""
     model.train()
     step = start_step
     total = torch.zeros((), device=device)
@@ -289,6 +293,8 @@ def train_one_epoch(
             scaler.update()
         else:
             optimizer.step()
+        if ema is not None:
+            ema.update()
         total += loss.detach()
         for k, v in terms.items():
             term_sums[k] = term_sums.get(k, torch.zeros((), device=device)) + v.detach()
@@ -444,11 +450,16 @@ def _train(
     data_settings = (augment, crop)
     spec = data.spec
     model = build_model(cfg, spec)
-    if state is not None:
-        model.load_state_dict(state["model"])
+    if state is not None:  # with an EMA, "model" holds the average and "train_model" the trained weights
+        model.load_state_dict(state.get("train_model", state["model"]))
     model.to(device)
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
+    ema = None
+    if cfg.train.ema_decay > 0:
+        ema = ModelEma(model, cfg.train.ema_decay, updates=state.get("ema_updates", 0) if state else 0)
+        if state is not None and "train_model" in state:
+            ema.load_state_dict(state["model"])
     class_weights = class_weights_for(cfg, spec)
     loss_fn = build_loss(cfg, spec, class_weights)
     if hasattr(loss_fn, "to"):
@@ -513,6 +524,7 @@ def _train(
                     net, data.train_loader, loss_fn, optimizer, lr_fn, device,
                     start_step=step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,
                     grad_clip=cfg.optim.grad_clip, max_batches=cfg.train.max_train_batches, on_step=on_step,
+                    ema=ema,
                 )  # fmt: skip
             epoch += 1
             stage_epoch_done += 1
@@ -526,7 +538,7 @@ def _train(
             if epoch % cfg.train.eval_every == 0 or stage_epoch_done == stage.epochs:
                 t0 = time.perf_counter()
                 val = evaluate(
-                    net, data.val_loader, spec.num_classes, spec.ignore_index, device,
+                    net if ema is None else ema.module, data.val_loader, spec.num_classes, spec.ignore_index, device,
                     amp_dtype=amp_dtype, channels_last=cfg.train.channels_last,
                 )  # fmt: skip
                 scores = val.compute()
@@ -561,6 +573,10 @@ def _train(
                 }  # fmt: skip
                 payload = _payload(cfg, model, optimizer, spec, progress_info)
                 payload["optimizer_stage"] = s_idx  # a later stage builds its own optimizer
+                if ema is not None:  # predict, export and init_from read "model": the validated weights
+                    payload["train_model"] = payload["model"]
+                    payload["model"] = ema.state_dict()
+                    payload["ema_updates"] = ema.updates
                 ckpt_io.save_checkpoint(run_dir / "last.pt", payload)
                 if improved:
                     ckpt_io.save_checkpoint(run_dir / "best.pt", payload)
