@@ -537,8 +537,9 @@ def _train(
             }  # fmt: skip
             if epoch % cfg.train.eval_every == 0 or stage_epoch_done == stage.epochs:
                 t0 = time.perf_counter()
+                scored = net if ema is None else ema.module  # with an EMA, the average is what gets saved
                 val = evaluate(
-                    net if ema is None else ema.module, data.val_loader, spec.num_classes, spec.ignore_index, device,
+                    scored, data.val_loader, spec.num_classes, spec.ignore_index, device,
                     amp_dtype=amp_dtype, channels_last=cfg.train.channels_last,
                 )  # fmt: skip
                 scores = val.compute()
