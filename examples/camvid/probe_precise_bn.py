@@ -15,11 +15,9 @@ import sys
 
 import torch
 
-from segwise.data.datasets import create_dataset
-from segwise.data.transforms import build_transforms
 from segwise.train.config import config_from_dict
-from segwise.train.loop import _dataset_kwargs, evaluate
-from segwise.train.runs import load_model
+from segwise.train.loop import evaluate
+from segwise.train.runs import eval_dataset, load_model
 
 
 def main(checkpoint: str) -> None:
@@ -27,9 +25,7 @@ def main(checkpoint: str) -> None:
     cfg = config_from_dict(ckpt["config"])
 
     def loader(split: str) -> tuple[torch.utils.data.DataLoader, object]:
-        probe = create_dataset(cfg.data.dataset, split, cfg.data.root or None, None, **_dataset_kwargs(cfg))
-        tf = build_transforms("none", probe.spec, train=False)
-        ds = create_dataset(cfg.data.dataset, split, cfg.data.root or None, tf, **_dataset_kwargs(cfg))
+        ds = eval_dataset(cfg, split)
         return torch.utils.data.DataLoader(ds, batch_size=8), ds.spec
 
     def val_miou(net: torch.nn.Module) -> float:
