@@ -30,7 +30,7 @@ from segwise.train.runs import eval_dataset, load_model
 GRID = torch.arange(-2.0, 4.01, 0.25)
 
 
-def split_logits(model: torch.nn.Module, cfg, split: str) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def split_logits(model: torch.nn.Module, cfg, split: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Logits ``(C, P)`` and targets ``(P,)`` over the valid pixels of ``split`` at native size."""
     ds = eval_dataset(cfg, split)
     logits, targets = [], []
@@ -42,7 +42,7 @@ def split_logits(model: torch.nn.Module, cfg, split: str) -> tuple[torch.Tensor,
     flat = torch.cat(logits).permute(1, 0, 2, 3).reshape(num_classes, -1)
     target = torch.cat(targets).reshape(-1).long()
     valid = target != ignore if ignore is not None else torch.ones_like(target, dtype=torch.bool)
-    return flat[:, valid].float(), target[valid], num_classes, ignore
+    return flat[:, valid].float(), target[valid], num_classes
 
 
 def iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -73,8 +73,8 @@ def tune(logits: torch.Tensor, target: torch.Tensor, num_classes: int, rounds: i
 def main(checkpoint: str) -> None:
     model, ckpt = load_model(checkpoint, "cpu")
     cfg = config_from_dict(ckpt["config"])
-    val, val_t, num_classes, _ = split_logits(model, cfg, cfg.data.val_split)
-    test, test_t, _, _ = split_logits(model, cfg, "test")
+    val, val_t, num_classes = split_logits(model, cfg, cfg.data.val_split)
+    test, test_t, _ = split_logits(model, cfg, "test")
     bias = tune(val, val_t, num_classes)
     for name, (logits, target) in {"val": (val, val_t), "test": (test, test_t)}.items():
         before = iou(logits.argmax(0), target, num_classes)
