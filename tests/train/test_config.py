@@ -121,3 +121,24 @@ def test_class_weights_power_softens_the_weights(shapes_root, tmp_path):
     np.testing.assert_allclose(full, ref, rtol=1e-6)
     np.testing.assert_allclose(root, np.sqrt(ref), rtol=1e-6)
     assert np.ptp(np.log(root[root > 0])) == pytest.approx(np.ptp(np.log(full[full > 0])) / 2, rel=1e-5)
+
+
+def test_augment_may_be_a_list_of_steps(shapes_root, tmp_path):
+    """A stage at a lower resolution: its own list of steps, with options, in the TOML config."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[stages]]\nepochs = 2\ncrop_size = [16, 24]\naugment = [{name = "random_scale", range = [0.35, 0.7]}, '
+        '"random_crop", "hflip"]\n[[stages]]\nepochs = 1\n'
+    )
+    cfg = load_config(path, tiny_overrides(shapes_root, tmp_path))
+    assert cfg.stages[0].augment == [{"name": "random_scale", "range": [0.35, 0.7]}, "random_crop", "hflip"]
+    assert cfg.stages[1].augment == ""  # inherits data.augment
+    assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
+    data = build_data(cfg, DistInfo(), cfg.stages[0].augment, cfg.stages[0].crop_size)
+    steps = {s.name: s for s in data.train_set.transforms.steps}
+    assert list(steps) == ["random_scale", "random_crop", "hflip"]
+    assert steps["random_scale"].range == (0.35, 0.7) and steps["random_crop"].size == (16, 24)
+    image, mask = data.train_set[0]
+    assert tuple(image.shape[-2:]) == (16, 24) and tuple(mask.shape) == (16, 24)
+    with pytest.raises(InputError, match=r"`data.augment` must be str or list, got 3"):
+        load_config(None, ["data.augment=3"])

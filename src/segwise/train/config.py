@@ -29,7 +29,8 @@ class DataConfig:
     batch_size: int = 4
     val_batch_size: int = 4
     workers: int = 2
-    augment: str = "light"  # none | light | strong
+    # a preset (none | light | strong) or a list of steps, e.g. ["random_scale", {name = "random_crop"}, "hflip"]
+    augment: str | list[Any] = "light"
     augment_strength: float | None = None  # in [0, 1]; default: the preset's (light 0.5, strong 1)
     crop_focus: float = 0.0  # probability of a training crop placed around a pixel of a random present class
     class_weights: str = "none"  # none | median_frequency | inverse_frequency | enet
@@ -121,7 +122,7 @@ class StageConfig:
     epochs: int = 1
     lr: float | None = None
     schedule: str = ""
-    augment: str = ""
+    augment: str | list[Any] = ""  # a preset or a list of steps, as data.augment
     freeze_encoder: bool = False
     crop_size: list[int] = field(default_factory=list)
 
@@ -162,7 +163,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], where)
+        for tp_i in inner:  # the first member type the value converts to
+            try:
+                return _convert(value, tp_i, where)
+            except InputError:
+                continue
+        names = " or ".join(getattr(typing.get_origin(a) or a, "__name__", str(a)) for a in inner)
+        raise InputError(f"config `{where}` must be {names}, got {value!r}.")
     if origin is list:
         if not isinstance(value, list):
             raise InputError(f"config `{where}` must be a list, got {value!r}.")

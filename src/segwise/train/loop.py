@@ -122,7 +122,7 @@ def _dataset_kwargs(cfg: Config) -> dict[str, Any]:
     return opts
 
 
-def build_data(cfg: Config, dist_info: DistInfo, augment: str, crop_size: list[int]) -> Data:
+def build_data(cfg: Config, dist_info: DistInfo, augment: str | list[Any], crop_size: list[int]) -> Data:
     from segwise.data.datasets import create_dataset
     from segwise.data.loader import build_loader
     from segwise.data.transforms import build_transforms
@@ -384,7 +384,7 @@ def _payload(
 # ----------------------------------------------------------------------------- the run
 
 
-def _stage_settings(cfg: Config, stage: StageConfig) -> tuple[float, str, str, list[int]]:
+def _stage_settings(cfg: Config, stage: StageConfig) -> tuple[float, str, str | list[Any], list[int]]:
     lr = cfg.optim.lr if stage.lr is None else stage.lr
     schedule = stage.schedule or cfg.schedule.name
     augment = stage.augment or cfg.data.augment
