@@ -32,6 +32,9 @@ def tiny_overrides(root: Path, out: Path, **extra: str) -> list[str]:
         "model.options": "{base_width = 4, depth = 2}",
         "train.epochs": "2",
         "train.out_dir": f'"{out}"',
+        # fp32 everywhere: "auto" turns bf16 autocast on where the CPU has native bf16, and tests that
+        # compare in-loop validation with an fp32 re-evaluation must not depend on the machine
+        "train.amp": '"none"',
     }
     sets.update(extra)
     return [f"{k}={v}" for k, v in sets.items()]
