@@ -27,6 +27,57 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never wrap paths in messages
 
 
+# Options shared by several commands, declared once.
+NumClassesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-classes",
+        help="Number of evaluated classes C (default: from --spec, --classes or --value-map).",
+    ),
+]
+IgnoreOpt = Annotated[
+    int | None, typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
+]
+ClassesOpt = Annotated[
+    Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
+]
+SpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec", help="DatasetSpec JSON (e.g. ROOT/spec.json of segwise data init): how masks are stored."
+    ),
+]
+ValueMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--value-map", help="Ground truth stored as other values: STORED:CLASS pairs, e.g. 0:0,255:1."
+    ),
+]
+PredValueMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pred-value-map", help="Predictions stored as other values than class ids, e.g. 0:0,255:1."
+    ),
+]
+RoiOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--roi", help="Folder of region-of-interest masks: pixels where they are 0 are not evaluated."
+    ),
+]
+MatchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--match", help="Pair files by the first capture group of this regex in each stem, e.g. '^(\\d+)_'."
+    ),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")]
+
+
+def _warn(msg: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"segwise {__version__}")
@@ -45,14 +96,17 @@ def _main(
 @app.command("eval")
 def eval_cmd(
     gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth masks.")],
-    pred: Annotated[Path, typer.Option("--pred", help="Folder of predicted masks (paired by file stem).")],
-    num_classes: Annotated[int, typer.Option("--num-classes", help="Number of evaluated classes C.")],
-    ignore_index: Annotated[
-        int | None, typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
-    ] = None,
-    classes: Annotated[
-        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
-    ] = None,
+    pred: Annotated[
+        Path, typer.Option("--pred", help="Folder of predicted masks (paired by stem or --match).")
+    ],
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreOpt = None,
+    classes: ClassesOpt = None,
+    spec: SpecOpt = None,
+    value_map: ValueMapOpt = None,
+    pred_value_map: PredValueMapOpt = None,
+    roi: RoiOpt = None,
+    match: MatchOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Write the per-class table as CSV here.")
@@ -60,7 +114,7 @@ def eval_cmd(
     allow_missing: Annotated[
         bool, typer.Option("--allow-missing", help="Skip unpaired files with a warning instead of failing.")
     ] = False,
-    workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+    workers: WorkersOpt = 0,
     boundary: Annotated[
         bool, typer.Option("--boundary", help="Add boundary metrics: BF, Boundary IoU, trimap.")
     ] = False,
@@ -86,24 +140,26 @@ def eval_cmd(
         Path | None, typer.Option("--images", help="Input images, shown in the report's gallery.")
     ] = None,
 ) -> None:
-    """Evaluate a folder of predicted masks against a folder of ground-truth masks."""
+    """Evaluate a folder of predicted masks against a folder of ground-truth masks.
+
+    Ground truth is read as --spec, --classes or --value-map say; predictions are class ids (what
+    segwise predict writes to index/). With --roi only pixels inside the ROI masks count.
+    """
+    from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders, print_result, write_csv
 
+    reader = mask_reader(
+        num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+        pred_value_map=pred_value_map,
+    )  # fmt: skip
     accumulators = _extra_accumulators(
-        num_classes, ignore_index, boundary or all_metrics, regions or all_metrics, ci or all_metrics,
-        bf_theta, biou_d, resamples, seed,
+        reader.num_classes, reader.eval_ignore_index(roi is not None), boundary or all_metrics,
+        regions or all_metrics, ci or all_metrics, bf_theta, biou_d, resamples, seed,
     )  # fmt: skip
     result = evaluate_folders(
-        gt,
-        pred,
-        num_classes=num_classes,
-        ignore_index=ignore_index,
-        classes=classes,
-        allow_missing=allow_missing,
-        workers=workers,
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
-        accumulators=accumulators,
-    )
+        gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, accumulators=accumulators,
+        roi_dir=roi, match=match, reader=reader,
+    )  # fmt: skip
     print_result(result, console)
     _print_beyond_pixels(result)
     if json_out is not None:
@@ -239,13 +295,14 @@ def compare_preds_cmd(
     pred: Annotated[
         list[Path], typer.Option("--pred", help="Prediction folder (repeat; the first is the baseline).")
     ],
-    num_classes: Annotated[int, typer.Option("--num-classes", help="Number of evaluated classes C.")],
-    ignore_index: Annotated[
-        int | None, typer.Option("--ignore-index", help="Ground-truth value to leave out (e.g. 11, 255).")
-    ] = None,
-    classes: Annotated[
-        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: class names and RGB mask colours.")
-    ] = None,
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreOpt = None,
+    classes: ClassesOpt = None,
+    spec: SpecOpt = None,
+    value_map: ValueMapOpt = None,
+    pred_value_map: PredValueMapOpt = None,
+    roi: RoiOpt = None,
+    match: MatchOpt = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Paired bootstrap resamples.")] = 1000,
     permutations: Annotated[
         int, typer.Option("--permutations", help="Permutations of the paired test.")
@@ -257,27 +314,23 @@ def compare_preds_cmd(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the comparison as JSON here.")
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+    workers: WorkersOpt = 0,
 ) -> None:
     """Paired comparison of prediction sets on the same ground truth: Δ mIoU with a bootstrap CI,
     a permutation-test p-value, per-class Δ IoU and a verdict."""
     from rich.table import Table
 
+    from segwise.data.masks import mask_reader
     from segwise.metrics.compare import compare_predictions
 
+    reader = mask_reader(
+        num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+        pred_value_map=pred_value_map,
+    )  # fmt: skip
     result = compare_predictions(
-        gt,
-        pred,
-        num_classes=num_classes,
-        ignore_index=ignore_index,
-        classes=classes,
-        num_resamples=resamples,
-        num_permutations=permutations,
-        seed=seed,
-        alpha=alpha,
-        workers=workers,
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
-    )
+        gt, pred, num_resamples=resamples, num_permutations=permutations, seed=seed, alpha=alpha,
+        workers=workers, warn=_warn, reader=reader, roi_dir=roi, match=match,
+    )  # fmt: skip
 
     def pts(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:+.2f}"
@@ -463,6 +516,13 @@ def predict_cmd(
     report: Annotated[
         Path | None, typer.Option("--report", help="With --eval-gt: write an HTML report.")
     ] = None,
+    roi: Annotated[
+        Path | None,
+        typer.Option(
+            "--roi", help="Region-of-interest masks: outside them index/ holds the ignore value (255)."
+        ),
+    ] = None,
+    match: MatchOpt = None,
 ) -> None:
     """Predict images with a checkpoint or an ONNX model: class-id PNGs, colours, overlays, probabilities."""
     from segwise.infer.command import run_predict
@@ -470,7 +530,7 @@ def predict_cmd(
     run_predict(
         inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
         tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
-        err_console=err_console,
+        err_console=err_console, roi=roi, match=match,
     )  # fmt: skip
 
 

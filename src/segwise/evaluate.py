@@ -1,9 +1,12 @@
 """Evaluate a folder of predicted masks against a folder of ground-truth masks.
 
-Pairing rule (also in docs/metrics.md): files are paired by stem. A prediction pairs with the
-ground truth of the same stem, or, failing that, with the ground truth whose stem is the longest
-prefix of the prediction's stem followed by ``_``, ``-`` or ``.`` (so ``0001TP_008550_pred.png``
-pairs with ``0001TP_008550.png``). Only mask files (.png, .bmp, .tif, .tiff, .gif) are considered.
+Pairing rule (also in docs/metrics.md, code in :mod:`segwise.data.pairing`): files are paired by
+key. The key is the stem, or with ``match`` the first capture group of a regex searched in the
+stem. Without ``match`` a prediction pairs with the ground truth of the same stem, or, failing
+that, with the ground truth whose stem is the longest prefix of the prediction's stem followed by
+``_``, ``-`` or ``.`` (so ``0001TP_008550_pred.png`` pairs with ``0001TP_008550.png``). ROI masks pair
+with the ground truth by the same rule. Only mask files (.png, .bmp, .tif, .tiff, .gif) are
+considered. Masks are read through one :class:`~segwise.data.masks.MaskReader`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import collections
 import csv
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,17 +23,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from segwise._io import atomic_write_text
-from segwise.data.readers import MASK_SUFFIXES, ClassTable, read_class_table, read_mask
+from segwise.data.masks import MaskReader, mask_reader
+from segwise.data.pairing import PAIRING_RULE, keyed_files, pair_to
+from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError
 from segwise.metrics import functional as F
 from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.result import build_result
 
-_SEPARATORS = ("_", "-", ".")
-PAIRING_POLICY = (
-    "prediction files pair with ground truth by stem: same stem, else the longest ground-truth stem "
-    "that prefixes the prediction stem followed by '_', '-' or '.'"
-)
+PAIRING_POLICY = PAIRING_RULE
 
 
 class Accumulator(Protocol):
@@ -41,10 +42,10 @@ class Accumulator(Protocol):
     def result(self, state: ConfusionMatrix, class_names: Sequence[str]) -> dict[str, Any]: ...
 
 
-def _mask_files(folder: Path, role: str) -> dict[str, Path]:
+def _mask_files(folder: Path, role: str, match: str | None = None) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(f"{role} folder {folder} does not exist or is not a folder.")
-    files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in MASK_SUFFIXES and p.is_file()}
+    files = keyed_files(folder, MASK_SUFFIXES, role, match)
     if not files:
         raise DataError(
             f"{role} folder {folder} holds no mask files ({', '.join(MASK_SUFFIXES)}); point it at the "
@@ -53,36 +54,37 @@ def _mask_files(folder: Path, role: str) -> dict[str, Path]:
     return files
 
 
-def pair_files(gt_dir: Path, pred_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """Pair ground-truth and prediction files by stem.
+def pair_files(
+    gt_dir: Path, pred_dir: Path, match: str | None = None
+) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """Pair ground-truth and prediction files by key (see the module docstring).
 
     Returns:
         ``(pairs, missing, extra)``: pairs in ground-truth order, ground-truth files without a
         prediction, and prediction files without a ground truth.
     """
-    gts = _mask_files(Path(gt_dir), "ground-truth")
-    preds = _mask_files(Path(pred_dir), "prediction")
-    by_gt: dict[str, Path] = {}
-    extra: list[Path] = []
-    for stem, path in preds.items():
-        match = stem if stem in gts else None
-        if match is None:
-            candidates = [
-                g for g in gts if len(stem) > len(g) and stem.startswith(g) and stem[len(g)] in _SEPARATORS
-            ]
-            match = max(candidates, key=len) if candidates else None
-        if match is None:
-            extra.append(path)
-        elif match in by_gt:
-            raise DataError(
-                f"two prediction files pair with ground truth {gts[match].name}: {by_gt[match].name} and "
-                f"{path.name}. Keep one prediction per image."
-            )
-        else:
-            by_gt[match] = path
-    pairs = [(gts[s], by_gt[s]) for s in gts if s in by_gt]
-    missing = [gts[s] for s in gts if s not in by_gt]
+    gts = _mask_files(Path(gt_dir), "ground-truth", match)
+    preds = _mask_files(Path(pred_dir), "prediction", match)
+    by_gt, extra = pair_to(gts, preds, prefix=match is None)
+    pairs = [(gts[k], by_gt[k]) for k in gts if k in by_gt]
+    missing = [gts[k] for k in gts if k not in by_gt]
     return pairs, missing, extra
+
+
+def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) -> dict[Path, Path]:
+    """The ROI mask of each ground-truth file (same pairing rule); every file must have one."""
+    gts = keyed_files(Path(gt_files[0]).parent, MASK_SUFFIXES, "ground-truth", match) if gt_files else {}
+    rois = _mask_files(Path(roi_dir), "ROI mask", match)
+    by_gt, _ = pair_to(gts, rois, prefix=match is None)  # extra ROI files (e.g. of other splits) are fine
+    key_of = {path: key for key, path in gts.items()}
+    missing = [g.name for g in gt_files if key_of[g] not in by_gt]
+    if missing:
+        raise DataError(
+            f"{len(missing)} ground-truth files have no ROI mask in {roi_dir}: {_listing([Path(m) for m in missing])}. "
+            f"ROI masks pair with the ground truth like predictions do ({PAIRING_RULE}); pass --match REGEX when "
+            "the names differ."
+        )
+    return {g: by_gt[key_of[g]] for g in gt_files}
 
 
 def _listing(paths: list[Path], limit: int = 10) -> str:
@@ -90,21 +92,38 @@ def _listing(paths: list[Path], limit: int = 10) -> str:
     return names + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-def _load_pair(
-    gt_path: Path, pred_path: Path, table: ClassTable | None, num_classes: int, ignore_index: int | None
+def _pred_advice(reader: MaskReader) -> str:
+    if reader.pred_value_map is not None:
+        return ""
+    return (
+        " Predictions are read as class ids (what segwise predict writes to index/); for predictions stored "
+        "otherwise, e.g. as 0/255, pass --pred-value-map 0:0,255:1."
+    )
+
+
+def load_pair(
+    gt_path: Path, pred_path: Path, reader: MaskReader, roi_path: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode one pair and count its confusion matrix (runs in a worker thread: GIL-free kernels)."""
-    target = read_mask(gt_path, table, ignore_index=ignore_index)
-    pred = read_mask(pred_path, table, ignore_index=ignore_index)
+    """Decode one pair (and its ROI) and count its confusion matrix.
+
+    Runs in a worker thread: the decoders and the serial kernel release the GIL.
+    """
+    target = reader.read_target(gt_path)
+    pred = reader.read_prediction(pred_path)
     if pred.shape != target.shape:
         raise DataError(
             f"size mismatch: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} (WxH) but ground "
             f"truth {gt_path} is {target.shape[1]}x{target.shape[0]}. Predict at the ground truth's size."
         )
+    ignore = reader.eval_ignore_index(roi_path is not None)
+    if roi_path is not None:
+        target = apply_roi(
+            target, read_roi(roi_path), ignore, source=f"ground truth {gt_path} (ROI {roi_path})"
+        )
     try:
-        cm = F._confusion_matrix(pred, target, num_classes, ignore_index, parallel=False)
+        cm = F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
     except InputError as exc:
-        raise DataError(f"{pred_path} vs {gt_path}: {exc}") from None
+        raise DataError(f"{pred_path} vs {gt_path}: {exc}{_pred_advice(reader)}") from None
     return pred, target, cm
 
 
@@ -128,7 +147,7 @@ def _bounded_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], worke
 def evaluate_folders(
     gt_dir: str | os.PathLike[str],
     pred_dir: str | os.PathLike[str],
-    num_classes: int,
+    num_classes: int | None = None,
     ignore_index: int | None = None,
     classes: str | os.PathLike[str] | ClassTable | None = None,
     allow_missing: bool = False,
@@ -136,79 +155,109 @@ def evaluate_folders(
     warn: Callable[[str], None] = print,
     accumulators: Iterable[Accumulator] = (),
     class_names: Sequence[str] | None = None,
+    *,
+    spec: Any = None,
+    value_map: str | Mapping[int, int] | None = None,
+    pred_value_map: str | Mapping[int, int] | None = None,
+    roi_dir: str | os.PathLike[str] | None = None,
+    match: str | None = None,
+    reader: MaskReader | None = None,
+    keep_matrices: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
     Masks are decoded in parallel threads; memory stays O(C²) per image plus a few decoded images.
 
     Args:
-        gt_dir, pred_dir: folders of masks (index PNGs, 16-bit PNGs, or RGB masks with ``classes``).
-        num_classes: number of evaluated classes C.
+        gt_dir, pred_dir: folders of masks.
+        num_classes: number of evaluated classes C (optional when ``spec``, ``classes`` or
+            ``value_map`` gives it).
         ignore_index: ground-truth value that is not counted.
         classes: class table CSV (``id,name,r,g,b``) or a :class:`ClassTable`: names the classes and
             decodes colour-coded masks.
         allow_missing: skip unpaired files with a warning instead of raising.
         workers: decoding threads; 0 means one per core.
-        warn: called with warning messages.
+        warn: called with warning messages (also those of the result's ``warnings``).
         accumulators: extra metrics; each gets ``update(pred, target)`` per image in ground-truth
-            order, then ``result(state, class_names)`` whose dict is merged into the result.
-        class_names: names of the classes (default: from ``classes``, else the ids).
+            order, then ``result(state, class_names)`` whose dict is merged into the result. With an
+            ROI they must be built with :meth:`MaskReader.eval_ignore_index` as ignore index.
+        class_names: names of the classes (default: from the spec or ``classes``, else the ids).
+        spec: a DatasetSpec or ``spec.json`` that says how ground-truth masks are stored.
+        value_map: ``"0:0,255:1"`` or a dict: stored ground-truth values -> class ids.
+        pred_value_map: the same for predictions not stored as class ids.
+        roi_dir: folder of region-of-interest masks: pixels where they are 0 are not evaluated.
+        match: pairing regex (first capture group = key) for ground truth, predictions and ROI.
+        reader: a ready :class:`MaskReader` (instead of the options above).
+        keep_matrices: also return the ``(N, C, C)`` per-image matrices as ``image_matrices`` (a
+            numpy array, not JSON: pop it before writing the result).
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise InputError(f"--num-classes must be an integer >= 1, got {num_classes!r}.")
-    table = (
-        read_class_table(classes) if classes is not None and not isinstance(classes, ClassTable) else classes
-    )
-    if table is not None:
-        too_big = [i for i in table.ids if i >= num_classes and i != ignore_index]
-        if too_big:
-            raise InputError(
-                f"the class table has ids {too_big} >= --num-classes {num_classes}; raise --num-classes or "
-                "mark that id as the --ignore-index."
-            )
-    names = (
-        list(class_names) if class_names is not None else (table.names_by_id(num_classes) if table else None)
-    )
-    pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir))
+    if reader is None:
+        if isinstance(classes, ClassTable):
+            raise InputError("pass the class table as a CSV path, or build a MaskReader.")
+        reader = mask_reader(
+            num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+            pred_value_map=pred_value_map,
+        )  # fmt: skip
+    names = list(class_names) if class_names is not None else list(reader.spec.class_names)
+    pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir), match)
     problems = []
     if missing:
         problems.append(f"{len(missing)} ground-truth files have no prediction: {_listing(missing)}")
     if extra:
         problems.append(f"{len(extra)} prediction files have no ground truth: {_listing(extra)}")
     if problems and not allow_missing:
-        raise DataError("; ".join(problems) + ". Fix the folders, or pass --allow-missing to skip them.")
+        raise DataError(
+            "; ".join(problems)
+            + f". Fix the folders, pass --match REGEX when names differ ({PAIRING_RULE}), or "
+            "pass --allow-missing to skip them."
+        )
     for p in problems:
         warn(p + " (skipped)")
     if not pairs:
-        raise DataError(
-            f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_POLICY}."
-        )
+        raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
+    rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
+    ignore = reader.eval_ignore_index(roi_dir is not None)
 
     accumulators = list(accumulators)
-    state = ConfusionMatrix(num_classes, ignore_index, class_names=names, per_image=True)
+    state = ConfusionMatrix(reader.num_classes, ignore, class_names=names, per_image=True)
     workers = workers or os.cpu_count() or 1
-    args = [(g, p, table, num_classes, ignore_index) for g, p in pairs]
-    for pred, target, cm in _bounded_map(_load_pair, args, workers):
-        state.image_matrices.append(cm)
-        state.matrix += cm
+    args = [(g, p, reader, rois.get(g)) for g, p in pairs]
+    for pred, target, cm in _bounded_map(load_pair, args, workers):
+        state.add_matrix(cm)
         for acc in accumulators:
             acc.update(pred, target)
 
-    result = build_result(state, names, extra_policy={"pairing": PAIRING_POLICY})
+    policy: dict[str, Any] = {
+        "pairing": PAIRING_RULE + (f"; --match {match!r}" if match else ""),
+        **reader.policy(),
+    }
+    if roi_dir is not None:
+        policy["roi"] = (
+            f"only pixels where the ROI mask ({roi_dir}) is non-zero are evaluated; the others count as the "
+            f"ignore value {ignore}"
+        )
+    result = build_result(state, names, extra_policy=policy)
     for acc in accumulators:
         _merge(result, acc.result(state, result["class_names"]))
     result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
+    if roi_dir is not None:
+        result["source"]["roi"] = str(roi_dir)
+    result["spec"] = reader.spec.to_dict()
     result["per_image"] = per_image_scores(
-        state.image_matrices, [g.stem for g, _ in pairs], ignore_index,
+        state.image_matrices, [g.stem for g, _ in pairs], ignore,
         gt_files=[g.name for g, _ in pairs], pred_files=[p.name for _, p in pairs],
     )  # fmt: skip
     result["skipped"] = {
         "missing_predictions": [p.name for p in missing],
         "extra_predictions": [p.name for p in extra],
     }
+    for message in result["warnings"]:
+        warn(message)
+    if keep_matrices:
+        result["image_matrices"] = np.stack(state.image_matrices)
     return result
 
 

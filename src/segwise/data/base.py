@@ -13,7 +13,7 @@ import torch
 
 from segwise.data.cache import DecodeCache
 from segwise.data.files import Sample
-from segwise.data.readers import exif_orientation, read_image, read_spec_mask
+from segwise.data.readers import apply_roi, exif_orientation, read_image, read_roi, read_spec_mask
 from segwise.data.spec import DatasetSpec
 from segwise.errors import DataError, InputError
 
@@ -78,6 +78,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
         self.cache = make_cache(cache)
         self.unknown_colors = unknown_colors
         self._mask_tag = mask_tag(spec)
+        if any(f.roi is not None for f in self.files) and spec.ignore_index is None:
+            raise InputError(
+                f"the dataset {spec.name!r} has region-of-interest masks, but its spec has no ignore_index to mark "
+                'the pixels outside them; add "ignore_index": 255 to the spec (segwise data init --roi does).'
+            )
         self._image_tag = f"image:{spec.in_channels}"
 
     def __len__(self) -> int:
@@ -106,9 +111,19 @@ class SegmentationDataset(torch.utils.data.Dataset):
         return self.cache.load(path, self._image_tag, self._decode_image, mmap=mmap)
 
     def load_file_mask(self, j: int, *, mmap: bool = False) -> np.ndarray:
-        """Decoded, checked mask of file pair ``j``: ``(H, W)`` class ids or the ignore index."""
-        path = self.files[j].mask
-        return self.cache.load(path, self._mask_tag, self._decode_mask, mmap=mmap)
+        """Decoded, checked mask of file pair ``j``: ``(H, W)`` class ids or the ignore index.
+
+        With a region-of-interest mask, pixels where it is 0 hold the ignore index.
+        """
+        f = self.files[j]
+        if f.roi is None:
+            return self.cache.load(f.mask, self._mask_tag, self._decode_mask, mmap=mmap)
+        roi_tag = f"{self._mask_tag}:roi:{f.roi}:{f.roi.stat().st_mtime_ns}"
+        return self.cache.load(f.mask, roi_tag, lambda path: self._decode_mask_in_roi(path, f.roi), mmap=mmap)
+
+    def _decode_mask_in_roi(self, path: Path, roi_path: Path) -> np.ndarray:
+        mask = self._decode_mask(path)
+        return apply_roi(mask, read_roi(roi_path), self.spec.ignore_index, source=f"{path} (ROI {roi_path})")
 
     def _decode_image(self, path: Path) -> np.ndarray:
         return read_image(path, self.spec.in_channels)

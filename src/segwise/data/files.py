@@ -15,33 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from segwise.data.pairing import keyed_files, unpaired_message
 from segwise.data.readers import IMAGE_SUFFIXES, LOSSY_SUFFIXES, MASK_SUFFIXES
 from segwise.errors import DataError, InputError
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One image and its mask. ``id`` is the shared file stem."""
+    """One image, its mask and (optionally) its region-of-interest mask. ``id`` is the pairing key."""
 
     id: str
     image: Path
     mask: Path
-
-
-def _list_files(folder: Path, suffixes: Sequence[str], role: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise DataError(f"{role} folder {folder} does not exist; expected files {', '.join(suffixes)} there.")
-    files: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in suffixes:
-            continue
-        if p.stem in files:
-            raise DataError(
-                f"{role} folder {folder} has two files with the stem {p.stem!r}: {files[p.stem].name} and {p.name}; "
-                "keep one, since images and masks are paired by stem."
-            )
-        files[p.stem] = p
-    return files
+    roi: Path | None = None
 
 
 def _some(names: Sequence[str], limit: int = 10) -> str:
@@ -49,24 +35,33 @@ def _some(names: Sequence[str], limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def pair_by_stem(images_dir: str | os.PathLike[str], masks_dir: str | os.PathLike[str]) -> list[Sample]:
-    """Pair every image in ``images_dir`` with the mask of the same file stem in ``masks_dir``.
+def pair_samples(
+    images_dir: str | os.PathLike[str],
+    masks_dir: str | os.PathLike[str],
+    roi_dir: str | os.PathLike[str] | None = None,
+    *,
+    match: str | None = None,
+) -> list[Sample]:
+    """Pair every image in ``images_dir`` with its mask (and ROI mask) by key.
 
-    Raises :class:`DataError` for a missing or empty folder, lossy (JPEG) masks, or unpaired files
-    (all of them listed, so one run shows every problem).
+    The key is the file stem, or with ``match`` the first capture group of the regex searched in
+    the stem (see :mod:`segwise.data.pairing`). Raises :class:`DataError` for a missing or empty
+    folder, lossy (JPEG) masks, or unpaired files (all of them listed, so one run shows every
+    problem).
 
     Example:
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> for sub, name in [("images", "a.jpg"), ("masks", "a.png")]:
+        >>> for sub, name in [("images", "21_training.tif"), ("masks", "21_manual1.gif"), ("fov", "21_mask.gif")]:
         ...     (d / sub).mkdir(exist_ok=True)
         ...     _ = (d / sub / name).write_bytes(b"")
-        >>> [s.id for s in pair_by_stem(d / "images", d / "masks")]
-        ['a']
+        >>> s = pair_samples(d / "images", d / "masks", d / "fov", match=r"^(\\d+)_")
+        >>> s[0].id, s[0].mask.name, s[0].roi.name
+        ('21', '21_manual1.gif', '21_mask.gif')
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    images = _list_files(images_dir, IMAGE_SUFFIXES, "image")
-    masks = _list_files(masks_dir, MASK_SUFFIXES + LOSSY_SUFFIXES, "mask")
+    images = keyed_files(images_dir, IMAGE_SUFFIXES, "image", match)
+    masks = keyed_files(masks_dir, MASK_SUFFIXES + LOSSY_SUFFIXES, "mask", match)
     if not images:
         raise DataError(f"image folder {images_dir} is empty: no {', '.join(IMAGE_SUFFIXES)} files found.")
     if not masks:
@@ -77,20 +72,43 @@ def pair_by_stem(images_dir: str | os.PathLike[str], masks_dir: str | os.PathLik
             f"mask folder {masks_dir} holds JPEG masks ({_some(lossy)}): lossy compression changes class ids "
             "at edges. Store masks as PNG."
         )
-    no_mask = [images[s].name for s in images if s not in masks]
-    no_image = [masks[s].name for s in masks if s not in images]
-    if no_mask or no_image:
-        parts = []
-        if no_mask:
-            parts.append(f"{len(no_mask)} images in {images_dir} have no mask: {_some(no_mask)}")
-        if no_image:
-            parts.append(f"{len(no_image)} masks in {masks_dir} have no image: {_some(no_image)}")
-        raise DataError(
-            "; ".join(parts)
-            + ". Images and masks are paired by file stem (a.jpg <-> a.png): rename or remove "
-            "the unpaired files."
+    rois: dict[str, Path] = {}
+    if roi_dir is not None:
+        rois = keyed_files(Path(roi_dir), MASK_SUFFIXES, "ROI mask", match)
+    parts = []
+    no_mask = [images[k].name for k in images if k not in masks]
+    no_image = [masks[k].name for k in masks if k not in images]
+    if no_mask:
+        parts.append(unpaired_message("images", images_dir, no_mask, "mask"))
+    if no_image:
+        parts.append(unpaired_message("masks", masks_dir, no_image, "image"))
+    if roi_dir is not None:
+        no_roi = [images[k].name for k in images if k not in rois]
+        if no_roi:
+            parts.append(unpaired_message("images", images_dir, no_roi, f"ROI mask in {roi_dir}"))
+    if parts:
+        how = (
+            f"by the first group of --match {match!r}"
+            if match
+            else "by file stem (a.jpg <-> a.png); pass a --match REGEX (data.options.match) when names differ"
         )
-    return [Sample(s, images[s], masks[s]) for s in sorted(images)]
+        raise DataError("; ".join(parts) + f". Files are paired {how}: rename, remove or re-pair them.")
+    return [Sample(k, images[k], masks[k], rois.get(k)) for k in sorted(images)]
+
+
+def pair_by_stem(images_dir: str | os.PathLike[str], masks_dir: str | os.PathLike[str]) -> list[Sample]:
+    """Pair every image in ``images_dir`` with the mask of the same file stem in ``masks_dir``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for sub, name in [("images", "a.jpg"), ("masks", "a.png")]:
+        ...     (d / sub).mkdir(exist_ok=True)
+        ...     _ = (d / sub / name).write_bytes(b"")
+        >>> [s.id for s in pair_by_stem(d / "images", d / "masks")]
+        ['a']
+    """
+    return pair_samples(images_dir, masks_dir)
 
 
 def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> list[Sample]:
@@ -109,19 +127,15 @@ def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> 
         ['b', 'a']
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read split file {path}: {exc.strerror or exc}.") from None
-    by_id = {s.id: s for s in samples}
+    by_id = {s.image.stem: s for s in samples}  # a listed image stem, or the pairing key (with --match)
+    by_id.update({s.id: s for s in samples})
     chosen: list[Sample] = []
     unknown: list[str] = []
     seen: dict[str, int] = {}
-    for lineno, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        stem = Path(line.split()[0].replace("\\", "/")).stem
+    for lineno, tokens in _split_lines(path):
+        line = tokens[0]
+        stem = Path(line.replace("\\", "/")).stem
+        stem = by_id[stem].id if stem in by_id else stem
         if stem in seen:
             raise DataError(
                 f"split file {path}, line {lineno}: {stem!r} is listed twice (also line {seen[stem]})."
@@ -132,15 +146,89 @@ def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> 
         else:
             unknown.append(stem)
     if unknown:
-        hint = difflib.get_close_matches(unknown[0], list(by_id), n=1)
+        hint = difflib.get_close_matches(unknown[0], [x.id for x in samples], n=1)
         did = f" (did you mean {hint[0]!r} for {unknown[0]!r}?)" if hint else ""
         raise DataError(
             f"split file {path} lists {len(unknown)} samples that are not in the dataset: {_some(unknown)}{did}. "
-            f"The dataset has {len(by_id)} samples (e.g. {_some(list(by_id), 3)}); fix the file or the dataset root."
+            f"The dataset has {len(samples)} samples (e.g. {_some([x.id for x in samples], 3)}); fix the file or the dataset root."
         )
     if not chosen:
         raise DataError(f"split file {path} lists no samples; write one file stem per line.")
     return chosen
+
+
+def _split_lines(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read split file {path}: {exc.strerror or exc}.") from None
+    out = []
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            out.append((lineno, line.split()))
+    return out
+
+
+def _resolve(token: str, bases: Sequence[Path]) -> Path | None:
+    p = Path(token.replace("\\", "/")).expanduser()
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for base in bases:
+        if (base / p).is_file():
+            return base / p
+    return None
+
+
+def read_pair_list(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[Sample] | None:
+    """The samples of a split file that lists explicit ``image mask [roi]`` paths, else ``None``.
+
+    Paths are absolute or relative to ``root`` (or to the split file's folder). The file counts as a
+    pair list when the first line's image and mask paths exist; then every line must: a missing
+    file is a :class:`DataError` naming the line. Files whose paths do not exist (e.g. SegNet's
+    ``/SegNet/CamVid/train/a.png ...`` lists) are read as lists of stems by :func:`read_split_file`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for n in ("img/1.tif", "gt/1_manual.gif"):
+        ...     (d / n).parent.mkdir(exist_ok=True)
+        ...     _ = (d / n).write_bytes(b"")
+        >>> _ = (d / "train.txt").write_text("img/1.tif gt/1_manual.gif\\n")
+        >>> [(s.id, s.mask.name) for s in read_pair_list(d / "train.txt", d)]
+        [('1', '1_manual.gif')]
+    """
+    path, root = Path(path), Path(root)
+    entries = _split_lines(path)
+    bases = (root, path.parent)
+    if not entries or len(entries[0][1]) < 2 or not all(_resolve(t, bases) for t in entries[0][1][:2]):
+        return None
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for lineno, tokens in entries:
+        if len(tokens) not in (2, 3):
+            raise DataError(
+                f"split file {path}, line {lineno}: expected 'image mask' or 'image mask roi' paths, got "
+                f"{len(tokens)} fields."
+            )
+        found = [_resolve(t, bases) for t in tokens]
+        missing = [t for t, f in zip(tokens, found, strict=True) if f is None]
+        if missing:
+            raise DataError(
+                f"split file {path}, line {lineno}: {', '.join(missing)} not found (paths are absolute or relative "
+                f"to {root}); fix the path."
+            )
+        image, mask, *roi = found
+        if mask.suffix.lower() in LOSSY_SUFFIXES:  # type: ignore[union-attr]
+            raise DataError(f"split file {path}, line {lineno}: mask {mask} is a JPEG; store masks as PNG.")
+        sid = image.stem  # type: ignore[union-attr]
+        if sid in seen:
+            raise DataError(
+                f"split file {path}, line {lineno}: image {sid!r} is listed twice (also line {seen[sid]})."
+            )
+        seen[sid] = lineno
+        samples.append(Sample(sid, image, mask, roi[0] if roi else None))  # type: ignore[arg-type]
+    return samples
 
 
 SPLITS = ("train", "val", "test", "trainval", "all")

@@ -169,6 +169,12 @@ def rgb_to_index(
 
 def _decode(path: Path) -> np.ndarray:
     """Decode a mask file to a numpy array: 2-D for index masks, (H, W, 3) RGB for colour masks."""
+    return _decode_full(path)[0]
+
+
+def _decode_full(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mask as :func:`_decode` gives it, and for palette images whose used colours are all grays
+    (every GIF mask, some PNGs) a lookup table palette index -> gray level, else ``None``."""
     if path.suffix.lower() == ".png":
         # Palette PNGs must keep their indices (OpenCV would expand them to colours): peek at the
         # IHDR colour type (byte 25) and use Pillow for palettes, OpenCV (GIL-free, fast) otherwise.
@@ -180,17 +186,49 @@ def _decode(path: Path) -> np.ndarray:
                 raise DataError(f"cannot decode mask {path}: the file is truncated or not a valid PNG.")
             if arr.ndim == 3:
                 arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-            return arr
+            return arr, None
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode in ("L", "P", "I;16", "I;16B", "I;16L", "I", "1"):
-                return np.asarray(img if img.mode != "1" else img.convert("L"))
+            if img.mode == "P":
+                arr = np.asarray(img)
+                return arr, _gray_palette(img, arr)
+            if img.mode in ("L", "I;16", "I;16B", "I;16L", "I", "1"):
+                return np.asarray(img if img.mode != "1" else img.convert("L")), None
             if img.mode in ("RGB", "RGBA"):
-                return np.asarray(img.convert("RGB"))
+                return np.asarray(img.convert("RGB")), None
             raise DataError(f"mask {path} has image mode {img.mode}; expected index (L/P/16-bit) or RGB.")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot decode mask {path}: {exc}. The file is truncated or not an image.") from None
+
+
+def _gray_palette(img: Image.Image, indices: np.ndarray) -> np.ndarray | None:
+    palette = img.getpalette() or []
+    colors = np.zeros((256, 3), np.int64)
+    pal = np.asarray(palette[: 3 * 256], dtype=np.int64).reshape(-1, 3)
+    colors[: len(pal)] = pal
+    used = np.flatnonzero(np.bincount(indices.ravel(), minlength=256))
+    if not (colors[used, 0] == colors[used, 1]).all() or not (colors[used, 1] == colors[used, 2]).all():
+        return None
+    return colors[:, 0].astype(np.uint8)
+
+
+def stored_values(path: Path, keys: Sequence[int] | None = None) -> np.ndarray:
+    """A single-channel mask's stored values, what a value map maps.
+
+    For palette images whose colours are grays (GIF masks are always palette images) the stored
+    value is the gray level (a GIF saved from a 0/255 mask holds indices 0/1 and gray levels 0/255),
+    unless ``keys`` (the value map's) cover the indices and not the gray levels.
+    """
+    arr, gray = _decode_full(path)
+    if gray is None or arr.ndim != 2:
+        return arr
+    grays = gray[arr]
+    if keys is not None:
+        k = set(int(v) for v in keys)
+        if not set(np.unique(grays).tolist()) <= k and set(np.unique(arr).tolist()) <= k:
+            return arr
+    return grays
 
 
 def _decode_lossless(path: Path) -> np.ndarray:
@@ -223,6 +261,8 @@ def read_mask(
     arr = _decode_lossless(path)
     if arr.ndim == 2:
         if value_map is not None:
+            keys = [k for k, _ in (value_map.items() if isinstance(value_map, Mapping) else value_map)]
+            arr = stored_values(path, keys)
             return apply_value_map(arr, value_map, ignore_index=ignore_index, source=str(path))
         return arr
     if table is None:
@@ -291,14 +331,15 @@ def check_mask_values(
 ) -> None:
     """Raise :class:`DataError` when ``mask`` holds a value that is neither a class id nor ``ignore_index``.
 
-    The message lists the offending values with their pixel counts and the fix.
+    The message lists the offending values with their pixel counts and the fix that keeps every
+    class (a value map when the mask holds no more values than there are classes).
 
     Example:
         >>> check_mask_values(np.array([[0, 1, 255]]), 2, 255)
-        >>> check_mask_values(np.array([[0, 7, 7]]), 2, 255, source="a.png")
+        >>> check_mask_values(np.array([[0, 255, 255]]), 2, None, source="a.png")
         Traceback (most recent call last):
         ...
-        segwise.errors.DataError: a.png: values outside the classes 0..1 and the ignore index 255: 7: 2 px. Fix the mask, set ignore_index to that value, or map values with a value_map.
+        segwise.errors.DataError: a.png: values outside the classes 0..1 and no ignore index: 255: 2 px. The mask holds the values 0, 255: if they are the 2 classes in order, map them with the value map 0:0,255:1 (CLI --value-map 0:0,255:1; spec "mask_encoding": "value_map", "value_map": [[0, 0], [255, 1]]). Do not make 255 the ignore index unless it marks void pixels: those pixels would not be scored.
     """
     if int(mask.min(initial=0)) >= 0 and int(mask.max(initial=0)) < num_classes:
         return
@@ -311,9 +352,75 @@ def check_mask_values(
     ignore = f"the ignore index {ignore_index}" if ignore_index is not None else "no ignore index"
     raise DataError(
         f"{source}: values outside the classes 0..{num_classes - 1} and {ignore}: "
-        f"{_listed_values(values, counts)}. Fix the mask, set ignore_index to that value, or map values "
-        "with a value_map."
+        f"{_listed_values(values, counts)}. {value_fix_advice(np.unique(mask), num_classes, ignore_index)}"
     )
+
+
+def value_fix_advice(values: Sequence[int] | np.ndarray, num_classes: int, ignore_index: int | None) -> str:
+    """How to read masks holding ``values`` as ``num_classes`` classes, keeping every class.
+
+    >>> value_fix_advice([0, 128, 255, 7], 3, None)[:60]
+    'The mask holds 4 values (0, 7, 128, 255) for 3 classes: pass'
+    """
+    seen = sorted(int(v) for v in values if ignore_index is None or int(v) != ignore_index)
+    listed = ", ".join(map(str, seen[:20])) + (" ..." if len(seen) > 20 else "")
+    if len(seen) <= num_classes:
+        pairs = ",".join(f"{v}:{i}" for i, v in enumerate(seen))
+        spec_pairs = ", ".join(f"[{v}, {i}]" for i, v in enumerate(seen))
+        high = [v for v in seen if v >= num_classes]
+        return (
+            f"The mask holds the values {listed}: if they are the {len(seen)} classes in order, map them with the "
+            f'value map {pairs} (CLI --value-map {pairs}; spec "mask_encoding": "value_map", "value_map": '
+            f"[{spec_pairs}]). Do not make {high[-1]} the ignore index unless it marks void pixels: those pixels "
+            "would not be scored."
+        )
+    return (
+        f"The mask holds {len(seen)} values ({listed}) for {num_classes} classes: pass the right number of "
+        "classes, map stored values to class ids with a value map (CLI --value-map STORED:CLASS,...), or, only if "
+        "a value marks void pixels, set ignore_index to it."
+    )
+
+
+def read_roi(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a region-of-interest mask: ``True`` where the stored value (or colour) is not 0.
+
+    Shape:
+        - output: ``(H, W)`` bool
+    """
+    path = Path(path)
+    arr, gray = _decode_full(path)
+    if gray is not None:
+        arr = gray[arr]
+    elif arr.ndim == 2 and _is_palette_file(path):  # colour palette: 0 means a black pixel, not index 0
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("RGB"))
+    return arr.any(axis=2) if arr.ndim == 3 else arr != 0
+
+
+def _is_palette_file(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            return img.mode == "P"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+
+
+def apply_roi(mask: np.ndarray, roi: np.ndarray, ignore_index: int, *, source: str = "mask") -> np.ndarray:
+    """``mask`` with ``ignore_index`` wherever ``roi`` is ``False``.
+
+    Example:
+        >>> apply_roi(np.array([[1, 2]], np.uint8), np.array([[True, False]]), 255).tolist()
+        [[1, 255]]
+    """
+    if roi.shape != mask.shape[:2]:
+        raise DataError(
+            f"{source}: the ROI mask is {roi.shape[1]}x{roi.shape[0]} (WxH) but the mask is "
+            f"{mask.shape[1]}x{mask.shape[0]}; they must be the same size. Check the pairing (--match)."
+        )
+    dtype = mask.dtype if np.can_cast(np.min_scalar_type(ignore_index), mask.dtype) else np.int32
+    out = mask.astype(dtype, copy=True)
+    out[~roi] = ignore_index
+    return out
 
 
 def class_table_from_spec(spec: DatasetSpec) -> ClassTable:
@@ -361,13 +468,13 @@ def read_spec_mask(
             raise DataError(
                 f"mask {path} is an RGB image, but the dataset spec {spec.name!r} says mask_encoding="
                 f"{spec.mask_encoding!r}; colour-coded masks need mask_encoding='rgb' and the class colours "
-                "(e.g. a class table id,name,r,g,b)."
+                "(e.g. a class table id,name,r,g,b: CLI --classes CSV)."
             )
-        mask = (
-            apply_value_map(arr, value_map, ignore_index=spec.ignore_index, source=str(path))
-            if value_map
-            else arr
-        )
+        if value_map:
+            arr = stored_values(path, [k for k, _ in value_map])
+            mask = apply_value_map(arr, value_map, ignore_index=spec.ignore_index, source=str(path))
+        else:
+            mask = arr
     check_mask_values(mask, spec.num_classes, spec.ignore_index, source=str(path))
     hi = max(spec.num_classes - 1, spec.ignore_index or 0)
     wanted = np.uint8 if hi < 256 and (spec.ignore_index or 0) >= 0 else np.int32

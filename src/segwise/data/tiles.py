@@ -78,7 +78,8 @@ class TileDataset(FolderDataset):
         mode: ``"random"`` windows (default for ``train``), a ``"grid"`` (default otherwise), or
             ``"whole"``: one sample per tile, unpadded (statistics, sliding-window prediction).
         samples_per_tile: Random mode: windows per tile and epoch.
-        split_file, val_fraction, test_fraction, split_seed, images, masks: As for the folder dataset.
+        split_file, val_fraction, test_fraction, split_seed, images, masks, roi, match: As for the
+            folder dataset.
         seed: Seed of window positions and augmentation.
         cache: Decode cache; tiles need it (``False`` is refused).
         unknown_colors: ``rgb`` masks: ``"error"`` or ``"ignore"``.
@@ -101,6 +102,8 @@ class TileDataset(FolderDataset):
         split_seed: int = 0,
         images: str = "images",
         masks: str = "masks",
+        roi: str | None = None,
+        match: str | None = None,
         seed: int = 0,
         cache: CacheArg = True,
         unknown_colors: str = "error",
@@ -114,7 +117,7 @@ class TileDataset(FolderDataset):
             )
         FolderDataset.__init__(  # same files, split and spec as the folder dataset
             self, root, split, transforms, spec=spec, split_file=split_file, val_fraction=val_fraction,
-            test_fraction=test_fraction, split_seed=split_seed, images=images, masks=masks, seed=seed,
+            test_fraction=test_fraction, split_seed=split_seed, images=images, masks=masks, roi=roi, match=match, seed=seed,
             cache=cache, unknown_colors=unknown_colors,
         )  # fmt: skip
         self.window = _pair(window, "window")

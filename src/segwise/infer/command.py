@@ -26,6 +26,8 @@ def run_predict(
     report: Path | None,
     console: Any,
     err_console: Any,
+    roi: Path | None = None,
+    match: str | None = None,
 ) -> PredictSummary:
     """Run ``segwise predict``; raises :class:`DataError` at the end when inputs were skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,6 +39,13 @@ def run_predict(
     kinds = parse_save(save)
     options = {"tile": tile, "overlap": overlap, "tta": TTA.parse(tta), "batch_size": batch_size}
     paths = list_inputs(inputs)  # fail on a bad --input before loading the model
+    if match is not None and eval_gt is None and roi is None:
+        raise InputError(
+            "--match pairs images with --eval-gt or --roi masks; give one of them, or drop --match."
+        )
+    from segwise.data.pairing import compile_match
+
+    compile_match(match)
     from segwise.infer.outputs import check_writable_dir
 
     check_writable_dir(out)
@@ -69,7 +78,9 @@ def run_predict(
             rate = f"{done['n'] / elapsed:.2f}" if elapsed > 0 else "–"
             bar.update(task, advance=1, rate=rate)
 
-        summary = predict_paths(predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image)
+        summary = predict_paths(
+            predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image, roi=roi, match=match
+        )
     console.print(
         f"wrote {len(summary.predicted)} predictions ({', '.join(kinds)}) to {out} "
         f"in {summary.seconds:.1f}s ({summary.images_per_second:.2f} img/s)",

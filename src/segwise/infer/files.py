@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from segwise._io import atomic_path, atomic_write_bytes, write_json
-from segwise.data.readers import IMAGE_SUFFIXES, read_image, read_spec_mask
+from segwise.data.masks import roi_ignore_value
+from segwise.data.readers import IMAGE_SUFFIXES, apply_roi, read_image, read_roi, read_spec_mask
 from segwise.data.spec import DatasetSpec
 from segwise.errors import DataError, InputError
 from segwise.infer.outputs import check_writable_dir, colorize, encode_image, overlay
@@ -120,32 +121,23 @@ def write_outputs(
     return written
 
 
-def _pair_ground_truth(inputs: Sequence[Path], gt_dir: Path) -> dict[Path, Path]:
-    """Ground-truth mask of each input: same stem, or the one stem ``<image stem>_<suffix>``."""
+def pair_masks(
+    inputs: Sequence[Path], folder: Path, option: str, match: str | None = None
+) -> dict[Path, Path]:
+    """The mask in ``folder`` of each input image (``--eval-gt`` or ``--roi``), by the pairing rule of
+    :mod:`segwise.data.pairing`; an input without one is an error that lists them."""
+    from segwise.data.pairing import keyed_files, pair_inputs
     from segwise.data.readers import MASK_SUFFIXES
 
-    if not gt_dir.is_dir():
-        raise DataError(f"--eval-gt {gt_dir} is not a folder of ground-truth masks.")
-    masks = {p.stem: p for p in sorted(gt_dir.iterdir()) if p.is_file() and p.suffix.lower() in MASK_SUFFIXES}
-    pairs, missing = {}, []
-    for path in inputs:
-        match = masks.get(path.stem)
-        if match is None:
-            near = [
-                m
-                for s, m in masks.items()
-                if s.startswith(path.stem) and s[len(path.stem) : len(path.stem) + 1] in "_-."
-            ]
-            match = near[0] if len(near) == 1 else None
-        if match is None:
-            missing.append(path.name)
-        else:
-            pairs[path] = match
+    if not folder.is_dir():
+        raise DataError(f"{option} {folder} is not a folder of masks.")
+    pairs, missing = pair_inputs(inputs, keyed_files(folder, MASK_SUFFIXES, option, match), match)
     if missing:
         listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        how = f"by the first group of --match {match!r}" if match else "by stem (a.jpg <-> a.png, a_mask.png)"
         raise DataError(
-            f"--eval-gt {gt_dir}: no ground-truth mask for {len(missing)} inputs ({listed}). Masks pair with images "
-            "by stem (a.jpg <-> a.png); predict only the images that have masks."
+            f"{option} {folder}: no {'ground-truth' if option == '--eval-gt' else 'ROI'} mask for {len(missing)} inputs ({listed}). Masks pair with images {how}; pass "
+            "--match REGEX when names differ, or predict only the images that have masks."
         )
     return pairs
 
@@ -158,6 +150,8 @@ def predict_paths(
     save: Sequence[str] = DEFAULT_SAVE,
     eval_gt: str | os.PathLike[str] | None = None,
     on_image: Callable[[Path, bool], None] | None = None,
+    roi: str | os.PathLike[str] | None = None,
+    match: str | None = None,
 ) -> PredictSummary:
     """Predict an image file or a folder of images and write the outputs under ``out_dir``.
 
@@ -169,6 +163,9 @@ def predict_paths(
         eval_gt: folder of ground-truth masks (read as the checkpoint's DatasetSpec says): evaluate
             the predictions in the same pass and write ``out_dir/eval.json``.
         on_image: called after each input with ``(path, ok)`` (progress display).
+        roi: folder of region-of-interest masks (paired like ``eval_gt``): outside them the index
+            output holds the ignore value (the spec's ignore index, else 255) and nothing is evaluated.
+        match: pairing regex (first capture group = key) for ``eval_gt`` and ``roi``.
 
     Returns:
         A :class:`PredictSummary`; unreadable inputs are listed in ``failed``, not raised.
@@ -177,12 +174,15 @@ def predict_paths(
     paths = list_inputs(inputs) if isinstance(inputs, str | os.PathLike) else [Path(p) for p in inputs]
     out_dir = check_writable_dir(out_dir)
     spec = predictor.spec
-    gt_pairs = _pair_ground_truth(paths, Path(eval_gt)) if eval_gt is not None else None
+    gt_pairs = pair_masks(paths, Path(eval_gt), "--eval-gt", match) if eval_gt is not None else None
+    roi_pairs = pair_masks(paths, Path(roi), "--roi", match) if roi is not None else None
+    outside = roi_ignore_value(spec.num_classes, spec.ignore_index)
+    ignore = outside if roi_pairs is not None else spec.ignore_index
     state = None
     if gt_pairs is not None:
         from segwise.metrics import ConfusionMatrix
 
-        state = ConfusionMatrix(spec.num_classes, spec.ignore_index, list(spec.class_names), per_image=True)
+        state = ConfusionMatrix(spec.num_classes, ignore, list(spec.class_names), per_image=True)
     summary = PredictSummary(out_dir)
     evaluated: list[Path] = []
     start = time.perf_counter()
@@ -195,12 +195,21 @@ def predict_paths(
                     f"ground truth {gt_pairs[path]} is {target.shape[1]}x{target.shape[0]} but image {path} is "
                     f"{image.shape[1]}x{image.shape[0]} (WxH)."
                 )
+            inside = read_roi(roi_pairs[path]) if roi_pairs is not None else None
+            if inside is not None and inside.shape != image.shape[:2]:
+                raise DataError(
+                    f"ROI mask {roi_pairs[path]} is {inside.shape[1]}x{inside.shape[0]} but image {path} is "  # type: ignore[index]
+                    f"{image.shape[1]}x{image.shape[0]} (WxH)."
+                )
         except DataError as exc:
             summary.failed.append((path, str(exc)))
             if on_image is not None:
                 on_image(path, False)
             continue
         pred = predictor.predict(image, return_probs="probs" in save)
+        if inside is not None:  # outside the ROI: the ignore value, in the index output too
+            pred = Prediction(np.where(inside, pred.index, outside).astype(pred.index.dtype), pred.probs)
+            target = apply_roi(target, inside, outside) if target is not None else None
         write_outputs(out_dir, path.stem, image, pred, spec, save)
         if state is not None and target is not None:
             _add_image(state, pred.index, target)
@@ -211,19 +220,17 @@ def predict_paths(
     summary.seconds = time.perf_counter() - start
     if state is not None and evaluated:
         summary.result = _eval_result(
-            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save
+            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save, roi
         )
         write_json(out_dir / "eval.json", summary.result)
     return summary
 
 
 def _add_image(state: Any, pred: np.ndarray, target: np.ndarray) -> None:
-    from segwise.metrics import functional as F
+    from segwise.metrics.functional import confusion_matrix_serial
 
     # serial kernel: predicting already keeps the cores busy, and it is safe from any thread
-    cm = F._confusion_matrix(pred, target, state.num_classes, state.ignore_index, parallel=False)
-    state.image_matrices.append(cm)
-    state.matrix += cm
+    state.add_matrix(confusion_matrix_serial(pred, target, state.num_classes, state.ignore_index))
 
 
 def _eval_result(
@@ -235,12 +242,18 @@ def _eval_result(
     eval_gt: Any,
     out_dir: Path,
     save: Sequence[str],
+    roi: Any = None,
 ) -> dict[str, Any]:
     from segwise.evaluate import per_image_scores
     from segwise.metrics import build_result
 
     spec = predictor.spec
-    result = build_result(state, list(spec.class_names))
+    policy = (
+        {"roi": f"only pixels inside the ROI masks are evaluated (outside: {state.ignore_index})"}
+        if roi
+        else {}
+    )
+    result = build_result(state, list(spec.class_names), extra_policy=policy)
     index_dir = out_dir / "index" if "index" in save else None
     result["per_image"] = per_image_scores(
         state.image_matrices, [p.stem for p in evaluated], spec.ignore_index,

@@ -195,20 +195,6 @@ def compare_matrices(
     }
 
 
-class _KeepState:
-    """Accumulator that keeps the evaluation state (the per-image matrices) and adds nothing."""
-
-    def __init__(self) -> None:
-        self.state: Any = None
-
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        pass
-
-    def result(self, state: Any, class_names: Sequence[str]) -> dict[str, Any]:
-        self.state = state
-        return {}
-
-
 def _names(pred_dirs: Sequence[Path]) -> list[str]:
     names = [p.name or str(p) for p in pred_dirs]
     if len(set(names)) < len(names):
@@ -221,7 +207,7 @@ def _names(pred_dirs: Sequence[Path]) -> list[str]:
 def compare_predictions(
     gt_dir: str | os.PathLike[str],
     pred_dirs: Sequence[str | os.PathLike[str]],
-    num_classes: int,
+    num_classes: int | None = None,
     ignore_index: int | None = None,
     classes: Any = None,
     num_resamples: int = 1000,
@@ -230,43 +216,52 @@ def compare_predictions(
     alpha: float = 0.05,
     workers: int = 0,
     warn: Callable[[str], None] = print,
+    *,
+    spec: Any = None,
+    value_map: Any = None,
+    roi_dir: str | os.PathLike[str] | None = None,
+    match: str | None = None,
+    reader: Any = None,
 ) -> dict[str, Any]:
     """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
     with the first (see :func:`compare_matrices`).
 
     Every folder must hold a prediction for every ground-truth file (the pairing rule of
-    ``segwise eval``), so that the sets are compared on the same images.
+    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
+    are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
+    inside the ROI masks of ``roi_dir`` when given.
     """
     from segwise import __version__
+    from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders
 
     pred_paths = [Path(p) for p in pred_dirs]
     if len(pred_paths) < 2:
         raise InputError(f"compare-preds needs at least two --pred folders, got {len(pred_paths)}.")
     names = _names(pred_paths)
+    if reader is None:
+        reader = mask_reader(
+            num_classes=num_classes,
+            classes=classes,
+            spec=spec,
+            value_map=value_map,
+            ignore_index=ignore_index,
+        )
+    ignore = reader.eval_ignore_index(roi_dir is not None)
     stacks = []
     class_names = None
-    results = []
     for path in pred_paths:
-        keep = _KeepState()
         res = evaluate_folders(
-            gt_dir,
-            path,
-            num_classes=num_classes,
-            ignore_index=ignore_index,
-            classes=classes,
-            allow_missing=False,
-            workers=workers,
-            warn=warn,
-            accumulators=[keep],
-        )
+            gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
+            match=match, keep_matrices=True,
+        )  # fmt: skip
         class_names = res["class_names"]
-        results.append(res)
-        stacks.append(np.stack(keep.state.image_matrices))
+        stacks.append(res.pop("image_matrices"))
+        warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
     out = compare_matrices(
         stacks,
         names,
-        ignore_index=ignore_index,
+        ignore_index=ignore,
         class_names=class_names,
         num_resamples=num_resamples,
         num_permutations=num_permutations,
@@ -275,4 +270,11 @@ def compare_predictions(
     )
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)
+    out["policy"].update(reader.policy())
+    if roi_dir is not None:
+        out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
+
+
+def _quiet(message: str) -> None:
+    pass

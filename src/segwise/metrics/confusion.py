@@ -70,6 +70,20 @@ class ConfusionMatrix:
             self.image_matrices.append(m)
             self.matrix += m
 
+    def add_matrix(self, matrix: Any) -> None:
+        """Add a ``(C, C)`` matrix counted elsewhere (e.g. by
+        :func:`~segwise.metrics.functional.confusion_matrix_serial` in a worker thread) as one image."""
+        m = np.asarray(matrix)
+        if m.shape != (self.num_classes, self.num_classes) or m.dtype.kind not in "iu":
+            raise InputError(
+                f"add_matrix expects an integer ({self.num_classes}, {self.num_classes}) matrix, got {m.dtype} "
+                f"{m.shape}."
+            )
+        m = m.astype(np.int64)
+        if self.per_image:
+            self.image_matrices.append(m)
+        self.matrix += m
+
     def _check_compatible(self, other: ConfusionMatrix) -> None:
         if (other.num_classes, other.ignore_index) != (self.num_classes, self.ignore_index):
             raise InputError(

@@ -206,6 +206,17 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int, ignore_index: int
     return _confusion_matrix(pred, target, num_classes, ignore_index, parallel=True)
 
 
+def confusion_matrix_serial(
+    pred: Any, target: Any, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
+    """:func:`confusion_matrix` on one thread: for callers that already run one image per thread.
+
+    >>> confusion_matrix_serial(np.array([0, 1]), np.array([0, 0]), 2).tolist()
+    [[1, 1], [0, 0]]
+    """
+    return _confusion_matrix(pred, target, num_classes, ignore_index, parallel=False)
+
+
 def _confusion_matrix(
     pred: Any, target: Any, num_classes: int, ignore_index: int | None, parallel: bool
 ) -> np.ndarray:

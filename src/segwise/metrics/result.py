@@ -39,6 +39,13 @@ def build_result(
         row["gt_pixels"] = int(scores["gt_pixels"][c])
         row["pred_pixels"] = int(scores["pred_pixels"][c])
         per_class.append(row)
+    warnings = [
+        f"class {c} ({names[c]}) has no ground-truth pixel in the {state.num_images or 'evaluated'} images: its "
+        "recall is undefined and its IoU can only be 0 or NaN. If the data has that class, the masks were read "
+        "wrongly: check --value-map / --ignore-index / --roi."
+        for c in range(state.num_classes)
+        if c not in scores["ignored_classes"] and scores["gt_pixels"][c] == 0
+    ]
     policy: dict[str, Any] = dict(F.POLICY)
     policy["ignore_index"] = state.ignore_index
     policy.update(extra_policy or {})
@@ -56,4 +63,5 @@ def build_result(
         "num_images": state.num_images,
         "num_pixels": scores["num_pixels"],
         "policy": policy,
+        "warnings": warnings,
     }
