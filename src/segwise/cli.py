@@ -586,25 +586,60 @@ def report_cmd(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``segwise`` console script."""
+    """Entry point of the ``segwise`` console script.
+
+    Returns the exit status: 0 on success, 2 for a usage error (unknown command or option, missing
+    or malformed value) and for :class:`~segwise.errors.SegwiseError`, printed without a traceback.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="segwise", standalone_mode=False)
     except SegwiseError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("aborted")
-        return 130
-    except Exception as exc:  # click usage errors carry their own formatting
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        errors, exits, aborts = _parser_exception_types()
+        if isinstance(exc, exits):
+            return exc.exit_code  # type: ignore[attr-defined]
+        if isinstance(exc, aborts):
+            err_console.print("aborted")
+            return 130
+        if isinstance(exc, errors) and hasattr(exc, "exit_code"):
+            _show_usage_error(exc)
+            return exc.exit_code  # type: ignore[attr-defined]
         raise
-    return 0
+    # standalone_mode=False: typer returns the command's result (None), or the code of a typer.Exit
+    return rv if type(rv) is int else 0
+
+
+def _parser_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """The (usage error, exit, abort) classes that typer's command parser can raise.
+
+    Recent typer (0.29 here) vendors click as ``typer._click``: its ``ClickException``, the base
+    of every usage error, derives from the public ``typer.TyperException``. Older typer raises the
+    ``click`` package's classes, as does any code that uses click directly; both are covered.
+    """
+    errors: list[type] = [getattr(typer, "TyperException", None)]
+    exits: list[type] = [typer.Exit]
+    aborts: list[type] = [typer.Abort]
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        errors.append(click.ClickException)
+        exits.append(click.exceptions.Exit)
+        aborts.append(click.Abort)
+    return tuple(t for t in errors if t is not None), tuple(exits), tuple(aborts)
+
+
+def _show_usage_error(exc: Exception) -> None:
+    """Print a parser error the way typer does: usage line, help hint, one-panel message."""
+    try:
+        from typer.rich_utils import rich_format_error
+    except ImportError:  # typer without rich support: click's plain three lines
+        exc.show()  # type: ignore[attr-defined]
+    else:
+        rich_format_error(exc)  # type: ignore[arg-type]  # prints nothing after no_args_is_help's help
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from segwise._io import atomic_write_text
 from segwise.errors import InputError, SegwiseError
 from segwise.metrics import ConfusionMatrix
 from segwise.train import checkpoint as ckpt_io
@@ -33,6 +32,7 @@ from segwise.train.distributed import (
     init_distributed,
 )
 from segwise.train.ema import ModelEma
+from segwise.train.rundir import RunFolder
 from segwise.train.runlog import RunLogger
 from segwise.train.schedule import lr_at
 
@@ -404,19 +404,30 @@ def train(
 
     With ``resume`` (a run folder or a checkpoint), training continues from the end of the last
     completed epoch with the same weights, optimizer, schedule position and RNG states.
+
+    A run that fails before its first ``last.pt`` removes what it wrote (and its folder, if it made
+    it); one that fails later keeps the folder with a ``FAILED`` file naming the ``--resume`` that
+    continues it. The error propagates unchanged.
     """
     device = select_device(cfg.train.device)
     dist_info = init_distributed(device.type)
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     try:
-        return _train(cfg, resume, device, dist_info, console, progress)
+        with RunFolder(enabled=dist_info.is_main, console=console) as folder:
+            return _train(cfg, resume, device, dist_info, folder, console, progress)
     finally:
         cleanup_distributed()
 
 
 def _train(
-    cfg: Config, resume: Any, device: torch.device, dist_info: DistInfo, console: Any, progress: bool | None
+    cfg: Config,
+    resume: Any,
+    device: torch.device,
+    dist_info: DistInfo,
+    folder: RunFolder,
+    console: Any,
+    progress: bool | None,
 ) -> Path:
     # 1. run folder, resume state, seeds ---------------------------------------------------------
     state: dict[str, Any] | None = None
@@ -432,14 +443,15 @@ def _train(
     seed_everything(cfg.train.seed + dist_info.rank, cfg.train.deterministic)
     amp_dtype = autocast_dtype(cfg.train.amp, device)
     log = RunLogger(run_dir, enabled=dist_info.is_main, console=console, progress=progress)
-    if state is None and dist_info.is_main:
-        if (run_dir / "last.pt").exists():
+    if state is None:
+        if dist_info.is_main and (run_dir / "last.pt").exists():
             raise InputError(
                 f"run folder {run_dir} already holds a run (last.pt); continue it with --resume {run_dir}, or "
                 "choose another train.out_dir."
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.toml", config_to_toml(cfg))
+        folder.create(run_dir, config_to_toml(cfg))  # rank 0 writes the folder
+    else:
+        folder.resume(run_dir, state["epoch"])
     log.print_config(config_to_toml(cfg), run_dir)
 
     # 2. data, model, loss ----------------------------------------------------------------------
@@ -579,6 +591,7 @@ def _train(
                     payload["model"] = ema.state_dict()
                     payload["ema_updates"] = ema.updates
                 ckpt_io.save_checkpoint(run_dir / "last.pt", payload)
+                folder.saved(epoch)
                 if improved:
                     ckpt_io.save_checkpoint(run_dir / "best.pt", payload)
                 log.epoch_end(row, best)
