@@ -315,9 +315,18 @@ def compare_preds_cmd(
         Path | None, typer.Option("--json", help="Write the comparison as JSON here.")
     ] = None,
     workers: WorkersOpt = 0,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            help="Score to compare (CI, p-value, verdict), from the summed confusion matrix: "
+            "miou (default), pixel_accuracy, mean_accuracy, mean_dice, fwiou, or one class K: iou:K, "
+            "dice:K (= f1:K), precision:K, recall:K, with K a class id or name (e.g. dice:1, iou:vessel).",
+        ),
+    ] = "miou",
 ) -> None:
-    """Paired comparison of prediction sets on the same ground truth: Δ mIoU with a bootstrap CI,
-    a permutation-test p-value, per-class Δ IoU and a verdict."""
+    """Paired comparison of prediction sets on the same ground truth: Δ of a metric (mIoU by default)
+    with a bootstrap CI, a permutation-test p-value, per-class Δ IoU and a verdict."""
     from rich.table import Table
 
     from segwise.data.masks import mask_reader
@@ -330,6 +339,7 @@ def compare_preds_cmd(
     result = compare_predictions(
         gt, pred, num_resamples=resamples, num_permutations=permutations, seed=seed, alpha=alpha,
         workers=workers, warn=_warn, reader=reader, roi_dir=roi, match=match,
+        metric=metric,
     )  # fmt: skip
 
     def pts(x: float | None) -> str:
@@ -349,6 +359,9 @@ def compare_preds_cmd(
                 pts(row["delta"]), pts(row["low"]), pts(row["high"]),
             )  # fmt: skip
         console.print(table)
+    console.print(
+        f"compared metric: {result['policy']['metric_definition']}", highlight=False, soft_wrap=True
+    )
     for cmp in result["comparisons"]:
         console.print(cmp["verdict"], highlight=False, soft_wrap=True)
     if json_out is not None:

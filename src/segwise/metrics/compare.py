@@ -1,15 +1,20 @@
 """Paired comparison of prediction sets on the same ground truth (``segwise compare-preds``).
 
 Every prediction set is scored image by image against the same ground truth; the first set is the
-baseline and every other set is compared with it:
+baseline and every other set is compared with it on one chosen metric (``metric``: mIoU by
+default, or any name :func:`~segwise.metrics.scalar.parse_metric` accepts, e.g. ``iou:1``,
+``dice:vessel``, ``pixel_accuracy``):
 
-* Δ mIoU (candidate minus baseline) with a paired bootstrap confidence interval at level 1 - α
+* Δ metric (candidate minus baseline) with a paired bootstrap confidence interval at level 1 - α
   (both sets are scored on the same resampled images);
-* a two-sided paired permutation test of Δ mIoU (the two predictions of each image swapped at
+* a two-sided paired permutation test of Δ metric (the two predictions of each image swapped at
   random under the null hypothesis);
-* per-class Δ IoU with paired bootstrap intervals;
+* Δ mIoU, Δ pixel accuracy, Δ mean accuracy and per-class Δ IoU with paired bootstrap intervals,
+  whatever the chosen metric;
 * a verdict: significant when the p-value (Holm-adjusted when there are several candidates) is
   below α.
+
+The score of a set of images is always computed from the summed confusion matrix of those images.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics import stats
+from segwise.metrics.scalar import Metric, parse_metric
 
 __all__ = ["compare_matrices", "compare_predictions", "format_verdict"]
 
@@ -39,7 +45,11 @@ def _f(x: Any) -> float | None:
 
 
 def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
-    """One line: the difference, its interval, the p-value and whether it is significant.
+    """One line: the difference of the compared metric, its interval, the p-value and whether it is
+    significant; or why the metric is undefined.
+
+    ``comparison`` is an entry of ``compare_matrices(...)["comparisons"]``. Without the generic keys
+    (``metric_label``, ``value_*``, ``delta``) it reads the mIoU keys.
 
     Example:
         >>> c = {"baseline": "A", "candidate": "B", "miou_baseline": 0.60, "miou_candidate": 0.62,
@@ -47,8 +57,19 @@ def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
         ...      "p_value_adjusted": 0.004, "significant": True, "level": 0.95}
         >>> format_verdict(c, 0.05)
         'B vs A: mIoU 62.00% vs 60.00%, Δ = +2.00 points (95% CI +0.50 to +3.50), p = 0.004: significant at α = 0.05'
+        >>> c.update(metric_label="IoU of class 1 'vessel'", value_baseline=0.698, value_candidate=0.712,
+        ...          delta={"estimate": 0.014, "low": -0.002, "high": 0.03}, p_value=0.09, p_value_adjusted=0.09,
+        ...          significant=False)
+        >>> format_verdict(c, 0.05)
+        "B vs A: IoU of class 1 'vessel' 71.20% vs 69.80%, Δ = +1.40 points (95% CI -0.20 to +3.00), p = 0.09: not significant at α = 0.05 (the difference may be noise)"
+        >>> c.update(value_baseline=None, undefined_when="class 1 'vessel' is never predicted in any image")
+        >>> format_verdict(c, 0.05)
+        "B vs A: IoU of class 1 'vessel' is undefined for A (class 1 'vessel' is never predicted in any image), so there is no difference to test"
     """
-    d = comparison["delta_miou"]
+    label = comparison.get("metric_label", "mIoU")
+    d = comparison.get("delta", comparison["delta_miou"])
+    base = comparison.get("value_baseline", comparison.get("miou_baseline"))
+    cand = comparison.get("value_candidate", comparison.get("miou_candidate"))
 
     def pts(x: float | None) -> str:
         return "n/a" if x is None or np.isnan(x) else f"{100 * x:+.2f}"
@@ -56,20 +77,28 @@ def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
     def pct(x: float | None) -> str:
         return "n/a" if x is None or np.isnan(x) else f"{100 * x:.2f}%"
 
+    head = f"{comparison['candidate']} vs {comparison['baseline']}: {label}"
+    undefined = [
+        comparison[who] for who, v in (("baseline", base), ("candidate", cand)) if v is None or np.isnan(v)
+    ]
+    if undefined:
+        why = comparison.get("undefined_when")
+        return f"{head} is undefined for {' and '.join(undefined)}{f' ({why})' if why else ''}, so there is no difference to test"
     p = comparison["p_value_adjusted"]
     p_txt = "n/a" if p is None else f"{p:.3g}"
     holm = " (Holm-adjusted)" if comparison["p_value_adjusted"] != comparison["p_value"] else ""
     level = round(100 * comparison["level"], 1)
     level_txt = f"{level:g}%"
+    left_out = comparison.get("undefined_resamples") or 0
+    note = f"; Δ undefined in {left_out} resamples, left out" if left_out else ""
     verdict = (
         f"significant at α = {alpha:g}"
         if comparison["significant"]
         else f"not significant at α = {alpha:g} (the difference may be noise)"
     )
     return (
-        f"{comparison['candidate']} vs {comparison['baseline']}: mIoU {pct(comparison['miou_candidate'])} vs "
-        f"{pct(comparison['miou_baseline'])}, Δ = {pts(d['estimate'])} points ({level_txt} CI {pts(d['low'])} "
-        f"to {pts(d['high'])}), p = {p_txt}{holm}: {verdict}"
+        f"{head} {pct(cand)} vs {pct(base)}, Δ = {pts(d['estimate'])} points ({level_txt} CI {pts(d['low'])} "
+        f"to {pts(d['high'])}{note}), p = {p_txt}{holm}: {verdict}"
     )
 
 
@@ -82,6 +111,7 @@ def compare_matrices(
     num_permutations: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
+    metric: str | Metric = "miou",
 ) -> dict[str, Any]:
     """Compare prediction sets from their per-image confusion matrices (same images, same order).
 
@@ -93,13 +123,24 @@ def compare_matrices(
         class_names: names of the C classes.
         num_resamples: paired bootstrap resamples.
         num_permutations: permutations of the paired test.
-        seed: seed of both (the same draws for every comparison).
+        seed: seed of both (the same draws for every comparison, whatever the metric).
         alpha: significance level; the intervals have level 1 - alpha.
+        metric: the compared score: ``miou`` (default), ``pixel_accuracy``, ``mean_accuracy``,
+            ``mean_dice``, ``fwiou``, or ``iou:K``, ``dice:K`` (= ``f1:K``), ``precision:K``,
+            ``recall:K`` with K a class id or name (see :func:`~segwise.metrics.scalar.parse_metric`).
+            The p-value, ``significant`` and the verdict refer to it.
 
     Returns:
-        dict with ``predictions`` (scores of each set), ``comparisons`` (one per candidate: Δ mIoU,
-        Δ pixel accuracy, Δ mean accuracy with intervals, ``p_value``, ``p_value_adjusted``,
-        ``significant``, ``per_class`` Δ IoU rows and the ``verdict`` line) and ``policy``.
+        dict with ``metric`` (canonical name, e.g. ``"iou:1"``) and ``metric_label`` (e.g.
+        ``"IoU of class 1 'vessel'"``), ``predictions`` (scores of each set, ``value`` = the chosen
+        metric), ``comparisons`` and ``policy`` (with ``metric`` and ``metric_definition``). Each
+        comparison holds, for the chosen metric, ``metric``, ``metric_label``, ``value_baseline``,
+        ``value_candidate``, ``delta`` (``{"estimate", "low", "high"}``), ``undefined_resamples``
+        (resamples whose Δ is undefined, left out of the interval), ``undefined_when``,
+        ``p_value``, ``p_value_adjusted``, ``significant`` and the ``verdict`` line; and, whatever the
+        metric, ``miou_baseline``, ``miou_candidate``, ``delta_miou``, ``delta_pixel_accuracy``,
+        ``delta_mean_accuracy`` and the ``per_class`` Δ IoU rows. Values that are undefined are
+        ``None``.
 
     Example:
         >>> import numpy as np
@@ -110,6 +151,10 @@ def compare_matrices(
         >>> r = compare_matrices([a, b], ["A", "B"], num_permutations=999)
         >>> r["comparisons"][0]["significant"], r["comparisons"][0]["p_value"]
         (True, 0.001)
+        >>> r = compare_matrices([a, b], ["A", "B"], class_names=["bg", "vessel"], metric="f1:Vessel",
+        ...                      num_permutations=999)
+        >>> r["metric"], r["comparisons"][0]["metric_label"], r["comparisons"][0]["p_value"]
+        ('dice:1', "Dice/F1 of class 1 'vessel'", 0.001)
     """
     alpha = _check_alpha(alpha)
     if len(matrices) < 2 or len(names) != len(matrices):
@@ -122,6 +167,7 @@ def compare_matrices(
     cls_names = list(class_names) if class_names is not None else [str(k) for k in range(c)]
     if len(cls_names) != c:
         raise InputError(f"`class_names` has {len(cls_names)} names for {c} classes.")
+    chosen = parse_metric(metric, cls_names, ignore_index)
     ones = np.ones((1, stacks[0].shape[0]))
     predictions = []
     full_scores = []
@@ -133,13 +179,16 @@ def compare_matrices(
                 "name": name,
                 **{k: _f(s[k][0]) for k in ("miou", "pixel_accuracy", "mean_accuracy")},
                 "iou": [_f(x) for x in s["iou"][0]],
+                "value": _f(chosen.select(s)[0]),
             }
         )
     boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
     comparisons = []
     for i in range(1, len(stacks)):
-        boot = stats.paired_bootstrap(stacks[0], stacks[i], ignore_index, num_resamples, boot_seed, 1 - alpha)
-        p = stats.permutation_test(stacks[0], stacks[i], ignore_index, num_permutations, perm_seed)
+        boot = stats.paired_bootstrap(
+            stacks[0], stacks[i], ignore_index, num_resamples, boot_seed, 1 - alpha, metric=chosen
+        )
+        p = stats.permutation_test(stacks[0], stacks[i], ignore_index, num_permutations, perm_seed, chosen)
         per_class = [
             {
                 "id": k,
@@ -156,6 +205,13 @@ def compare_matrices(
             {
                 "baseline": names[0],
                 "candidate": names[i],
+                "metric": chosen.name,
+                "metric_label": chosen.label,
+                "value_baseline": predictions[0]["value"],
+                "value_candidate": predictions[i]["value"],
+                "delta": {k: _f(boot["metric"][k]) for k in ("estimate", "low", "high")},
+                "undefined_resamples": boot["metric"]["undefined_resamples"],
+                "undefined_when": chosen.undefined_when,
                 "miou_baseline": predictions[0]["miou"],
                 "miou_candidate": predictions[i]["miou"],
                 "delta_miou": {k: _f(v) for k, v in boot["miou"].items()},
@@ -177,13 +233,19 @@ def compare_matrices(
         "num_images": int(stacks[0].shape[0]),
         "num_classes": c,
         "class_names": cls_names,
+        "metric": chosen.name,
+        "metric_label": chosen.label,
         "predictions": predictions,
         "comparisons": comparisons,
         "policy": {
             "baseline": "the first prediction set; every other set is compared with it (delta = candidate - baseline)",
-            "ci": "paired percentile bootstrap over images: both sets scored on the same resampled images",
-            "test": "two-sided paired permutation test of delta mIoU: each image's two predictions swapped with "
-            "probability 1/2; p = (1 + #|delta*| >= |delta|) / (R + 1)",
+            "metric": chosen.name,
+            "metric_definition": chosen.definition,
+            "ci": "paired percentile bootstrap over images: both sets scored on the same resampled images; "
+            "resamples where the delta is undefined are left out (undefined_resamples)",
+            "test": f"two-sided paired permutation test of delta {chosen.label}: each image's two predictions "
+            "swapped with probability 1/2; p = (1 + #|delta*| >= |delta|) / (R + 1), an undefined delta* "
+            "counting as extreme",
             "multiple_comparisons": "Holm-Bonferroni over the candidates when there are more than one",
             "num_resamples": int(num_resamples),
             "num_permutations": int(num_permutations),
@@ -216,6 +278,7 @@ def compare_predictions(
     alpha: float = 0.05,
     workers: int = 0,
     warn: Callable[[str], None] = print,
+    metric: str | Metric = "miou",
     *,
     spec: Any = None,
     value_map: Any = None,
@@ -224,7 +287,7 @@ def compare_predictions(
     reader: Any = None,
 ) -> dict[str, Any]:
     """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
-    with the first (see :func:`compare_matrices`).
+    with the first on ``metric`` (see :func:`compare_matrices`).
 
     Every folder must hold a prediction for every ground-truth file (the pairing rule of
     ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
@@ -248,6 +311,7 @@ def compare_predictions(
             ignore_index=ignore_index,
         )
     ignore = reader.eval_ignore_index(roi_dir is not None)
+    metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
     stacks = []
     class_names = None
     for path in pred_paths:
@@ -267,6 +331,7 @@ def compare_predictions(
         num_permutations=num_permutations,
         seed=seed,
         alpha=alpha,
+        metric=metric,
     )
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from segwise.errors import InputError
+from segwise.metrics.scalar import Metric, parse_metric
 
 __all__ = [
     "BootstrapCI",
@@ -107,15 +108,19 @@ def _rowwise_nanmean(x: np.ndarray) -> np.ndarray:
 
 
 def resampled_scores(m: Marginals, ignore_index: int | None = None) -> dict[str, np.ndarray]:
-    """``miou``, ``pixel_accuracy``, ``mean_accuracy`` ``(B,)`` and ``iou`` ``(B, C)`` of summed marginals
-    ``(B, C)``, with the NaN policy of :func:`~segwise.metrics.functional.scores_from_confusion`.
+    """Dataset-level scores of summed marginals ``(B, C)``, with the NaN policy of
+    :func:`~segwise.metrics.functional.scores_from_confusion`.
+
+    Returns:
+        ``miou``, ``pixel_accuracy``, ``mean_accuracy``, ``mean_dice``, ``fwiou`` ``(B,)`` and the
+        per-class ``iou``, ``dice``, ``precision``, ``recall`` ``(B, C)``.
 
     Example:
         >>> import numpy as np
         >>> cm = np.array([[[3, 1, 0], [0, 4, 0], [0, 0, 0]]])
         >>> s = resampled_scores(Marginals.from_matrices(cm))
-        >>> round(float(s["miou"][0]), 4)
-        0.775
+        >>> round(float(s["miou"][0]), 4), s["precision"][0].round(4).tolist()
+        (0.775, [1.0, 0.8, nan])
     """
     tp, gt, pr = m.tp, m.gt, m.pred
     ev = _evaluated(tp.shape[1], ignore_index)
@@ -123,16 +128,27 @@ def resampled_scores(m: Marginals, ignore_index: int | None = None) -> dict[str,
     union = gt + pr - tp
     iou = np.full(tp.shape, np.nan)
     np.divide(tp, union, out=iou, where=scored & (union > 0))
+    dice = np.full(tp.shape, np.nan)
+    np.divide(2 * tp, gt + pr, out=dice, where=scored & (gt + pr > 0))
     recall = np.full(tp.shape, np.nan)
     np.divide(tp, gt, out=recall, where=scored & (gt > 0))
+    precision = np.full(tp.shape, np.nan)
+    np.divide(tp, pr, out=precision, where=scored & (pr > 0))
     total = gt.sum(axis=1)
     pixel_accuracy = np.full(tp.shape[0], np.nan)
     np.divide(tp[:, ev].sum(axis=1), total, out=pixel_accuracy, where=total > 0)
+    fwiou = np.full(tp.shape[0], np.nan)
+    np.divide((gt * np.where(np.isnan(iou), 0.0, iou)).sum(axis=1), total, out=fwiou, where=total > 0)
     return {
         "miou": _rowwise_nanmean(iou),
         "pixel_accuracy": pixel_accuracy,
         "mean_accuracy": _rowwise_nanmean(recall),
+        "mean_dice": _rowwise_nanmean(dice),
+        "fwiou": fwiou,
         "iou": iou,
+        "dice": dice,
+        "precision": precision,
+        "recall": recall,
     }
 
 
@@ -278,14 +294,28 @@ def paired_bootstrap(
     num_resamples: int = 1000,
     seed: int | np.random.SeedSequence = 0,
     level: float = 0.95,
+    metric: str | Metric | None = None,
 ) -> dict[str, Any]:
     """Paired bootstrap of ``B - A`` differences: both prediction sets are scored on the same
     resampled images.
 
+    Args:
+        matrices_a, matrices_b: per-image confusion matrices ``(N, C, C)`` of the two sets, same
+            images in the same order.
+        ignore_index: as for the pixel metrics.
+        num_resamples: number of resamples B.
+        seed: seed of the resampling (:func:`bootstrap_weights`).
+        level: coverage of the intervals.
+        metric: also bootstrap this score (a name for :func:`~segwise.metrics.scalar.parse_metric`,
+            classes by id), from the same resamples.
+
     Returns:
         dict with ``miou``, ``pixel_accuracy``, ``mean_accuracy`` differences, each
         ``{"estimate", "low", "high"}``, and ``iou`` per class: ``{"estimate", "low", "high"}``
-        arrays ``(C,)`` (NaN where a class is absent from one set's result).
+        arrays ``(C,)`` (NaN where a class is absent from one set's result). With ``metric``, also
+        ``metric``: ``{"name", "estimate", "low", "high", "undefined_resamples"}``, where
+        ``undefined_resamples`` counts the resamples whose difference is undefined (NaN) and is left
+        out of the interval.
 
     Example:
         >>> import numpy as np
@@ -293,11 +323,15 @@ def paired_bootstrap(
         >>> r = paired_bootstrap(a, a, num_resamples=50)
         >>> r["miou"]["estimate"], r["miou"]["low"], r["miou"]["high"]
         (0.0, 0.0, 0.0)
+        >>> r = paired_bootstrap(a, a, num_resamples=50, metric="recall:1")
+        >>> r["metric"]["name"], r["metric"]["estimate"], r["metric"]["undefined_resamples"]
+        ('recall:1', 0.0, 0)
     """
     ma, mb = _paired_marginals(matrices_a, matrices_b)
     b = _check_int(num_resamples, "num_resamples", 1)
     level = _check_level(level)
-    n = ma.num_images
+    n, c = ma.tp.shape
+    chosen = None if metric is None else parse_metric(metric, c, ignore_index)
     ones = np.ones((1, n))
     sa, sb = (
         resampled_scores(ma.weighted(ones), ignore_index),
@@ -305,18 +339,31 @@ def paired_bootstrap(
     )
     weights = bootstrap_weights(n, b, seed)
     deltas: dict[str, list[np.ndarray]] = {k: [] for k in (*_PIXEL_KEYS, "iou")}
+    chosen_deltas: list[np.ndarray] = []
     for start in range(0, b, _CHUNK):
         w = weights[start : start + _CHUNK]
         ra = resampled_scores(ma.weighted(w), ignore_index)
         rb = resampled_scores(mb.weighted(w), ignore_index)
         for k in deltas:
             deltas[k].append(rb[k] - ra[k])
+        if chosen is not None:
+            chosen_deltas.append(chosen.select(rb) - chosen.select(ra))
     out: dict[str, Any] = {}
     for k in _PIXEL_KEYS:
         lo, hi = _interval(np.concatenate(deltas[k]), level)
         out[k] = {"estimate": float(sb[k][0] - sa[k][0]), "low": lo, "high": hi}
     lo_c, hi_c = _interval_columns(np.concatenate(deltas["iou"]), level)
     out["iou"] = {"estimate": sb["iou"][0] - sa["iou"][0], "low": lo_c, "high": hi_c}
+    if chosen is not None:
+        samples = np.concatenate(chosen_deltas)
+        lo, hi = _interval(samples, level)
+        out["metric"] = {
+            "name": chosen.name,
+            "estimate": float(chosen.select(sb)[0] - chosen.select(sa)[0]),
+            "low": lo,
+            "high": hi,
+            "undefined_resamples": int(np.isnan(samples).sum()),
+        }
     return out
 
 
@@ -343,30 +390,41 @@ def permutation_test(
     ignore_index: int | None = None,
     num_permutations: int = 10000,
     seed: int | np.random.SeedSequence = 0,
-    metric: str = "miou",
+    metric: str | Metric = "miou",
 ) -> float:
     """Two-sided paired permutation test of "A and B score the same" for a dataset-level metric.
 
     Under the null hypothesis the labels A and B of each image are exchangeable, so each
     permutation swaps the two predictions of every image with probability 1/2 and recomputes
     ``metric(B*) - metric(A*)`` from the swapped, summed matrices. The p-value is
-    ``(1 + #{|delta*| >= |delta|}) / (R + 1)``, never 0.
+    ``(1 + #{|delta*| >= |delta|}) / (R + 1)``, never 0. A permutation whose difference is undefined
+    (e.g. ``precision:K`` when a swapped set never predicts K) counts as extreme (conservative); the
+    p-value is NaN when the observed difference is undefined.
+
+    Args:
+        matrices_a, matrices_b: per-image confusion matrices ``(N, C, C)``, paired.
+        ignore_index: as for the pixel metrics.
+        num_permutations: R.
+        seed: seed of the swaps.
+        metric: a name for :func:`~segwise.metrics.scalar.parse_metric` (classes by id), e.g.
+            ``"miou"``, ``"iou:1"``, ``"dice:1"``, or a :class:`~segwise.metrics.scalar.Metric`.
 
     Example:
         >>> import numpy as np
         >>> a = np.stack([np.array([[5, 1], [1, 5]])] * 30)
         >>> permutation_test(a, a, num_permutations=99)
         1.0
+        >>> permutation_test(a, a, num_permutations=99, metric="dice:1")
+        1.0
     """
-    if metric not in _PIXEL_KEYS:
-        raise InputError(f"unknown `metric` {metric!r}; valid: {', '.join(_PIXEL_KEYS)}.")
     ma, mb = _paired_marginals(matrices_a, matrices_b)
+    chosen = parse_metric(metric, ma.tp.shape[1], ignore_index)
     r = _check_int(num_permutations, "num_permutations", 1)
     n = ma.num_images
     ones = np.ones((1, n))
     observed = float(
-        resampled_scores(mb.weighted(ones), ignore_index)[metric][0]
-        - resampled_scores(ma.weighted(ones), ignore_index)[metric][0]
+        chosen.select(resampled_scores(mb.weighted(ones), ignore_index))[0]
+        - chosen.select(resampled_scores(ma.weighted(ones), ignore_index))[0]
     )
     if np.isnan(observed):
         return float("nan")
@@ -380,10 +438,10 @@ def permutation_test(
         d = diff.weighted(swap)  # images whose predictions are swapped move A - B from A* to B*
         a_star = Marginals(tot_a.tp - d.tp, tot_a.gt - d.gt, tot_a.pred - d.pred)
         b_star = Marginals(tot_b.tp + d.tp, tot_b.gt + d.gt, tot_b.pred + d.pred)
-        delta = (
-            resampled_scores(b_star, ignore_index)[metric] - resampled_scores(a_star, ignore_index)[metric]
+        delta = chosen.select(resampled_scores(b_star, ignore_index)) - chosen.select(
+            resampled_scores(a_star, ignore_index)
         )
-        extreme += int(np.sum(np.abs(delta) >= abs(observed) - tol))
+        extreme += int(np.sum(np.isnan(delta) | (np.abs(delta) >= abs(observed) - tol)))
     return (1 + extreme) / (r + 1)
 
 

@@ -1,0 +1,254 @@
+"""One scalar score of a set of images, chosen by name (``segwise compare-preds --metric NAME``).
+
+A :class:`Metric` is a dataset-level score: the score of a set of images is computed from the
+**summed** confusion matrix of those images, so it can be recomputed for any resample or
+permutation from the weighted per-image marginals (see :func:`segwise.metrics.stats.resampled_scores`).
+
+Names (case-insensitive):
+
+* means over classes: ``miou``, ``pixel_accuracy``, ``mean_accuracy``, ``mean_dice``, ``fwiou``;
+* one class K: ``iou:K``, ``dice:K`` (alias ``f1:K``), ``precision:K``, ``recall:K``, where K is a
+  class id or a class name.
+
+The canonical name (:attr:`Metric.name`) always names the class by id (``"iou:1"``); the label
+(:attr:`Metric.label`) adds its name (``"IoU of class 1 'vessel'"``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from segwise.errors import InputError
+
+__all__ = ["METRIC_NAMES_HELP", "Metric", "parse_metric"]
+
+# key -> (label, definition, undefined when)
+_MEANS: dict[str, tuple[str, str, str]] = {
+    "miou": (
+        "mIoU",
+        "mean over the evaluated, non-absent classes of TP / (TP + FP + FN)",
+        "no evaluated class has ground-truth or predicted pixels",
+    ),
+    "pixel_accuracy": (
+        "pixel accuracy",
+        "sum of TP over the evaluated classes / N",
+        "there are no evaluated pixels",
+    ),
+    "mean_accuracy": (
+        "mean accuracy",
+        "mean over the evaluated classes with ground truth of TP / (TP + FN)",
+        "no evaluated class has ground-truth pixels",
+    ),
+    "mean_dice": (
+        "mean Dice",
+        "mean over the evaluated, non-absent classes of 2 TP / (2 TP + FP + FN)",
+        "no evaluated class has ground-truth or predicted pixels",
+    ),
+    "fwiou": ("fwIoU", "sum over classes of (GT pixels / N) x IoU", "there are no evaluated pixels"),
+}
+# key -> (label, definition, undefined when: a phrase completed by the class)
+_PER_CLASS: dict[str, tuple[str, str, str]] = {
+    "iou": ("IoU", "TP / (TP + FP + FN)", "{cls} has no ground-truth or predicted pixels"),
+    "dice": ("Dice/F1", "2 TP / (2 TP + FP + FN)", "{cls} has no ground-truth or predicted pixels"),
+    "precision": ("precision", "TP / (TP + FP)", "{cls} is never predicted"),
+    "recall": ("recall", "TP / (TP + FN)", "{cls} has no ground-truth pixels"),
+}
+_ALIASES = {"f1": "dice"}
+_MEAN_OF = {"miou": "iou", "mean_dice": "dice", "mean_accuracy": "recall"}
+
+METRIC_NAMES_HELP = (
+    "miou (default), pixel_accuracy, mean_accuracy, mean_dice, fwiou, or one class K: iou:K, dice:K "
+    "(= f1:K), precision:K, recall:K, with K a class id or name"
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A dataset-level score, computed from the summed confusion matrix of a set of images.
+
+    Build it with :func:`parse_metric`, which validates the name and the class.
+
+    Attributes:
+        key: the score: ``miou``, ``pixel_accuracy``, ``mean_accuracy``, ``mean_dice``, ``fwiou`` or
+            the per-class ``iou``, ``dice``, ``precision``, ``recall``.
+        class_id: the class of a per-class score, else None.
+        class_name: that class's name, else None.
+    """
+
+    key: str
+    class_id: int | None = None
+    class_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Canonical name, with the class as an id: ``"miou"``, ``"iou:1"``."""
+        return self.key if self.class_id is None else f"{self.key}:{self.class_id}"
+
+    @property
+    def _cls(self) -> str:
+        named = self.class_name is not None and self.class_name != str(self.class_id)
+        return f"class {self.class_id}" + (f" {self.class_name!r}" if named else "")
+
+    @property
+    def label(self) -> str:
+        """Human-readable name: ``"mIoU"``, ``"IoU of class 1 'vessel'"``."""
+        if self.class_id is None:
+            return _MEANS[self.key][0]
+        return f"{_PER_CLASS[self.key][0]} of {self._cls}"
+
+    @property
+    def definition(self) -> str:
+        """The formula, in the terms of docs/metrics.md."""
+        if self.class_id is None:
+            body = _MEANS[self.key][1]
+        else:
+            body = f"{_PER_CLASS[self.key][1]} of {self._cls}"
+        return f"{self.name}: {body}, from the summed confusion matrix of the images"
+
+    @property
+    def undefined_when(self) -> str:
+        """When the score of a set of images is undefined (NaN)."""
+        if self.class_id is None:
+            return _MEANS[self.key][2]
+        return _PER_CLASS[self.key][2].format(cls=self._cls) + " in any image"
+
+    def select(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """This score ``(B,)`` out of :func:`~segwise.metrics.stats.resampled_scores` output.
+
+        Example:
+            >>> import numpy as np
+            >>> scores = {"miou": np.array([0.5, 0.6]), "iou": np.array([[0.4, 0.6], [0.5, 0.7]])}
+            >>> parse_metric("iou:1", 2).select(scores).tolist()
+            [0.6, 0.7]
+        """
+        if self.class_id is None:
+            return scores[self.key]
+        return scores[self.key][:, self.class_id]
+
+
+def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _class_listing(names: Sequence[str], ids: Sequence[int], limit: int = 40) -> str:
+    """``0 'bg', 1 'vessel'``; classes named by their ids as a range: ``0..149 except 3``."""
+    ids = list(ids)
+    if not ids:
+        return "none"
+    if all(names[k] == str(k) for k in ids):
+        if len(ids) <= 5:
+            return ", ".join(map(str, ids))
+        gaps = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
+        return f"{ids[0]}..{ids[-1]}" + (f" except {', '.join(map(str, gaps))}" if gaps else "")
+    items = [f"{k} {names[k]!r}" for k in ids[:limit]]
+    more = f", … ({len(ids)} classes)" if len(ids) > limit else ""
+    return ", ".join(items) + more
+
+
+def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int | None = None) -> Metric:
+    """Validate a metric name and resolve its class.
+
+    Args:
+        name: ``miou``, ``pixel_accuracy``, ``mean_accuracy``, ``mean_dice``, ``fwiou``, or
+            ``iou:K``, ``dice:K`` (= ``f1:K``), ``precision:K``, ``recall:K`` with K a class id or a
+            class name (case-insensitive). A :class:`Metric` is re-validated by its name.
+        class_names: the names of the C classes, or C (the classes are then named by their ids).
+        ignore_index: the ignored id; when it lies in ``[0, C)`` that class cannot be chosen.
+
+    Returns:
+        The :class:`Metric`.
+
+    Raises:
+        InputError: unknown name (with "did you mean" and the valid names), a per-class score
+            without a class, a mean with a class, or a class that does not exist or is ignored.
+
+    Example:
+        >>> parse_metric("F1:Vessel", ["background", "vessel"]).name
+        'dice:1'
+        >>> parse_metric("iou:1", ["background", "vessel"]).label
+        "IoU of class 1 'vessel'"
+        >>> parse_metric("mIoU", 3).label
+        'mIoU'
+        >>> parse_metric("miuo", 3)
+        Traceback (most recent call last):
+        ...
+        segwise.errors.InputError: unknown metric 'miuo'; did you mean 'miou'? valid: miou (default), ...
+    """
+    if isinstance(class_names, int | np.integer) and not isinstance(class_names, bool):
+        names = [str(k) for k in range(int(class_names))]
+    else:
+        names = [str(n) for n in class_names]
+    c = len(names)
+    if isinstance(name, Metric):
+        name = name.name
+    if not isinstance(name, str):
+        raise InputError(
+            f"Expected argument `metric` to be a metric name such as 'miou' or 'iou:1', but got {name!r} "
+            f"({type(name).__name__}). Valid: {METRIC_NAMES_HELP}."
+        )
+    raw = name.strip()
+    key, sep, cls = raw.partition(":")
+    key = key.strip().lower()
+    key = _ALIASES.get(key, key)
+    valid = [*_MEANS, *(f"{k}:K" for k in _PER_CLASS), "f1:K"]
+    if key in _MEANS:
+        if sep:
+            per = _MEAN_OF.get(key)
+            hint = f"; for one class use {per}:K" if per else ""
+            raise InputError(
+                f"metric {raw!r}: `{key}` is computed over all classes and takes no class{hint}, e.g. "
+                f"{per or 'iou'}:1."
+            )
+        return Metric(key)
+    if key not in _PER_CLASS:
+        raise InputError(
+            f"unknown metric {raw!r}; {_did_you_mean(key if not sep else key + ':K', valid)}"
+            f"valid: {METRIC_NAMES_HELP}."
+        )
+    evaluated = [k for k in range(c) if k != ignore_index]
+    if not sep or not cls.strip():
+        mean = {"iou": "miou", "dice": "mean_dice", "recall": "mean_accuracy"}.get(key)
+        also = f"; for the mean over classes use {mean}" if mean else ""
+        raise InputError(
+            f"metric {raw!r} needs a class: {key}:K with K a class id or name, e.g. "
+            f"{key}:{evaluated[-1] if evaluated else 0}{also}. Classes: {_class_listing(names, evaluated)}."
+        )
+    cls = cls.strip()
+    if re.fullmatch(r"[+-]?\d+", cls):
+        k = int(cls)
+        if not 0 <= k < c:
+            raise InputError(
+                f"metric {raw!r}: class id {k} is out of range; valid ids (of {c} classes): "
+                f"{_class_listing(names, evaluated)}."
+            )
+        if k == ignore_index:
+            raise InputError(
+                f"metric {raw!r}: class {k} is the ignore index, which is not evaluated; choose one of "
+                f"{_class_listing(names, evaluated)}."
+            )
+    else:
+        matches = [k for k in evaluated if names[k].strip().lower() == cls.lower()]
+        if len(matches) > 1:
+            raise InputError(
+                f"metric {raw!r}: the class name {cls!r} matches several classes "
+                f"({_class_listing(names, matches)}); give the class id instead, e.g. {key}:{matches[0]}."
+            )
+        if not matches:
+            ignored = [k for k in range(c) if k == ignore_index and names[k].strip().lower() == cls.lower()]
+            if ignored:
+                why = f"class {ignored[0]} {cls!r} is the ignore index, which is not evaluated"
+            else:
+                hint = _did_you_mean(cls.lower(), [names[k].lower() for k in evaluated]).strip()
+                why = f"no class is named {cls!r}" + (f" ({hint})" if hint else "")
+            raise InputError(
+                f"metric {raw!r}: {why}; valid classes (id or name): {_class_listing(names, evaluated)}."
+            )
+        k = matches[0]
+    return Metric(key, k, names[k])
