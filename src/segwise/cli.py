@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from segwise import __version__
 from segwise.errors import InputError, SegwiseError
@@ -101,7 +102,7 @@ def eval_cmd(
         classes=classes,
         allow_missing=allow_missing,
         workers=workers,
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {escape(msg)}"),
         accumulators=accumulators,
     )
     print_result(result, console)
@@ -276,7 +277,7 @@ def compare_preds_cmd(
         seed=seed,
         alpha=alpha,
         workers=workers,
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {msg}"),
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/] {escape(msg)}"),
     )
 
     def pts(x: float | None) -> str:
@@ -530,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except SegwiseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escaped: messages name config sections such as [data], which rich would take for markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
