@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from segwise import __version__
 from segwise.errors import InputError, SegwiseError
@@ -75,7 +76,7 @@ WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 
 
 
 def _warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {msg}", highlight=False)
+    err_console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -607,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, prog_name="segwise", standalone_mode=False)
     except SegwiseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escaped: messages name config sections such as [data], which rich would take for markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except Exception as exc:
         errors, exits, aborts = _parser_exception_types()

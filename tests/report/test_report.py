@@ -181,6 +181,22 @@ def test_result_json_from_another_tool(tmp_path, content, match, capsys):
     assert "Traceback" not in err and not (tmp_path / "r.html").exists()
 
 
+def test_other_segwise_json_says_what_it_is(case, tmp_path, capsys):
+    """segwise's own data-stats JSON and spec.json are named, with what segwise report takes instead."""
+    from segwise.data.stats import class_stats
+
+    stats = tmp_path / "stats.json"
+    write_json(stats, class_stats("folder", "all", case["root"], cache=False, workers=1).to_dict())
+    for path, what in [(stats, "class statistics of a dataset split (segwise data stats --json)"),
+                       (case["root"] / "spec.json", "a dataset spec (spec.json")]:  # fmt: skip
+        with pytest.raises(InputError, match=re.escape(what)):
+            load_result(path)
+        assert main(["report", str(path), "--out", str(tmp_path / "r.html")]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "not an evaluation result" in err and "segwise report takes an evaluation result" in err
+        assert "segwise eval --json RESULT.json" in err and "cannot be reported" not in err
+
+
 def test_unreadable_json_and_bad_outputs(case, tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["report", str(tmp_path / "bad.json"), "--out", str(tmp_path / "r.html")]) == 2

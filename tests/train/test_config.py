@@ -55,11 +55,61 @@ def test_overrides_index_stages(tmp_path):
         (["data.crop_focus=-0.1"], r"`data.crop_focus` must be a probability in \[0, 1\]"),
         (["data.class_weights_power=0"], r"`data.class_weights_power` must be in \(0, 1\]"),
         (["train.ema_decay=1.0"], r"`train.ema_decay` must be in \[0, 1\)"),
+        (
+            ["lr=1"],
+            r"unknown config section `lr`; valid sections: \[data\], .*`lr` is a key of \[optim\] and \[\[stages\]\]",
+        ),
+        (
+            ["data.lr=1"],
+            r"unknown config key `data.lr`; valid keys of \[data\]: .*`lr` is a key of \[optim\]",
+        ),
+        (["data.workers=-2"], r"`data.workers` must be -1 \(auto"),
     ],
 )
 def test_bad_config_fails_with_valid_keys(overrides, match):
     with pytest.raises(InputError, match=match):
         load_config(None, overrides)
+
+
+def test_unknown_key_of_a_stage_names_the_section(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[[stages]]\nepochs = 2\nepoch = 3\n")
+    with pytest.raises(
+        InputError, match=r"`stages\[0\].epoch`; did you mean 'epochs'\? valid keys of \[\[stages\]\]"
+    ):
+        load_config(path)
+
+
+def test_num_classes_in_the_config_points_to_the_spec(tmp_path, capsys):
+    """Reported: `data.num_classes` was refused with "valid keys of :" (rich took [data] for markup)."""
+    from segwise.cli import main
+
+    path = tmp_path / "c.toml"
+    path.write_text("[data]\nnum_classes = 2\n")
+    for args in [(path, []), (None, ["data.num_classes=2"])]:
+        with pytest.raises(InputError) as info:
+            load_config(*args)
+        message = str(info.value)
+        assert message.startswith(
+            "unknown config key `data.num_classes`; valid keys of [data]: dataset, root"
+        )
+        assert "dataset spec" in message and "spec.json" in message and "segwise data init ROOT" in message
+    for argv in (["train", "--config", str(path)], ["train", "--set", "data.num_classes=2"]):
+        assert main(argv) == 2
+        assert (
+            "unknown config key `data.num_classes`; valid keys of [data]: dataset" in capsys.readouterr().err
+        )
+
+
+def test_workers_minus_one_is_auto(shapes_root, tmp_path, monkeypatch):
+    import segwise.data.loader
+
+    monkeypatch.setattr(segwise.data.loader, "default_num_workers", lambda: 2)
+    for value, expected in (("-1", 2), ("0", 0), ("1", 1)):
+        cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), f"data.workers={value}"])
+        data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+        assert data.train_loader.num_workers == data.val_loader.num_workers == expected
+    assert load_config().data.workers == -1
 
 
 def test_bad_toml_file_names_the_file(tmp_path):

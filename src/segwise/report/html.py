@@ -48,14 +48,34 @@ def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _what_segwise_json(data: Mapping[str, Any]) -> str:
+    """What a segwise JSON other than an evaluation result holds (``""`` when not recognised)."""
+    if data.get("kind") in COMPARISON_KINDS:
+        return f"a comparison ({data['kind']}, from segwise compare or compare-preds --json)"
+    if "kind" not in data and {"dataset", "split", "classes", "weights", "labelled_pixels"} <= data.keys():
+        return "the class statistics of a dataset split (segwise data stats --json)"
+    if "kind" not in data and {"class_names", "mask_encoding"} <= data.keys():
+        return "a dataset spec (spec.json: classes, ignore index, mask encoding)"
+    return ""
+
+
 def check_result(result: Mapping[str, Any], source: str = "result") -> None:
     """Raise :class:`InputError` unless ``result`` is a segwise evaluation result with its main keys."""
     kind = result.get("kind")
     if kind != RESULT_KIND:
-        hint = " It is a comparison: pass it with --compare." if kind in COMPARISON_KINDS else ""
+        what = _what_segwise_json(result)
+        if what:
+            problem = f"{source} holds {what}, not an evaluation result."
+        else:
+            problem = (
+                f"{source} is not a segwise evaluation result (kind {kind!r}, expected {RESULT_KIND!r}), so "
+                "it cannot be reported."
+            )
+        if kind in COMPARISON_KINDS:
+            problem = problem[:-1] + ": pass it with --compare, next to one."
         raise InputError(
-            f"{source} is not a segwise evaluation result (kind {kind!r}, expected {RESULT_KIND!r}); a JSON from "
-            f"another tool cannot be reported.{hint} Write one with segwise eval --json RESULT.json."
+            f"{problem} segwise report takes an evaluation result: write one with segwise eval --json "
+            "RESULT.json (or segwise predict --eval-gt, which writes eval.json)."
         )
     missing = [
         k for k in ("num_classes", "class_names", "per_class", "confusion_matrix", "miou") if k not in result

@@ -2,6 +2,9 @@
 
 Unknown keys fail with the list of valid ones (and a "did you mean"). The resolved config is
 written to the run folder as ``config.toml``, so a run is reproducible from its folder alone.
+
+The comment of each field (at the end of its line, or the comment lines just above it) is its
+documentation: docs/config.md is generated from these comments by :mod:`segwise.train.config_doc`.
 """
 
 from __future__ import annotations
@@ -20,23 +23,44 @@ from segwise.errors import InputError
 
 @dataclass
 class DataConfig:
-    dataset: str = "camvid"  # camvid | folder | synthetic | tiles
-    root: str = ""  # empty: the dataset's default ($SEGWISE_CAMVID for camvid)
+    """The dataset, its splits, and how batches are cropped, augmented and loaded."""
+
+    # camvid | folder | tiles (segwise.data.datasets.DATASETS); its options go in data.options
+    dataset: str = "camvid"
+    # data folder, relative to the current directory; empty: $SEGWISE_CAMVID for camvid (folder and
+    # tiles need one)
+    root: str = ""
+    # split trained on and counted for data.class_weights: train | val | test | trainval, or all (folder
+    # and tiles)
     train_split: str = "train"
-    val_split: str = "val"
-    crop_size: list[int] = field(default_factory=lambda: [360, 480])  # [H, W] of training crops
-    val_size: list[int] = field(default_factory=list)  # [H, W] to resize val images; empty: native
-    batch_size: int = 4
-    val_batch_size: int = 4
-    workers: int = 2
-    # a preset (none | light | strong) or a list of steps, e.g. ["random_scale", {name = "random_crop"}, "hflip"]
+    val_split: str = "val"  # split validated on; its mIoU picks best.pt and drives early stopping
+    # [H, W] of the random training crop (padded with the ignore index where the image is smaller);
+    # empty: each sample keeps its own size
+    crop_size: list[int] = field(default_factory=lambda: [360, 480])
+    # [H, W] centre crop (padded where the image is smaller) of validation images; empty: native size
+    val_size: list[int] = field(default_factory=list)
+    batch_size: int = 4  # training images per step (per process under torchrun)
+    val_batch_size: int = 4  # validation images per forward pass (per process)
+    # DataLoader worker processes; -1: auto (default_num_workers(): 0 on <= 2 cores, else cores - 1,
+    # at most 8)
+    workers: int = -1
+    # a preset (none | light | strong) or a list of steps, e.g.
+    # ["random_scale", {name = "random_crop"}, "hflip"] (docs/data.md)
     augment: str | list[Any] = "light"
-    augment_strength: float | None = None  # in [0, 1]; default: the preset's (light 0.5, strong 1)
+    # in [0, 1]: scales the scale range, rotation and colour jitter (0: no flips); unset: the preset's
+    # (light 0.5, strong 1)
+    augment_strength: float | None = None
     crop_focus: float = 0.0  # probability of a training crop placed around a pixel of a random present class
-    class_weights: str = "none"  # none | median_frequency | inverse_frequency | enet
-    class_weights_power: float = 1.0  # weights ** power: 0.5 halves the spread on a log scale
+    # loss class weights from the training split's pixel counts: none | median_frequency |
+    # inverse_frequency | enet
+    class_weights: str = "none"
+    class_weights_power: float = 1.0  # in (0, 1]: raises the class weights to this power (0.5: square roots)
+    # keep decoded images and masks on disk ($SEGWISE_CACHE, else ~/.cache/segwise/decoded), so later
+    # epochs skip decoding
     cache: bool = True
-    options: dict[str, Any] = field(default_factory=dict)  # dataset-specific options
+    # options of the dataset's constructor, e.g. {val_fraction = 0.1}; listed per dataset under
+    # "Dataset options" in docs/config.md
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.augment_strength is not None and not 0 <= self.augment_strength <= 1:
@@ -49,6 +73,11 @@ class DataConfig:
                 f"config `data.class_weights_power` must be in (0, 1], got {self.class_weights_power}; "
                 "1 (the default) keeps the weights of `data.class_weights`, 0.5 uses their square roots."
             )
+        if self.workers < -1:
+            raise InputError(
+                f"config `data.workers` must be -1 (auto: default_num_workers()), 0 (load in the training "
+                f"process) or a number of worker processes, got {self.workers}."
+            )
         if not 0 <= self.crop_focus <= 1:
             raise InputError(
                 f"config `data.crop_focus` must be a probability in [0, 1], got {self.crop_focus}; "
@@ -58,52 +87,77 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "unet"
+    """The architecture and its encoder (see docs/models.md)."""
+
+    arch: str = "unet"  # unet | fcn | segnet | segnet_basic | deeplabv3plus | fpn | pspnet | linknet
+    # backbone: an smp encoder such as resnet18 (unet then builds smp's U-Net), "tu-NAME" for a timm model,
+    # "classic" for the in-house U-Net, or empty for the arch's default (segwise models list)
     encoder: str = "resnet18"
     encoder_weights: str = "none"  # none | imagenet | path to .pth/.safetensors/segwise checkpoint
-    dropout: float = 0.0
-    init_from: str = ""  # a segwise checkpoint of another run: transfer learning
-    options: dict[str, Any] = field(default_factory=dict)  # architecture options
+    dropout: float = 0.0  # probability of the Dropout2d just before the 1x1 classifier
+    # a segwise checkpoint (e.g. runs/a/best.pt) whose encoder and decoder (and head, when the classes
+    # match) start this run: transfer learning
+    init_from: str = ""
+    # architecture options, e.g. {base_width = 32}; segwise.models.arch_options(arch, encoder) lists them
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class LossConfig:
-    name: str = "ce"  # a loss name or a combination such as "ce+dice"
-    weights: list[float] = field(default_factory=list)  # one per term of a combination
-    options: dict[str, Any] = field(default_factory=dict)  # options of the loss, e.g. gamma
+    """The training loss, or a weighted sum of losses (see docs/losses.md)."""
+
+    # ce | ohem | focal | dice | jaccard | tversky | focal_tversky | lovasz, or a sum such as "ce+dice"
+    name: str = "ce"
+    weights: list[float] = field(default_factory=list)  # one per term of a sum; empty: all 1
+    # options of the loss, e.g. {gamma = 2.0}; "dice.smooth" sets one term's (docs/losses.md)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class OptimConfig:
+    """The optimizer."""
+
     name: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
+    lr: float = 1e-3  # base learning rate (a stage's lr replaces it)
+    weight_decay: float = 0.0  # L2 penalty (adam, sgd) or decoupled weight decay (adamw)
+    momentum: float = 0.9  # sgd only (Nesterov momentum when > 0)
     grad_clip: float = 0.0  # max gradient norm; 0 disables
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = "constant"  # constant | poly | cosine | onecycle
+    """The learning-rate schedule, applied within each stage."""
+
+    # constant | poly | cosine | onecycle, restarted at each stage (a stage's schedule replaces it)
+    name: str = "constant"
+    # linear warm-up at the start of each stage, in epochs (fractions allowed); onecycle: the length of
+    # its rise (default: 30% of the stage)
     warmup_epochs: float = 0.0
-    power: float = 0.9  # poly
-    min_lr_ratio: float = 0.0  # cosine/poly floor as a fraction of lr
+    power: float = 0.9  # poly: the exponent of (1 - fraction of the stage done)
+    min_lr_ratio: float = 0.0  # poly and cosine: the final lr as a fraction of lr
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 50
-    seed: int = 0
+    """Length, device, precision, validation, stopping and the run folder."""
+
+    epochs: int = 50  # epochs when there are no [[stages]] (stages give their own)
+    seed: int = 0  # seed of initialisation, shuffling and augmentation (each process adds its rank)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CPU, fp16 on CUDA) | bf16 | fp16 | none
-    channels_last: bool = True
-    compile: bool = False
+    # autocast: auto (CUDA: bf16, fp16 where bf16 is unsupported; CPU: bf16 only with native bf16,
+    # else fp32) | bf16 | fp16 | none
+    amp: str = "auto"
+    channels_last: bool = True  # channels_last (NHWC) memory format for the model and the batches
+    compile: bool = False  # torch.compile the model
+    # reproducible kernels (torch.use_deterministic_algorithms, warn only; no cuDNN benchmark); slower
     deterministic: bool = False
-    early_stopping_patience: int = 0  # epochs without val mIoU gain; 0 disables
-    eval_every: int = 1
+    early_stopping_patience: int = 0  # validations without a val mIoU gain before stopping; 0 disables
+    eval_every: int = 1  # validate every N epochs (and always at the end of a stage)
     max_train_batches: int = 0  # per epoch; 0 = all (for smoke runs)
-    time_limit_minutes: float = 0.0  # stop after this much training time; 0 = none
+    # stop after the epoch in which the training time (validation excluded) passes this; 0 = none
+    time_limit_minutes: float = 0.0
     ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights (e.g. 0.995); 0 = off
+    # run folder (config.toml, last.pt, best.pt, metrics.csv); one that holds a run already is refused
     out_dir: str = "runs/run"
 
     def __post_init__(self) -> None:
@@ -118,13 +172,13 @@ class TrainConfig:
 class StageConfig:
     """One stage of staged training; empty/None fields inherit the top-level settings."""
 
-    name: str = ""
-    epochs: int = 1
-    lr: float | None = None
-    schedule: str = ""
-    augment: str | list[Any] = ""  # a preset or a list of steps, as data.augment
-    freeze_encoder: bool = False
-    crop_size: list[int] = field(default_factory=list)
+    name: str = ""  # shown in the log and metrics.csv; empty: the stage's index
+    epochs: int = 1  # epochs of this stage
+    lr: float | None = None  # learning rate of this stage; unset: optim.lr
+    schedule: str = ""  # schedule of this stage (as schedule.name); empty: schedule.name
+    augment: str | list[Any] = ""  # a preset or a list of steps, as data.augment; empty: data.augment
+    freeze_encoder: bool = False  # freeze the encoder's weights and batch-norm statistics in this stage
+    crop_size: list[int] = field(default_factory=list)  # [H, W] of training crops; empty: data.crop_size
 
 
 @dataclass
@@ -189,17 +243,78 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     raise InputError(f"config `{where}` must be {getattr(tp, '__name__', tp)}, got {value!r}.")
 
 
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _section_header(name: str, tp: Any) -> str:
+    """``data`` -> ``[data]``; a list of tables (``stages``) -> ``[[stages]]``."""
+    return f"[[{name}]]" if typing.get_origin(tp) is list else f"[{name}]"
+
+
+def config_sections() -> dict[str, tuple[str, type]]:
+    """Each top-level key of a config: its TOML header and its dataclass.
+
+    Example:
+        >>> {k: h for k, (h, _) in config_sections().items() if k in ("data", "stages")}
+        {'data': '[data]', 'stages': '[[stages]]'}
+    """
+    hints = typing.get_type_hints(Config)
+    return {
+        f.name: (
+            _section_header(f.name, hints[f.name]),
+            (typing.get_args(hints[f.name]) or [hints[f.name]])[0],
+        )
+        for f in dataclasses.fields(Config)
+    }
+
+
+# keys of the dataset spec (spec.json) that users put into the config
+_SPEC_KEYS = {
+    "num_classes",
+    "class_names",
+    "classes",
+    "ignore_index",
+    "mask_encoding",
+    "value_map",
+    "in_channels",
+}
+
+
+def _key_hint(key: str, section: str) -> str:
+    """Where an unknown ``key`` belongs instead, or ``""``."""
+    if key in _SPEC_KEYS and section in ("data", "model"):
+        return (
+            f" `{key}` belongs to the dataset spec (classes, ignore index, mask encoding, image channels), not "
+            "to the config: it is read from ROOT/spec.json (write one with `segwise data init ROOT`) or from "
+            "the file given as data.options.spec."
+        )
+    homes = [header for header, cls in config_sections().values() if key in _field_names(cls)]
+    return f" `{key}` is a key of {' and '.join(homes)}." if homes else ""
+
+
+def _unknown_key(cls: type, key: str, where: str) -> InputError:
+    names = _field_names(cls)
+    if not where:  # a top-level key names a section
+        headers = ", ".join(h for h, _ in config_sections().values())
+        return InputError(
+            f"unknown config section `{key}`; {_suggest(key, names)}valid sections: {headers}.{_key_hint(key, '')}"
+        )
+    section = where.split("[")[0]  # stages[1] -> stages
+    header = config_sections()[section][0] if section in config_sections() else f"[{where}]"
+    return InputError(
+        f"unknown config key `{where}.{key}`; {_suggest(key, names)}valid keys of {header}: "
+        f"{', '.join(names)}.{_key_hint(key, section)}"
+    )
+
+
 def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = _field_names(cls)
     kwargs = {}
     for key, value in data.items():
         if key not in names:
-            path = f"{where}.{key}" if where else key
-            raise InputError(
-                f"unknown config key `{path}`; {_suggest(key, names)}valid keys"
-                f"{' of [' + where + ']' if where else ''}: {', '.join(names)}."
-            )
+            raise _unknown_key(cls, key, where)
         kwargs[key] = _convert(value, hints[key], f"{where}.{key}" if where else key)
     return cls(**kwargs)
 
@@ -270,7 +385,13 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """``v`` written as a TOML value.
+
+    Example:
+        >>> toml_value({"gamma": 2.0, "crop": [360, 480], "name": "light", "on": True})
+        '{gamma = 2.0, crop = [360, 480], name = "light", on = true}'
+    """
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
@@ -278,9 +399,9 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
     if v is None:
         raise ValueError("None")
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
@@ -294,10 +415,10 @@ def config_to_toml(cfg: Config) -> str:
         if section == "stages":
             continue
         lines.append(f"[{section}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if v is not None]
         lines.append("")
     for stage in d["stages"]:
         lines.append("[[stages]]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in stage.items() if v is not None]
+        lines += [f"{k} = {toml_value(v)}" for k, v in stage.items() if v is not None]
         lines.append("")
     return "\n".join(lines)

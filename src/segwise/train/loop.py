@@ -124,7 +124,7 @@ def _dataset_kwargs(cfg: Config) -> dict[str, Any]:
 
 def build_data(cfg: Config, dist_info: DistInfo, augment: str | list[Any], crop_size: list[int]) -> Data:
     from segwise.data.datasets import create_dataset
-    from segwise.data.loader import build_loader
+    from segwise.data.loader import build_loader, default_num_workers
     from segwise.data.transforms import build_transforms
 
     root = cfg.data.root or None
@@ -141,7 +141,7 @@ def build_data(cfg: Config, dist_info: DistInfo, augment: str | list[Any], crop_
     val_tf = build_transforms("none", spec, train=False, crop_size=val_size, seed=cfg.train.seed)
     train_set = create_dataset(cfg.data.dataset, cfg.data.train_split, root, train_tf, **_dataset_kwargs(cfg))
     val_set = create_dataset(cfg.data.dataset, cfg.data.val_split, root, val_tf, **_dataset_kwargs(cfg))
-    workers = cfg.data.workers
+    workers = default_num_workers() if cfg.data.workers == -1 else cfg.data.workers  # -1: auto
     if dist_info.enabled:
         sampler = DistributedEpochSampler(
             train_set,
