@@ -372,7 +372,10 @@ def compare_preds_cmd(
         console.print(f"wrote {json_out}")
 
 
-data_app = typer.Typer(help="Datasets: class statistics and class weights.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets: check a folder and write its spec (init), class statistics and weights (stats).",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 
 
@@ -434,6 +437,93 @@ def data_stats_cmd(
     if plot is not None:
         plot_class_shares(stats, plot)
         console.print(f"wrote {plot}")
+
+
+@data_app.command("init")
+def data_init_cmd(
+    root: Annotated[Path, typer.Argument(help="The dataset folder.")],
+    images: Annotated[
+        str, typer.Option("--images", help="Subfolder of images (PNG, JPEG, TIFF, GIF, BMP).")
+    ] = "images",
+    masks: Annotated[
+        str, typer.Option("--masks", help="Subfolder of masks (PNG, TIFF, GIF, BMP).")
+    ] = "masks",
+    roi: Annotated[
+        str | None, typer.Option("--roi", help="Subfolder of region-of-interest masks (0 = not used).")
+    ] = None,
+    match: MatchOpt = None,
+    value_map: ValueMapOpt = None,
+    classes: ClassesOpt = None,
+    ignore_index: Annotated[
+        int | None, typer.Option("--ignore-index", help="The void value (default 255, unless it is a class).")
+    ] = None,
+    workers: WorkersOpt = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing spec.json / train.toml.")
+    ] = False,
+) -> None:
+    """Scan a folder of images and masks, report every problem at once, and write ROOT/spec.json and a
+    starter ROOT/train.toml."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from segwise._io import atomic_write_text
+    from segwise.data.command import parse_value_map
+    from segwise.data.scan import scan_folder
+    from segwise.train.starter import starter_config, starter_toml
+
+    targets = [root / "spec.json", root / "train.toml"]
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not force:
+        raise InputError(f"{' and '.join(existing)} already exist; pass --force to overwrite them.")
+    vmap = parse_value_map(value_map) if value_map is not None else None
+    with Progress(
+        TextColumn("[bold]scan"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("scan", total=None)
+
+        def on_file(done: int) -> None:
+            bar.update(task, completed=done)
+
+        scan = scan_folder(
+            root, images=images, masks=masks, roi=roi, match=match, value_map=vmap, classes=classes,
+            ignore_index=ignore_index, workers=workers, on_file=on_file,
+        )  # fmt: skip
+    spec = scan.spec
+    sizes = sorted(set(scan.sizes))
+    size_text = (
+        f"{sizes[0][1]}x{sizes[0][0]}"
+        if len(sizes) == 1
+        else f"{len(sizes)} sizes, {sizes[0][1]}x{sizes[0][0]} to {sizes[-1][1]}x{sizes[-1][0]}"
+    )
+    console.print(
+        f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
+        + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
+        + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
+        highlight=False,
+    )  # fmt: skip
+    table = Table(title=f"{spec.num_classes} classes (ignore index {spec.ignore_index})")
+    for col in ("id", "class", "stored as", "pixel share %", "images"):
+        table.add_column(col, justify="left" if col in ("class", "stored as") else "right")
+    for i, name in enumerate(spec.class_names):
+        table.add_row(
+            str(i), name, scan.stored[i], f"{100 * scan.shares[i]:.2f}", str(int(scan.class_images[i]))
+        )
+    console.print(table)
+    for note in scan.notes:
+        console.print(f"[dim]note:[/] {escape(note)}", highlight=False)
+    cfg = starter_config(scan)
+    atomic_write_text(targets[0], spec.to_json() + "\n")
+    atomic_write_text(targets[1], starter_toml(scan, cfg))
+    console.print(f"wrote {targets[0]} and {targets[1]}", highlight=False)
+    console.print(
+        f"next: segwise train --config {targets[1]}   (then: segwise predict --checkpoint "
+        f"{cfg.train.out_dir}/best.pt --input DIR --out OUT"
+        + (f" --roi DIR --match '{match}'" if roi else "")
+        + ")",
+        highlight=False,
+    )
 
 
 @app.command("train")

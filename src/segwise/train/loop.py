@@ -547,7 +547,11 @@ def _train(
                 "img_per_s": stats.images * dist_info.world_size / max(stats.seconds, 1e-9),
                 "epoch_seconds": stats.seconds,
             }  # fmt: skip
-            if epoch % cfg.train.eval_every == 0 or stage_epoch_done == stage.epochs:
+            out_of_time = (
+                bool(cfg.train.time_limit_minutes) and train_seconds >= 60 * cfg.train.time_limit_minutes
+            )
+            # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
+            if epoch % cfg.train.eval_every == 0 or stage_epoch_done == stage.epochs or out_of_time:
                 t0 = time.perf_counter()
                 scored = net if ema is None else ema.module  # with an EMA, the average is what gets saved
                 val = evaluate(
@@ -566,9 +570,6 @@ def _train(
             else:
                 improved = False
             history.append(row)
-            out_of_time = (
-                bool(cfg.train.time_limit_minutes) and train_seconds >= 60 * cfg.train.time_limit_minutes
-            )
             patience = cfg.train.early_stopping_patience
             stop = (patience > 0 and stale >= patience) or out_of_time
             if dist_info.is_main:
