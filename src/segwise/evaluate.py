@@ -345,12 +345,22 @@ def print_result(result: dict[str, Any], console: Any) -> None:
         summary.add_row(label, _fmt(result[key]) + " %")
     summary.add_row("kappa", _fmt(result["kappa"], pct=False))
     console.print(summary)
+    if result["num_classes"] == 2:  # binary tasks are published with the foreground's scores
+        fg = result["per_class"][1]
+        console.print(
+            f"foreground (class 1 {fg['name']!r}): IoU {_fmt(fg['iou'])} %, Dice/F1 {_fmt(fg['dice'])} %, "
+            f"precision {_fmt(fg['precision'])} %, recall (sensitivity) {_fmt(fg['recall'])} %, "
+            f"specificity {_fmt(result['per_class'][0]['recall'])} %",
+            highlight=False,
+        )
     notes = []
     if result["absent_classes"]:
         notes.append(f"absent classes (NaN, left out of means): {result['absent_classes']}")
     if result.get("ignored_classes"):
         notes.append(f"not evaluated (ignore index): {result['ignored_classes']}")
-    if result["ignore_index"] is not None:
+    if result.get("policy", {}).get("roi"):
+        notes.append(f"ROI: {result['policy']['roi']}")
+    elif result["ignore_index"] is not None:
         notes.append(f"pixels with ground truth {result['ignore_index']} are ignored")
     for note in notes:
         console.print(f"[dim]{note}[/]")
