@@ -366,9 +366,10 @@ def load_spec(
     if not path.is_file():
         if spec is None:
             raise InputError(
-                f"the folder dataset {root} needs a DatasetSpec (class names, ignore index, mask encoding): pass "
-                f"spec=DatasetSpec(...) or a JSON file, or write {path} (DatasetSpec.to_json()). CLI: --spec FILE, "
-                "or --num-classes N / --classes CSV."
+                f"the folder dataset {root} needs a DatasetSpec (class names, ignore index, mask encoding), and "
+                f"{path} does not exist. Write it with `segwise data init {root} --images SUBDIR --masks SUBDIR`, "
+                "or point to one: `segwise train`: data.options.spec = \"FILE.json\" in the config; `segwise data "
+                "stats`: --spec FILE (or --num-classes N / --classes CSV); Python: spec=DatasetSpec(...)."
             )
         raise DataError(f"spec file {path} does not exist.")
     try:
