@@ -29,7 +29,7 @@ from segwise.data.readers import (
     read_image,
     read_roi,
 )
-from segwise.data.spec import DatasetSpec, default_colors
+from segwise.data.spec import DatasetSpec, default_colors, spec_from_class_table
 from segwise.errors import DataError, InputError
 
 MAX_ID_CLASSES = 64  # stored values below this are read as class ids; sparser values get a value map
@@ -53,6 +53,9 @@ class FileScan:
         default_factory=dict
     )  # stored value (or packed colour) -> pixels in the ROI
     palette: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # palette index -> colour
+    # a palette file whose used colours are all grays (read as gray levels, "values"): palette index ->
+    # pixels in the ROI, for when the other masks show a colour palette (a mask of black background only)
+    gray_indices: dict[int, int] | None = None
 
 
 @dataclass
@@ -127,6 +130,8 @@ def _scan_one(sample: Sample) -> FileScan:
         out.kind = "rgb"
         arr = _pack(arr)
     elif gray is not None:
+        out.gray_indices = _counts(arr[inside] if inside is not None else arr.ravel(), arr)
+        out.palette = {int(i): (int(gray[i]),) * 3 for i in out.gray_indices}  # type: ignore[misc]
         out.kind, arr = "values", gray[arr]
     elif _is_palette(sample.mask):
         out.kind = "palette"
@@ -135,11 +140,16 @@ def _scan_one(sample: Sample) -> FileScan:
         out.palette = {int(i): tuple(int(v) for v in pal[i]) for i in np.unique(arr) if i < len(pal)}  # type: ignore[misc]
     else:
         out.kind = "values"
-    counted = arr[inside] if inside is not None else arr.ravel()
+    out.values = _counts(arr[inside] if inside is not None else arr.ravel(), arr)
+    return out
+
+
+def _counts(counted: np.ndarray, arr: np.ndarray) -> dict[int, int]:
+    """Pixels per value of ``counted``; values found only in ``arr`` (outside the ROI) count 0."""
     values, counts = np.unique(counted, return_counts=True)
-    out.values = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+    out = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
     for v in np.unique(arr):  # values outside the ROI still say how masks are stored
-        out.values.setdefault(int(v), 0)
+        out.setdefault(int(v), 0)
     return out
 
 
@@ -166,6 +176,12 @@ def _infer_encoding(
 ) -> tuple[dict[str, Any], dict[int, int], list[str], str]:
     """Spec fields, the stored -> class map used for counting, per-class stored text, and a description."""
     kinds = {s.kind for s in scans if s.kind}
+    grays = [s for s in scans if s.kind == "values"]
+    if kinds == {"values", "palette"} and all(s.gray_indices is not None for s in grays):
+        # colour-palette masks; those using only gray entries (e.g. black background only) are no exception
+        for s in grays:
+            s.kind, s.values = "palette", s.gray_indices  # type: ignore[assignment]
+        kinds = {"palette"}
     if len(kinds) > 1:
         per = {k: [s.sample.mask.name for s in scans if s.kind == k][:3] for k in kinds}
         problems.append(f"masks are stored in different ways: {per}; store every mask the same way.")
@@ -343,6 +359,8 @@ def scan_folder(
             f"{root} has {len(samples)} image/mask pair; training needs at least 2 (one for validation)."
         )
     table = read_class_table(classes) if classes is not None else None
+    if table is not None:  # ids 0..C-1 plus optionally the void row, as everywhere (else InputError)
+        spec_from_class_table(table, name=root.name, ignore_index=ignore_index)
     scans: list[FileScan] = []
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for i, scan in enumerate(pool.map(_scan_one, samples), start=1):
