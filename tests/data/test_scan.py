@@ -569,3 +569,21 @@ def test_starter_config_trains_end_to_end(tmp_path, capsys, wide_console, one_to
     )  # fmt: skip
     assert rc == 0, out
     assert (run / "best.pt").is_file(), out
+
+
+def test_value_map_target_255_is_void(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from segwise.data.scan import scan_folder
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / "images" / f"{i}.png")
+        m = np.zeros((8, 8), np.uint8)
+        m[:4] = 128
+        m[0, 0] = 255
+        Image.fromarray(m).save(tmp_path / "masks" / f"{i}.png")
+    scan = scan_folder(tmp_path, value_map={0: 0, 128: 1, 255: 255})
+    assert scan.spec.num_classes == 2 and scan.spec.ignore_index == 255

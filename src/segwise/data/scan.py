@@ -220,10 +220,22 @@ def _infer_encoding(
     if value_map is not None:
         _check_values(scans, set(value_map), "values not in --value-map", problems)
         targets = [v for v in value_map.values() if v != ignore_index]
+        void = {}
+        if (
+            ignore_index is None
+            and 255 in targets
+            and len(set(targets)) > 1
+            and max(set(targets) - {255}) < 64
+        ):
+            targets = [v for v in targets if v != 255]
+            void = {"ignore_index": 255}
+            notes.append(
+                "--value-map sends values to 255: read as void (the ignore index); pass --ignore-index to change."
+            )
         n = max(targets) + 1
         names = table.names_by_id(n) if table is not None else _names(n)
         stored = [", ".join(str(k) for k, v in value_map.items() if v == c) or "-" for c in range(n)]
-        return ({"class_names": names, "mask_encoding": "value_map", "value_map": sorted(value_map.items())},
+        return ({"class_names": names, "mask_encoding": "value_map", "value_map": sorted(value_map.items()), **void},
                 dict(value_map), stored, f"stored values mapped by --value-map {_map_text(value_map)}")  # fmt: skip
     if table is not None:
         ids = [i for i in table.ids if i != ignore_index]
