@@ -92,10 +92,17 @@ def _listing(paths: list[Path], limit: int = 10) -> str:
     return names + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-def _pred_advice(reader: MaskReader) -> str:
+def _pred_advice(reader: MaskReader, pred: np.ndarray, roi: bool) -> str:
+    # segwise predict --roi writes the ROI ignore value (255) outside the ROI: that needs --roi, not a map
+    value = reader.eval_ignore_index(True)
+    outside = (
+        f" Predictions of segwise predict --roi hold {value} outside the ROI: evaluate them with the same --roi."
+        if not roi and (pred == value).any()
+        else ""
+    )
     if reader.pred_value_map is not None:
-        return ""
-    return (
+        return outside
+    return outside + (
         " Predictions are read as class ids (what segwise predict writes to index/); for predictions stored "
         "otherwise, e.g. as 0/255, pass --pred-value-map 0:0,255:1."
     )
@@ -123,7 +130,9 @@ def load_pair(
     try:
         cm = F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
     except InputError as exc:
-        raise DataError(f"{pred_path} vs {gt_path}: {exc}{_pred_advice(reader)}") from None
+        raise DataError(
+            f"{pred_path} vs {gt_path}: {exc}{_pred_advice(reader, pred, roi_path is not None)}"
+        ) from None
     return pred, target, cm
 
 

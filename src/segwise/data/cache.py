@@ -21,7 +21,7 @@ import numpy as np
 
 from segwise._io import atomic_path
 
-CACHE_FORMAT = 1  # bump when the decoded content of a given tag changes
+CACHE_FORMAT = 2  # bump when the decoded content of a given tag changes
 
 
 def default_cache_dir() -> Path:

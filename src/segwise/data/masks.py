@@ -26,7 +26,7 @@ import numpy as np
 
 from segwise.data.readers import (
     ClassTable,
-    _decode_lossless,
+    _decode_class_ids,
     apply_value_map,
     check_mask_values,
     class_table_from_spec,
@@ -88,7 +88,7 @@ class MaskReader:
         path = Path(path)
         if self.table is None:
             return read_spec_mask(path, self.spec)  # an in-range ignore index is a class id: it passes
-        arr = _decode_lossless(path)
+        arr = _decode_class_ids(path, self.num_classes, self.ignore_index)
         if arr.ndim == 3:
             mask = rgb_to_index(arr, self.table, ignore_index=self.ignore_index, source=str(path))
         else:
@@ -103,7 +103,7 @@ class MaskReader:
             arr = stored_values(path, [k for k, _ in self.pred_value_map])
             if arr.ndim == 2:
                 return apply_value_map(arr, self.pred_value_map, source=str(path))
-        arr = _decode_lossless(path)
+        arr = _decode_class_ids(path, self.num_classes, self.ignore_index)
         if arr.ndim == 3:
             table = self.table or class_table_from_spec(self.spec)
             return rgb_to_index(arr, table, ignore_index=self.ignore_index, source=str(path))

@@ -231,6 +231,26 @@ def stored_values(path: Path, keys: Sequence[int] | None = None) -> np.ndarray:
     return grays
 
 
+def _decode_class_ids(path: Path, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """A mask whose stored values are class ids, as :func:`_decode_lossless` gives it, except GIFs.
+
+    GIF has no gray mode: a gray mask is stored as palette indices into a gray palette, and writers
+    renumber the indices (Pillow writes class ids 0/2 as indices 0/1, and an all-1 mask as index 0).
+    So for a GIF with a gray palette the gray levels are the class ids when they all are class ids
+    or the ignore index; otherwise (e.g. 0/255 for two classes) the indices are used, as before.
+    """
+    if path.suffix.lower() != ".gif":
+        return _decode_lossless(path)
+    arr, gray = _decode_full(path)
+    if gray is None or arr.ndim != 2:
+        return arr
+    grays = gray[arr]
+    valid = grays < num_classes
+    if ignore_index is not None:
+        valid |= grays == ignore_index
+    return grays if valid.all() else arr
+
+
 def _decode_lossless(path: Path) -> np.ndarray:
     if path.suffix.lower() in LOSSY_SUFFIXES:
         raise DataError(
@@ -463,7 +483,11 @@ def read_spec_mask(
         )
     else:
         value_map = spec.value_map if spec.mask_encoding == "value_map" else None
-        arr = _decode_lossless(path)
+        arr = (
+            _decode_class_ids(path, spec.num_classes, spec.ignore_index)
+            if spec.mask_encoding == "index"
+            else _decode_lossless(path)
+        )
         if arr.ndim != 2:
             raise DataError(
                 f"mask {path} is an RGB image, but the dataset spec {spec.name!r} says mask_encoding="
