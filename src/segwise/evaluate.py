@@ -240,7 +240,7 @@ def evaluate_folders(
             acc.update(pred, target)
 
     policy: dict[str, Any] = {
-        "pairing": PAIRING_RULE + (f"; --match {match!r}" if match else ""),
+        "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
         **reader.policy(),
     }
     if roi_dir is not None:

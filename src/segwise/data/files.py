@@ -88,7 +88,7 @@ def pair_samples(
             parts.append(unpaired_message("images", images_dir, no_roi, f"ROI mask in {roi_dir}"))
     if parts:
         how = (
-            f"by the first group of --match {match!r}"
+            f"by the first group of --match '{match}'"
             if match
             else "by file stem (a.jpg <-> a.png); pass a --match REGEX (data.options.match) when names differ"
         )

@@ -44,10 +44,10 @@ def compile_match(match: str | re.Pattern[str] | None, what: str = "--match") ->
         try:
             pattern = re.compile(match)
         except re.error as exc:
-            raise InputError(f"{what} {match!r} is not a valid regular expression: {exc}.") from None
+            raise InputError(f"{what} '{match}' is not a valid regular expression: {exc}.") from None
     if pattern.groups < 1:
         raise InputError(
-            f"{what} {pattern.pattern!r} has no capture group; the first group (...) is the pairing key, "
+            f"{what} '{pattern.pattern}' has no capture group; the first group (...) is the pairing key, "
             r"e.g. --match '^(\d+)_'."
         )
     return pattern
@@ -110,7 +110,7 @@ def keyed_files(
     problems = []
     if unmatched:
         problems.append(
-            f"{len(unmatched)} files in {role} folder {folder} do not match --match {pattern.pattern!r}: "  # type: ignore[union-attr]
+            f"{len(unmatched)} files in {role} folder {folder} do not match --match '{pattern.pattern}': "  # type: ignore[union-attr]
             f"{_some(unmatched)}"
         )
     if dups:
@@ -118,7 +118,7 @@ def keyed_files(
         listed = "; ".join(
             f"two files with the {how} {k!r}: {' and '.join(v)}" for k, v in sorted(dups.items())[:10]
         )
-        of = "" if pattern is None else f" (keys: first group of --match {pattern.pattern!r})"
+        of = "" if pattern is None else f" (keys: first group of --match '{pattern.pattern}')"
         problems.append(f"{role} folder {folder} has {listed}{of}")
     if problems:
         raise DataError(

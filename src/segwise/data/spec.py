@@ -368,7 +368,7 @@ def load_spec(
             raise InputError(
                 f"the folder dataset {root} needs a DatasetSpec (class names, ignore index, mask encoding), and "
                 f"{path} does not exist. Write it with `segwise data init {root} --images SUBDIR --masks SUBDIR`, "
-                "or point to one: `segwise train`: data.options.spec = \"FILE.json\" in the config; `segwise data "
+                'or point to one: `segwise train`: data.options.spec = "FILE.json" in the config; `segwise data '
                 "stats`: --spec FILE (or --num-classes N / --classes CSV); Python: spec=DatasetSpec(...)."
             )
         raise DataError(f"spec file {path} does not exist.")

@@ -134,7 +134,7 @@ def pair_masks(
     pairs, missing = pair_inputs(inputs, keyed_files(folder, MASK_SUFFIXES, option, match), match)
     if missing:
         listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        how = f"by the first group of --match {match!r}" if match else "by stem (a.jpg <-> a.png, a_mask.png)"
+        how = f"by the first group of --match '{match}'" if match else "by stem (a.jpg <-> a.png, a_mask.png)"
         raise DataError(
             f"{option} {folder}: no {'ground-truth' if option == '--eval-gt' else 'ROI'} mask for {len(missing)} inputs ({listed}). Masks pair with images {how}; pass "
             "--match REGEX when names differ, or predict only the images that have masks."
