@@ -415,7 +415,13 @@ def data_stats_cmd(
     unknown_colors: Annotated[
         str, typer.Option("--unknown-colors", help="rgb masks: 'error' or 'ignore' colours not in the table.")
     ] = "error",
-    workers: Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")] = 0,
+    images: Annotated[str | None, typer.Option("--images", help="folder/tiles: image subfolder.")] = None,
+    masks: Annotated[str | None, typer.Option("--masks", help="folder/tiles: mask subfolder.")] = None,
+    roi: Annotated[
+        str | None, typer.Option("--roi", help="folder/tiles: subfolder of region-of-interest masks.")
+    ] = None,
+    match: MatchOpt = None,
+    workers: WorkersOpt = 0,
 ) -> None:
     """Per-class pixel share, images containing each class, and median-frequency, inverse-frequency and
     ENet class weights of a dataset split."""
@@ -425,6 +431,7 @@ def data_stats_cmd(
     options = stats_options(
         dataset, root, spec=spec, classes=classes, num_classes=num_classes, ignore_index=ignore_index,
         encoding=encoding, value_map=value_map, split_file=split_file, unknown_colors=unknown_colors,
+        layout={"images": images, "masks": masks, "roi": roi, "match": match},
     )  # fmt: skip
     stats = class_stats(dataset, split, root, workers=workers, **options)
     print_class_stats(stats, console)

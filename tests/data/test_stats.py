@@ -176,3 +176,28 @@ def test_cli_stats_rgb_folder_with_class_table_and_unknown_colours(tmp_path, cap
         assert main([*args, "--unknown-colors", "ignore", "--json", str(tmp_path / "s.json")]) == 0
     got = json.loads((tmp_path / "s.json").read_text())
     assert [c["pixels"] for c in got["classes"]] == [10, 3] and got["ignored_pixels"] == 7
+
+
+def test_cli_folder_layout_options_pair_by_match_inside_the_roi(tmp_path, capsys):
+    """`data stats` pairs like every other command (--match) and counts only pixels inside the ROI."""
+    from PIL import Image
+
+    from segwise.cli import main
+
+    for sub in ("img", "gt", "fov"):
+        (tmp_path / sub).mkdir()
+    mask = np.zeros((6, 8), np.uint8)
+    mask[:, :2] = 255
+    roi = np.zeros((6, 8), np.uint8)
+    roi[:, :4] = 255  # 6x4 = 24 pixels inside: 12 foreground, 12 background
+    for k in (1, 2):
+        Image.fromarray(np.full((6, 8, 3), 50, np.uint8)).save(tmp_path / "img" / f"{k}_training.tif")
+        Image.fromarray(mask).save(tmp_path / "gt" / f"{k}_manual1.gif")
+        Image.fromarray(roi).save(tmp_path / "fov" / f"{k}_training_mask.gif")
+    out = tmp_path / "stats.json"
+    rc = main(["data", "stats", "folder", "--root", str(tmp_path), "--split", "all", "--images", "img",
+               "--masks", "gt", "--roi", "fov", "--match", r"^(\d+)_", "--num-classes", "2",
+               "--ignore-index", "255", "--value-map", "0:0,255:1", "--json", str(out)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    stats = json.loads(out.read_text())
+    assert [c["pixels"] for c in stats["classes"]] == [24, 24]

@@ -44,8 +44,11 @@ def stats_options(
     split_file: Path | None = None,
     in_channels: int = 3,
     unknown_colors: str = "error",
+    layout: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Dataset options from the command line: the spec of a folder/tiles dataset and its split file."""
+    """Dataset options from the command line: the spec of a folder/tiles dataset, its split file and its
+    layout (``layout``: images/masks/roi subfolders and the pairing regex ``match``; None entries unset)."""
+    layout = {k: v for k, v in (layout or {}).items() if v is not None}
     spec_flags = {
         "--spec": spec,
         "--classes": classes,
@@ -54,6 +57,7 @@ def stats_options(
         "--encoding": encoding,
         "--value-map": value_map,
         "--split-file": split_file,
+        **{f"--{k}": v for k, v in layout.items()},
     }
     if dataset == "camvid":
         given = [k for k, v in spec_flags.items() if v is not None]
@@ -64,7 +68,7 @@ def stats_options(
                 "--unknown-colors applies to rgb masks of folder/tiles datasets; camvid masks are index PNGs."
             )
         return {}
-    options: dict[str, Any] = {"unknown_colors": unknown_colors}
+    options: dict[str, Any] = {"unknown_colors": unknown_colors, **layout}
     if split_file is not None:
         options["split_file"] = split_file
     if spec is not None:
