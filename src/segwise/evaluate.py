@@ -254,10 +254,13 @@ def evaluate_folders(
     result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
+    if match is not None:  # the report finds each input image by this key
+        result["source"]["match"] = match
     result["spec"] = reader.spec.to_dict()
     result["per_image"] = per_image_scores(
         state.image_matrices, [g.stem for g, _ in pairs], ignore,
         gt_files=[g.name for g, _ in pairs], pred_files=[p.name for _, p in pairs],
+        roi_files=[rois[g].name for g, _ in pairs] if rois else None,
     )  # fmt: skip
     result["skipped"] = {
         "missing_predictions": [p.name for p in missing],
@@ -276,8 +279,10 @@ def per_image_scores(
     ignore_index: int | None = None,
     gt_files: Sequence[str] | None = None,
     pred_files: Sequence[str] | None = None,
+    roi_files: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The result's ``per_image`` list: each image's name, mIoU and (optionally) file names.
+    """The result's ``per_image`` list: each image's name, mIoU and (optionally) the names of its
+    ground-truth, prediction and ROI files.
 
     An image's mIoU is the mean IoU over the classes present in its ground truth or prediction
     (``None`` when it has no valid pixel). The report ranks images by it (worst-k / best-k).
@@ -300,6 +305,8 @@ def per_image_scores(
             row["gt"] = str(gt_files[i])
         if pred_files is not None:
             row["pred"] = str(pred_files[i])
+        if roi_files is not None:
+            row["roi"] = str(roi_files[i])
         rows.append(row)
     return rows
 

@@ -128,6 +128,57 @@ def test_error_map_colours():
     assert out[0, 1].tolist() == [230, 30, 30] and out[0, 2].tolist() == [70, 110, 160]
 
 
+def test_gallery_pairs_images_by_match_and_shows_outside_the_roi_as_ignored(tmp_path):
+    """Images, masks and ROI masks named differently (``--match``): the gallery finds the input image by
+    the key, and pixels outside the ROI are ignored in the error map, as evaluation counted them."""
+    import base64
+
+    import cv2
+
+    from segwise.evaluate import evaluate_folders
+    from segwise.report.gallery import IGNORED, WRONG, build_panel
+
+    for sub in ("images", "manual", "fov", "pred"):
+        (tmp_path / sub).mkdir()
+    inside = np.zeros((16, 20), bool)
+    inside[2:14, 3:17] = True
+    for k in (21, 22):
+        gt = np.zeros((16, 20), np.uint8)
+        gt[5:9, 4:15] = 255
+        cv2.imwrite(str(tmp_path / "images" / f"{k}_training.png"), np.full((16, 20, 3), 90, np.uint8))
+        cv2.imwrite(str(tmp_path / "manual" / f"{k}_manual1.png"), gt)
+        cv2.imwrite(str(tmp_path / "fov" / f"{k}_training_mask.png"), inside.astype(np.uint8) * 255)
+        # right inside the ROI; 255 outside it, as segwise predict --roi writes
+        cv2.imwrite(
+            str(tmp_path / "pred" / f"{k}_training.png"), np.where(inside, gt // 255, 255).astype(np.uint8)
+        )
+    result = evaluate_folders(
+        tmp_path / "manual", tmp_path / "pred", value_map="0:0,255:1", roi_dir=tmp_path / "fov",
+        match=r"^(\d+)_", workers=1,
+    )  # fmt: skip
+    assert result["source"]["match"] == r"^(\d+)_" and result["miou"] == 1.0
+    assert result["per_image"][0]["roi"] == "21_training_mask.png"
+    text = build_report(result, images=tmp_path / "images", k=1)
+    assert "no image file" not in text and "ROI mask" not in text
+    for stem in ("21", "22"):
+        assert f"<b>{stem}_manual1</b>" in text
+
+    from segwise.report.html import _with_image_names
+
+    row = _with_image_names(result["per_image"][:1], tmp_path / "images", result["source"]["match"])[0]
+    assert row["image"] == "21_training.png"
+    panel = build_panel(
+        row, images=tmp_path / "images", gt_dir=tmp_path / "manual", pred_dir=tmp_path / "pred",
+        read_gt=lambda p: np.where(cv2.imread(str(p), 0) > 0, 1, 0).astype(np.uint8),
+        read_pred=lambda p: cv2.imread(str(p), 0), colors=[(0, 0, 0), (255, 255, 255)], ignore_index=255,
+        width=64, roi_dir=tmp_path / "fov",
+    )  # fmt: skip
+    assert panel.image is not None and not panel.notes
+    err = cv2.imdecode(np.frombuffer(base64.b64decode(panel.error.split(",", 1)[1]), np.uint8), 1)[..., ::-1]
+    assert err[0, 0].tolist() == list(IGNORED)  # outside the ROI: ignored, not wrong
+    assert not (err == np.array(WRONG)).all(axis=2).any()
+
+
 def test_missing_files_leave_a_note_not_a_failure(case, tmp_path):
     result = json.loads(json.dumps(case["result"]))
     result["source"]["pred"] = str(tmp_path / "gone")

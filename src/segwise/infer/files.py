@@ -220,7 +220,7 @@ def predict_paths(
     summary.seconds = time.perf_counter() - start
     if state is not None and evaluated:
         summary.result = _eval_result(
-            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save, roi
+            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save, roi, roi_pairs
         )
         write_json(out_dir / "eval.json", summary.result)
     return summary
@@ -243,6 +243,7 @@ def _eval_result(
     out_dir: Path,
     save: Sequence[str],
     roi: Any = None,
+    roi_pairs: dict[Path, Path] | None = None,
 ) -> dict[str, Any]:
     from segwise.evaluate import per_image_scores
     from segwise.metrics import build_result
@@ -259,6 +260,7 @@ def _eval_result(
         state.image_matrices, [p.stem for p in evaluated], spec.ignore_index,
         gt_files=[gt_pairs[p].name for p in evaluated],
         pred_files=[f"{p.stem}.png" for p in evaluated] if index_dir is not None else None,
+        roi_files=[roi_pairs[p].name for p in evaluated] if roi_pairs else None,
     )  # fmt: skip
     images = (
         str(inputs)
@@ -268,5 +270,7 @@ def _eval_result(
     result["source"] = {"gt": str(eval_gt), "pred": None if index_dir is None else str(index_dir), "images": images,
                         "model": predictor.source, "tile": predictor.tile, "overlap": predictor.overlap,
                         "tta": predictor.tta.describe()}  # fmt: skip
+    if roi is not None:
+        result["source"]["roi"] = str(roi)
     result["spec"] = spec.to_dict()
     return result

@@ -2,8 +2,10 @@
 image | ground truth | prediction | error map, scaled down and inlined.
 
 Files are found by the names in the result's ``per_image`` list: the ground truth in the result's
-``source.gt`` folder, the prediction in ``source.pred``, and the input image (any image suffix)
-in the ``images`` folder. A missing file leaves a blank panel with a note; it never fails the report.
+``source.gt`` folder, the prediction in ``source.pred``, the ROI mask (if any) in ``source.roi``,
+and the input image in the ``images`` folder: the row's ``image`` file, else the file of the same
+stem (any image suffix). Outside the ROI the ground truth shows as ignored, as evaluation counts it.
+A missing file leaves a blank panel with a note; it never fails the report.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from segwise.data.readers import IMAGE_SUFFIXES, MASK_SUFFIXES, read_image
+from segwise.data.readers import IMAGE_SUFFIXES, MASK_SUFFIXES, apply_roi, read_image, read_roi
 from segwise.errors import DataError
 from segwise.infer.outputs import colorize
 from segwise.report.plots import png_uri
@@ -120,13 +122,14 @@ def build_panel(
     colors: Sequence[Sequence[int]],
     ignore_index: int | None,
     width: int = THUMB_WIDTH,
+    roi_dir: Path | None = None,
 ) -> Panel:
     """Load, colour and scale down one image's four columns."""
     stem = str(row["name"])
     panel = Panel(stem, row.get("miou"))
     arrays: dict[str, np.ndarray | None] = {}
     sources = (
-        ("image", images, IMAGE_SUFFIXES, None, lambda p: read_image(p, 3)),
+        ("image", images, IMAGE_SUFFIXES, row.get("image"), lambda p: read_image(p, 3)),
         ("gt", gt_dir, MASK_SUFFIXES, row.get("gt"), read_gt),
         ("pred", pred_dir, MASK_SUFFIXES, row.get("pred"), read_pred),
     )
@@ -143,6 +146,12 @@ def build_panel(
         except DataError as exc:
             panel.notes.append(str(exc))
     image, gt, pred = arrays["image"], arrays["gt"], arrays["pred"]
+    if gt is not None and roi_dir is not None and row.get("roi") and ignore_index is not None:
+        roi_path = roi_dir / str(row["roi"])
+        try:  # outside the ROI nothing was evaluated: show it as ignored, not as errors
+            gt = apply_roi(gt, read_roi(roi_path), ignore_index, source=f"ground truth of {stem}")
+        except DataError as exc:
+            panel.notes.append(f"ROI mask {roi_path}: {exc}")
     if image is not None:
         panel.image = _uri(_thumb(image, width, nearest=False), ".jpg")
     if gt is not None:

@@ -249,13 +249,38 @@ def _gallery(
         return read_mask(path, classes, ignore_index=ignore)
 
     worst, best = select_images(per_image, k)
+    worst, best = (_with_image_names(rows, images, source.get("match")) for rows in (worst, best))
+    roi = Path(source["roi"]) if source.get("roi") else None
     kw = {"images": images, "gt_dir": gt, "pred_dir": pred, "read_gt": read_gt, "read_pred": read_pred,
-          "colors": colors, "ignore_index": ignore}  # fmt: skip
+          "colors": colors, "ignore_index": ignore, "roi_dir": roi}  # fmt: skip
     groups = [(f"Worst {len(worst)} images by per-image mIoU", [build_panel(r, **kw) for r in worst]),
               (f"Best {len(best)} images by per-image mIoU", [build_panel(r, **kw) for r in best])]  # fmt: skip
     missing = [] if images is not None else ["no --images folder given: the image column is empty"]
     return {"message": None, "groups": [(t, p) for t, p in groups if p], "missing": missing,
             "show_image": images is not None}  # fmt: skip
+
+
+def _with_image_names(
+    rows: Sequence[Mapping[str, Any]], images: Path | None, match: str | None
+) -> list[Mapping[str, Any]]:
+    """Rows with the ``image`` file that pairs with their ground truth by the result's ``--match`` key
+    (``21_manual1.gif`` -> ``21_training.tif``); rows stay as they are without a regex or a match."""
+    from segwise.data.pairing import compile_match, keyed_files
+    from segwise.data.readers import IMAGE_SUFFIXES
+
+    if images is None or not match or not images.is_dir():
+        return list(rows)
+    try:
+        by_key = keyed_files(images, IMAGE_SUFFIXES, "image", match)
+    except (DataError, InputError):  # no pairing by the regex: the panels say the image is missing
+        return list(rows)
+    pattern = compile_match(match)
+    out: list[Mapping[str, Any]] = []
+    for row in rows:
+        found = pattern.search(Path(str(row.get("gt") or row["name"])).stem)  # type: ignore[union-attr]
+        image = by_key.get(found.group(1)) if found is not None and found.group(1) is not None else None
+        out.append({**row, "image": image.name} if image is not None and "image" not in row else row)
+    return out
 
 
 def _summary_notes(result: Mapping[str, Any]) -> list[str]:
