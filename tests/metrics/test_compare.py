@@ -15,28 +15,14 @@ from segwise.errors import InputError
 from segwise.metrics import scores_from_confusion
 from segwise.metrics.compare import compare_matrices, compare_predictions
 from segwise.metrics.stats import paired_bootstrap, permutation_test
+from tests.metrics.matrix_sets import pair_sets
 from tests.reference.masks import blob_labels, perturb
 from tests.reference.stats_reference import draw_indices, exact_permutation_p, percentile_interval
 
 
-def _pair_sets(rng, n, c=3, noise_a=0.3, noise_b=0.1):
-    gt = rng.integers(20, 60, size=(n, c))  # ground-truth pixels per image and class
-
-    def make(noise):
-        mats = np.zeros((n, c, c), np.int64)
-        for i in range(n):
-            for k in range(c):
-                wrong = rng.binomial(gt[i, k], noise)
-                mats[i, k, k] = gt[i, k] - wrong
-                mats[i, k, (k + 1) % c] = wrong
-        return mats
-
-    return make(noise_a), make(noise_b)
-
-
 def test_paired_bootstrap_matches_loop_reference():
     rng = np.random.default_rng(0)
-    a, b = _pair_sets(rng, 25)
+    a, b = pair_sets(rng, 25)
     r = paired_bootstrap(a, b, num_resamples=300, seed=4, level=0.9)
     idx = draw_indices(25, 300, 4)
     deltas = [
@@ -61,7 +47,7 @@ def test_paired_bootstrap_matches_loop_reference():
 @pytest.mark.parametrize("seed, noise_b", [(1, 0.28), (2, 0.2), (3, 0.3)])
 def test_permutation_test_approaches_exact_enumeration(seed, noise_b):
     rng = np.random.default_rng(seed)
-    a, b = _pair_sets(rng, 9, noise_a=0.3, noise_b=noise_b)
+    a, b = pair_sets(rng, 9, noise_a=0.3, noise_b=noise_b)
     exact = exact_permutation_p(a, b)
     mc = permutation_test(a, b, num_permutations=20000, seed=seed)
     assert mc == pytest.approx(exact, abs=0.015)
@@ -69,7 +55,7 @@ def test_permutation_test_approaches_exact_enumeration(seed, noise_b):
 
 def test_permutation_test_extremes():
     rng = np.random.default_rng(4)
-    a, b = _pair_sets(rng, 40, noise_a=0.4, noise_b=0.05)
+    a, b = pair_sets(rng, 40, noise_a=0.4, noise_b=0.05)
     assert permutation_test(a, b, num_permutations=199) == pytest.approx(1 / 200)
     assert permutation_test(a, a, num_permutations=199) == 1.0
     # symmetric: swapping the roles gives the same two-sided p-value
@@ -80,7 +66,7 @@ def test_permutation_test_extremes():
 
 def test_compare_matrices_verdicts_and_holm():
     rng = np.random.default_rng(5)
-    a, b = _pair_sets(rng, 30, noise_a=0.3, noise_b=0.1)
+    a, b = pair_sets(rng, 30, noise_a=0.3, noise_b=0.1)
     same = compare_matrices([a, a.copy()], ["A", "A2"], num_resamples=100, num_permutations=99)
     cmp = same["comparisons"][0]
     assert cmp["delta_miou"]["estimate"] == 0 and cmp["p_value"] == 1.0 and not cmp["significant"]
@@ -99,7 +85,7 @@ def test_compare_matrices_verdicts_and_holm():
 
 def test_compare_needs_the_same_ground_truth():
     rng = np.random.default_rng(6)
-    a, b = _pair_sets(rng, 10)
+    a, b = pair_sets(rng, 10)
     b2 = b.copy()
     b2[3, 0, 0] += 5  # image 3 now has more ground-truth pixels of class 0
     with pytest.raises(InputError, match="image 3"):

@@ -16,6 +16,7 @@ from segwise.errors import InputError
 from segwise.metrics.compare import compare_matrices
 from segwise.metrics.scalar import Metric, parse_metric
 from segwise.metrics.stats import Marginals, paired_bootstrap, permutation_test, resampled_scores
+from tests.metrics.matrix_sets import pair_sets
 from tests.reference.scalar_reference import (
     bootstrap_deltas,
     exact_permutation_p_of,
@@ -40,22 +41,6 @@ def _random_matrices(rng, n, c, ignore_index=None):
     if ignore_index is not None and 0 <= ignore_index < c:
         mats[:, ignore_index, :] = 0  # ignored ground-truth pixels are never counted
     return mats.astype(np.int64)
-
-
-def _pairs(rng, n, c=3, noise_a=0.3, noise_b=0.1):
-    """Two prediction sets of the same ground truth: each wrong pixel goes to the next class."""
-    gt = rng.integers(20, 60, size=(n, c))
-
-    def make(noise):
-        mats = np.zeros((n, c, c), np.int64)
-        for i in range(n):
-            for k in range(c):
-                wrong = rng.binomial(gt[i, k], noise)
-                mats[i, k, k] = gt[i, k] - wrong
-                mats[i, k, (k + 1) % c] = wrong
-        return mats
-
-    return make(noise_a), make(noise_b)
 
 
 # --------------------------------------------------------------------------- names
@@ -137,7 +122,7 @@ def test_every_metric_of_summed_marginals_matches_the_reference(ignore_index):
 @pytest.mark.parametrize("name", ["dice:1", "iou:2", "precision:2", "recall:0", "mean_dice", "fwiou"])
 def test_paired_bootstrap_of_a_metric_matches_the_loop_reference(name):
     rng = np.random.default_rng(3)
-    a, b = _pairs(rng, 15, c=3)
+    a, b = pair_sets(rng, 15, c=3)
     # class 2 only in images 0-2, in the ground truth and the predictions: many resamples miss it
     for m in (a, b):
         m[3:, 2, :] = 0
@@ -159,7 +144,7 @@ def test_paired_bootstrap_of_a_metric_matches_the_loop_reference(name):
 @pytest.mark.parametrize("name", ["dice:1", "precision:0", "recall:2", "pixel_accuracy"])
 def test_permutation_test_of_a_metric_approaches_exact_enumeration(name):
     rng = np.random.default_rng(8)
-    a, b = _pairs(rng, 9, noise_a=0.3, noise_b=0.24)
+    a, b = pair_sets(rng, 9, noise_a=0.3, noise_b=0.24)
     exact = exact_permutation_p_of(a, b, name)
     assert permutation_test(a, b, num_permutations=20000, seed=1, metric=name) == pytest.approx(
         exact, abs=0.015
@@ -192,7 +177,7 @@ def test_p_value_refers_to_the_chosen_metric():
 
 def test_identical_candidate_has_p_value_one():
     rng = np.random.default_rng(10)
-    a, _ = _pairs(rng, 20)
+    a, _ = pair_sets(rng, 20)
     r = compare_matrices(
         [a, a.copy()], ["A", "A2"], metric="recall:2", num_resamples=100, num_permutations=99
     )
@@ -207,7 +192,7 @@ def test_identical_candidate_has_p_value_one():
 def test_default_metric_gives_the_old_numbers():
     """Numbers of compare_matrices before --metric existed (same inputs, seed 7), to the last bit."""
     rng = np.random.default_rng(11)
-    a, b = _pairs(rng, 20, noise_a=0.25, noise_b=0.2)
+    a, b = pair_sets(rng, 20, noise_a=0.25, noise_b=0.2)
     c = a.copy()
     c[:, 0, 0] -= 3
     c[:, 0, 2] += 3
@@ -247,7 +232,7 @@ def test_default_metric_gives_the_old_numbers():
 
 def test_compare_matrices_keys_for_a_class_metric():
     rng = np.random.default_rng(12)
-    a, b = _pairs(rng, 25, c=3, noise_a=0.3, noise_b=0.1)
+    a, b = pair_sets(rng, 25, c=3, noise_a=0.3, noise_b=0.1)
     names = ["bg", "vessel", "wall"]
     r = compare_matrices([a, b, a.copy()], ["A", "B", "A2"], class_names=names, metric="IoU:Wall",
                          num_resamples=200, num_permutations=999, seed=2)  # fmt: skip
@@ -278,7 +263,7 @@ def test_compare_matrices_keys_for_a_class_metric():
 
 def test_undefined_metric_is_reported_not_scored():
     rng = np.random.default_rng(13)
-    a, b = _pairs(rng, 12, c=2)
+    a, b = pair_sets(rng, 12, c=2)
     pad = np.zeros((12, 3, 3), np.int64)
     a3, b3 = pad.copy(), pad.copy()
     a3[:, :2, :2], b3[:, :2, :2] = a, b  # class 2: no ground truth and never predicted
