@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from segwise.losses import create_loss
 from segwise.models import create_model
-from segwise.train.loop import autocast_dtype, cpu_has_fast_bf16, evaluate, train_one_epoch
+from segwise.train.device import autocast_dtype, cpu_has_fast_bf16
+from segwise.train.loop import evaluate, train_one_epoch
 
 C, H, W = 12, 360, 480
 

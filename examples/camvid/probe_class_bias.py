@@ -24,15 +24,16 @@ import numpy as np
 import torch
 
 from segwise.metrics.functional import confusion_matrix, scores_from_confusion
+from segwise.train.build import eval_dataset
 from segwise.train.config import config_from_dict
-from segwise.train.runs import eval_dataset, load_model
+from segwise.train.runs import load_model
 
 GRID = torch.arange(-2.0, 4.01, 0.25)
 
 
 def split_logits(model: torch.nn.Module, cfg, split: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Logits ``(C, P)`` and targets ``(P,)`` over the valid pixels of ``split`` at native size."""
-    ds = eval_dataset(cfg, split)
+    ds = eval_dataset(cfg.data, split, cfg.train.seed)
     logits, targets = [], []
     with torch.no_grad():
         for images, masks in torch.utils.data.DataLoader(ds, batch_size=8):

@@ -15,9 +15,10 @@ import sys
 
 import torch
 
+from segwise.train.build import eval_dataset
 from segwise.train.config import config_from_dict
 from segwise.train.loop import evaluate
-from segwise.train.runs import eval_dataset, load_model
+from segwise.train.runs import load_model
 
 
 def main(checkpoint: str) -> None:
@@ -25,7 +26,7 @@ def main(checkpoint: str) -> None:
     cfg = config_from_dict(ckpt["config"])
 
     def loader(split: str) -> tuple[torch.utils.data.DataLoader, object]:
-        ds = eval_dataset(cfg, split)
+        ds = eval_dataset(cfg.data, split, cfg.train.seed)
         return torch.utils.data.DataLoader(ds, batch_size=8), ds.spec
 
     def val_miou(net: torch.nn.Module) -> float:

@@ -45,16 +45,15 @@ def run_demo(
     console: Any = None,
 ) -> dict[str, Any]:
     """Run the whole demo; returns the held-out evaluation result (also written to ``eval.json``)."""
-    import torch
     from rich.console import Console
 
-    from segwise.data.datasets import create_dataset
     from segwise.demo_data import make_shapes_dataset
     from segwise.evaluate import print_result
     from segwise.metrics import build_result
     from segwise.models import create_model
     from segwise.train.checkpoint import load_checkpoint
-    from segwise.train.loop import evaluate, train
+    from segwise.train.loop import train
+    from segwise.train.runs import evaluate_model
 
     console = console or Console()
     out_dir = Path(out_dir)
@@ -76,16 +75,7 @@ def run_demo(
     ckpt = load_checkpoint(run_dir / "best.pt")
     model = create_model(**ckpt["model_config"])
     model.load_state_dict(ckpt["model"])
-    test_set = create_dataset("folder", "test", cfg.data.root, None, **cfg.data.options)  # normalise only
-    loader = torch.utils.data.DataLoader(test_set, batch_size=16)
-    state = evaluate(
-        model,
-        loader,
-        test_set.spec.num_classes,
-        test_set.spec.ignore_index,
-        torch.device("cpu"),
-        per_image=True,
-    )
+    state, test_set = evaluate_model(model, cfg, "test", per_image=True, batch_size=16)  # native size, fp32
     result = build_result(state, list(test_set.spec.class_names))
     result["source"] = {"checkpoint": str(run_dir / "best.pt"), "split": "test", "dataset": cfg.data.root}
     print_result(result, console)

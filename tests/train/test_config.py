@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from segwise.errors import InputError
+from segwise.train.build import build_data, build_datasets
 from segwise.train.config import config_from_dict, config_to_toml, load_config
 from segwise.train.distributed import DistInfo
-from segwise.train.loop import build_data
 from segwise.train.schedule import lr_at
 from tests.train.conftest import tiny_overrides
 
@@ -107,7 +107,7 @@ def test_workers_minus_one_is_auto(shapes_root, tmp_path, monkeypatch):
     monkeypatch.setattr(segwise.data.loader, "default_num_workers", lambda: 2)
     for value, expected in (("-1", 2), ("0", 0), ("1", 1)):
         cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), f"data.workers={value}"])
-        data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+        data = build_data(cfg.data, cfg.train.seed, DistInfo(), cfg.data.augment, cfg.data.crop_size)
         assert data.train_loader.num_workers == data.val_loader.num_workers == expected
     assert load_config().data.workers == -1
 
@@ -135,7 +135,9 @@ def test_lr_schedules():
 def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
     def steps(*extra, stage_augment=None):
         cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), *extra])
-        data = build_data(cfg, DistInfo(), stage_augment or cfg.data.augment, cfg.data.crop_size)
+        data = build_data(
+            cfg.data, cfg.train.seed, DistInfo(), stage_augment or cfg.data.augment, cfg.data.crop_size
+        )
         return {s.name: s for s in data.train_set.transforms.steps}
 
     light, custom = steps(), steps("data.augment=strong", "data.augment_strength=0.75")
@@ -148,20 +150,20 @@ def test_augment_strength_scales_the_preset(shapes_root, tmp_path):
 
 def test_crop_focus_reaches_the_random_crop(shapes_root, tmp_path):
     cfg = load_config(None, [*tiny_overrides(shapes_root, tmp_path), "data.crop_focus=0.5"])
-    data = build_data(cfg, DistInfo(), cfg.data.augment, cfg.data.crop_size)
+    data = build_data(cfg.data, cfg.train.seed, DistInfo(), cfg.data.augment, cfg.data.crop_size)
     crop = {s.name: s for s in data.train_set.transforms.steps}["random_crop"]
     assert crop.class_focus == 0.5 and crop.size == (32, 48)
 
 
 def test_class_weights_power_softens_the_weights(shapes_root, tmp_path):
     from segwise.data.stats import class_stats
-    from segwise.train.loop import class_weights_for
+    from segwise.train.build import class_weights_for
 
     def weights(*extra):
         cfg = load_config(
             None, [*tiny_overrides(shapes_root, tmp_path), "data.class_weights=median_frequency", *extra]
         )
-        return class_weights_for(cfg, None).double().numpy()
+        return class_weights_for(cfg.data, build_datasets(cfg.data, cfg.train.seed)[0]).double().numpy()
 
     full, root = weights(), weights("data.class_weights_power=0.5")
     # reference: median-frequency weights straight from the statistics, then their square roots
@@ -184,7 +186,7 @@ def test_augment_may_be_a_list_of_steps(shapes_root, tmp_path):
     assert cfg.stages[0].augment == [{"name": "random_scale", "range": [0.35, 0.7]}, "random_crop", "hflip"]
     assert cfg.stages[1].augment == ""  # inherits data.augment
     assert config_from_dict(tomllib.loads(config_to_toml(cfg))) == cfg
-    data = build_data(cfg, DistInfo(), cfg.stages[0].augment, cfg.stages[0].crop_size)
+    data = build_data(cfg.data, cfg.train.seed, DistInfo(), cfg.stages[0].augment, cfg.stages[0].crop_size)
     steps = {s.name: s for s in data.train_set.transforms.steps}
     assert list(steps) == ["random_scale", "random_crop", "hflip"]
     assert steps["random_scale"].range == (0.35, 0.7) and steps["random_crop"].size == (16, 24)

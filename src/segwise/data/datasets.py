@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 from typing import Any
@@ -11,7 +10,7 @@ from segwise.data.base import SegmentationDataset, Transform
 from segwise.data.camvid import CamVid
 from segwise.data.folder import FolderDataset
 from segwise.data.tiles import TileDataset
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean, lookup
 
 DATASETS: dict[str, type[SegmentationDataset]] = {
     "camvid": CamVid,
@@ -27,11 +26,7 @@ def dataset_options(name: str) -> list[str]:
 
 
 def _lookup(name: str) -> type[SegmentationDataset]:
-    if name not in DATASETS:
-        hint = difflib.get_close_matches(name, list(DATASETS), n=1)
-        did = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown dataset {name!r}; {did}available: {', '.join(DATASETS)}.")
-    return DATASETS[name]
+    return lookup(name, DATASETS, "dataset")
 
 
 def create_dataset(
@@ -61,8 +56,7 @@ def create_dataset(
     valid = dataset_options(name)
     for key in options:
         if key not in valid:
-            hint = difflib.get_close_matches(key, valid, n=1)
-            did = f"did you mean {hint[0]!r}? " if hint else ""
+            did = did_you_mean(key, valid)
             raise InputError(f"dataset {name!r} has no option {key!r}; {did}options: {', '.join(valid)}.")
     return cls(root, split, transforms, **options)
 

@@ -7,7 +7,6 @@ names the folder or file, what was found and the fix.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import numpy as np
 
 from segwise.data.pairing import keyed_files, unpaired_message
 from segwise.data.readers import IMAGE_SUFFIXES, LOSSY_SUFFIXES, MASK_SUFFIXES
-from segwise.errors import DataError, InputError
+from segwise.errors import DataError, InputError, closest, lookup
 
 
 @dataclass(frozen=True)
@@ -146,8 +145,8 @@ def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> 
         else:
             unknown.append(stem)
     if unknown:
-        hint = difflib.get_close_matches(unknown[0], [x.id for x in samples], n=1)
-        did = f" (did you mean {hint[0]!r} for {unknown[0]!r}?)" if hint else ""
+        hint = closest(unknown[0], [x.id for x in samples])
+        did = f" (did you mean {hint!r} for {unknown[0]!r}?)" if hint is not None else ""
         raise DataError(
             f"split file {path} lists {len(unknown)} samples that are not in the dataset: {_some(unknown)}{did}. "
             f"The dataset has {len(samples)} samples (e.g. {_some([x.id for x in samples], 3)}); fix the file or the dataset root."
@@ -281,7 +280,4 @@ def random_split(
 
 def check_split_name(split: str, valid: Sequence[str] = SPLITS) -> None:
     """Raise :class:`InputError` for an unknown split name, with a suggestion."""
-    if split not in valid:
-        hint = difflib.get_close_matches(split, list(valid), n=1)
-        did = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown split {split!r}; {did}expected one of {', '.join(valid)}.")
+    lookup(split, valid, "split")

@@ -7,7 +7,6 @@ that it travels with every checkpoint and result.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -16,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from segwise.errors import DataError, InputError
+from segwise.errors import DataError, InputError, did_you_mean
 
 MaskEncoding = Literal["index", "palette", "rgb", "value_map"]
 MASK_ENCODINGS: tuple[str, ...] = ("index", "palette", "rgb", "value_map")
@@ -28,11 +27,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Color = tuple[int, int, int]
-
-
-def _did_you_mean(name: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +138,7 @@ class DatasetSpec:
         if self.mask_encoding not in MASK_ENCODINGS:
             raise InputError(
                 f"{who}: unknown mask_encoding {self.mask_encoding!r}; "
-                f"{_did_you_mean(self.mask_encoding, MASK_ENCODINGS)}expected one of {', '.join(MASK_ENCODINGS)}."
+                f"{did_you_mean(self.mask_encoding, MASK_ENCODINGS)}expected one of {', '.join(MASK_ENCODINGS)}."
             )
         if self.mask_encoding == "value_map":
             if not self.value_map:
@@ -220,7 +214,7 @@ class DatasetSpec:
         if unknown:
             k = unknown[0]
             raise InputError(
-                f"DatasetSpec JSON has unknown key {k!r}; {_did_you_mean(k, valid)}valid keys: {', '.join(valid)}."
+                f"DatasetSpec JSON has unknown key {k!r}; {did_you_mean(k, valid)}valid keys: {', '.join(valid)}."
             )
         missing = [k for k in ("name", "class_names") if k not in data]
         if missing:
@@ -233,7 +227,7 @@ class DatasetSpec:
         for k in changes:
             if k not in valid:
                 raise InputError(
-                    f"DatasetSpec has no field {k!r}; {_did_you_mean(k, valid)}fields: {', '.join(valid)}."
+                    f"DatasetSpec has no field {k!r}; {did_you_mean(k, valid)}fields: {', '.join(valid)}."
                 )
         return replace(self, **changes).validate()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +29,8 @@ import numpy as np
 
 from segwise.data.readers import check_mask_values, read_spec_mask
 from segwise.data.spec import DatasetSpec
-from segwise.errors import InputError
+from segwise.errors import InputError, lookup
 
-WEIGHTINGS = ("median_frequency", "inverse_frequency", "enet")
 ENET_C = 1.02
 
 
@@ -122,6 +121,14 @@ def enet_weights(pixels: np.ndarray, c: float = ENET_C) -> np.ndarray:
     return out
 
 
+# The class weightings by name (``data.class_weights`` of the training config, besides "none").
+WEIGHTINGS: dict[str, Callable[[ClassStats], np.ndarray]] = {
+    "median_frequency": lambda stats: median_frequency_weights(stats.counts),
+    "inverse_frequency": lambda stats: inverse_frequency_weights(stats.pixels),
+    "enet": lambda stats: enet_weights(stats.pixels),
+}
+
+
 @dataclass(frozen=True)
 class ClassStats:
     """Per-class pixel statistics of a set of masks, and three class weightings.
@@ -191,17 +198,7 @@ class ClassStats:
 
     def weights(self, kind: str = "median_frequency") -> np.ndarray:
         """``(C,)`` class weights: ``"median_frequency"``, ``"inverse_frequency"`` or ``"enet"``."""
-        if kind == "median_frequency":
-            return median_frequency_weights(self.counts)
-        if kind == "inverse_frequency":
-            return inverse_frequency_weights(self.pixels)
-        if kind == "enet":
-            return enet_weights(self.pixels)
-        import difflib
-
-        hint = difflib.get_close_matches(kind, WEIGHTINGS, n=1)
-        did = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown class weighting {kind!r}; {did}expected one of {', '.join(WEIGHTINGS)}.")
+        return lookup(kind, WEIGHTINGS, "class weighting")(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: totals, one entry per class, and the weight vectors."""

@@ -20,7 +20,6 @@ every magnitude (for staged training).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -33,7 +32,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from segwise.data.spec import DatasetSpec
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean, lookup
 
 
 @dataclass(frozen=True)
@@ -436,7 +435,8 @@ def _as_tv(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor) ->
     return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
 
-def _make_step(item: str | Mapping[str, Any], defaults: Mapping[str, dict[str, Any]]) -> Any:
+def _parse_step(item: str | Mapping[str, Any]) -> tuple[str, type, dict[str, Any]]:
+    """The name, class and options of a step given by name or as ``{"name": ..., option: value}``."""
     if isinstance(item, str):
         name, options = item, {}
     elif isinstance(item, Mapping):
@@ -447,24 +447,52 @@ def _make_step(item: str | Mapping[str, Any], defaults: Mapping[str, dict[str, A
         name, options = item["name"], {k: v for k, v in item.items() if k != "name"}
     else:
         raise InputError(f"transform entries are names or dicts with 'name'; got {item!r}.")
-    if name not in TRANSFORMS:
-        hint = difflib.get_close_matches(name, list(TRANSFORMS), n=1)
-        did = f"did you mean {hint[0]!r}? " if hint else ""
-        raise InputError(f"unknown transform {name!r}; {did}available: {', '.join(TRANSFORMS)}.")
-    cls = TRANSFORMS[name]
+    cls = lookup(name, TRANSFORMS, "transform")
     valid = [f.name for f in fields(cls)]
     for key in options:
         if key not in valid:
-            hint = difflib.get_close_matches(key, valid, n=1)
-            did = f"did you mean {hint[0]!r}? " if hint else ""
+            did = did_you_mean(key, valid)
             raise InputError(
                 f"transform {name!r} has no option {key!r}; {did}options: {', '.join(valid) or '(none)'}."
             )
+    return name, cls, options
+
+
+def _make_step(item: str | Mapping[str, Any], defaults: Mapping[str, dict[str, Any]]) -> Any:
+    name, cls, options = _parse_step(item)
     merged = {**defaults.get(name, {}), **options}
     try:
         return cls(**merged)
     except TypeError as exc:
         raise InputError(f"transform {name!r}: bad options {merged}: {exc}.") from None
+
+
+def _preset(name: str) -> tuple[tuple[str, ...], float]:
+    if name not in PRESETS:
+        did = did_you_mean(name, [*PRESETS, *TRANSFORMS])
+        raise InputError(
+            f"unknown augmentation preset {name!r}; {did}presets: {', '.join(PRESETS)}, or give a list of "
+            f"steps from: {', '.join(TRANSFORMS)}."
+        )
+    return PRESETS[name]
+
+
+def check_augment(augment: str | Sequence[str | Mapping[str, Any]]) -> None:
+    """Check the ``augment`` of :func:`build_transforms` without a dataset spec: a preset name, or a
+    list of steps with known names and options. Raises :class:`InputError` where it would.
+
+    Example:
+        >>> check_augment(["hflip", {"name": "rotate", "degrees": 5}])
+        >>> check_augment("strng")
+        Traceback (most recent call last):
+        ...
+        segwise.errors.InputError: unknown augmentation preset 'strng'; did you mean 'strong'? presets: ...
+    """
+    if isinstance(augment, str):
+        _preset(augment)
+        return
+    for item in augment:
+        _parse_step(item)
 
 
 def build_transforms(
@@ -510,14 +538,7 @@ def build_transforms(
         raise InputError("build_transforms needs the dataset spec (mean/std and ignore index); pass spec=.")
     preset_strength = 1.0
     if isinstance(augment, str):
-        if augment not in PRESETS:
-            hint = difflib.get_close_matches(augment, [*PRESETS, *TRANSFORMS], n=1)
-            did = f"did you mean {hint[0]!r}? " if hint else ""
-            raise InputError(
-                f"unknown augmentation preset {augment!r}; {did}presets: {', '.join(PRESETS)}, or give a list of "
-                f"steps from: {', '.join(TRANSFORMS)}."
-            )
-        items, preset_strength = PRESETS[augment]
+        items, preset_strength = _preset(augment)
     else:
         items = tuple(augment)
     if not train:

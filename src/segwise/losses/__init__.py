@@ -17,6 +17,7 @@ from segwise.losses.composite import CompositeLoss as CompositeLoss
 from segwise.losses.composite import LossOutput as LossOutput
 from segwise.losses.composite import create_loss as create_loss
 from segwise.losses.composite import list_losses as list_losses
+from segwise.losses.composite import loss_terms as loss_terms
 from segwise.losses.modules import CrossEntropyLoss as CrossEntropyLoss
 from segwise.losses.modules import DiceLoss as DiceLoss
 from segwise.losses.modules import FocalLoss as FocalLoss
@@ -43,4 +44,5 @@ __all__ = [
     "functional",
     "list_losses",
     "loss_options",
+    "loss_terms",
 ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import lookup
 
 __all__ = ["COMMON_ARGS", "get_loss_class", "loss_options", "register_loss", "registered_losses"]
 
@@ -35,11 +34,7 @@ def registered_losses() -> dict[str, type]:
 def get_loss_class(name: str) -> type:
     """The class registered as ``name``; unknown names raise :class:`InputError` with the list."""
     key = name.strip().lower() if isinstance(name, str) else name
-    if key not in _LOSSES:
-        close = difflib.get_close_matches(str(key), list(_LOSSES), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InputError(f"unknown loss {name!r}; {hint}available: {', '.join(_LOSSES)}")
-    return _LOSSES[key]
+    return lookup(key, _LOSSES, "loss", cutoff=0.5)
 
 
 def loss_options(name: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ both at once as a :class:`LossOutput` without keeping state. ``create_loss`` alw
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -17,14 +16,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 from segwise.losses import modules as _modules  # noqa: F401  (fills the registry)
 from segwise.losses._registry import COMMON_ARGS, get_loss_class, loss_options, registered_losses
 from segwise.losses._validation import as_class_weights, check_ignore_index, prepare
 from segwise.losses.functional import check_bool
 from segwise.losses.modules import SegmentationLoss
 
-__all__ = ["CompositeLoss", "LossOutput", "create_loss", "list_losses"]
+__all__ = ["CompositeLoss", "LossOutput", "create_loss", "list_losses", "loss_terms"]
 
 
 class LossOutput(NamedTuple):
@@ -119,6 +118,21 @@ def list_losses() -> dict[str, dict[str, Any]]:
     return {name: loss_options(name) for name in registered_losses()}
 
 
+def loss_terms(name: str) -> list[str]:
+    """The terms of the loss ``name`` (a registered loss, or several joined by ``+``).
+
+    An unknown term raises :class:`InputError` with "did you mean" and the registered losses.
+
+    >>> loss_terms("ce+dice")
+    ['ce', 'dice']
+    >>> loss_terms("ce+dcie")
+    Traceback (most recent call last):
+    ...
+    segwise.errors.InputError: unknown loss 'dcie'; did you mean 'dice'? available: ce, ohem, focal, ...
+    """
+    return _parse_names(name)
+
+
 def _parse_names(name: Any) -> list[str]:
     if not isinstance(name, str) or not name.strip():
         raise InputError(
@@ -166,8 +180,7 @@ def _split_options(options: dict[str, Any], names: list[str]) -> dict[str, dict[
         term, _, option = key.rpartition(".")
         targets = [term] if term else [n for n in names if option in valid[n]]
         if (term and (term not in valid or option not in valid[term])) or not targets:
-            close = difflib.get_close_matches(key, every, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(key, every)
             raise InputError(
                 f"unknown option {key!r} for loss {'+'.join(names)}; {hint}valid options: "
                 f"{', '.join(every) or 'none'} (plus weights, class_weights, ignore_index, check_targets)."

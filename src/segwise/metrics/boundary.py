@@ -20,14 +20,13 @@ Definitions (docs/metrics.md has them in full, with a worked example):
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 from segwise.metrics import _boundary_kernels as K
 from segwise.metrics.functional import scores_from_confusion
 
@@ -114,8 +113,7 @@ def _check_d(d: int | None) -> int | None:
 
 def _check_average(average: str) -> str:
     if average not in _BF_AVERAGES:
-        close = difflib.get_close_matches(str(average), _BF_AVERAGES, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(average, _BF_AVERAGES)
         raise InputError(f"unknown `average` {average!r} for BF; {hint}valid: {', '.join(_BF_AVERAGES)}.")
     return average
 

@@ -16,7 +16,6 @@ The canonical name (:attr:`Metric.name`) always names the class by id (``"iou:1"
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 
 __all__ = ["METRIC_NAMES_HELP", "Metric", "parse_metric"]
 
@@ -132,11 +131,6 @@ class Metric:
         return scores[self.key][:, self.class_id]
 
 
-def _did_you_mean(name: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def _class_listing(names: Sequence[str], ids: Sequence[int], limit: int = 40) -> str:
     """``0 'bg', 1 'vessel'``; classes named by their ids as a range: ``0..149 except 3``."""
     ids = list(ids)
@@ -209,7 +203,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
         return Metric(key)
     if key not in _PER_CLASS:
         raise InputError(
-            f"unknown metric {raw!r}; {_did_you_mean(key if not sep else key + ':K', valid)}"
+            f"unknown metric {raw!r}; {did_you_mean(key if not sep else key + ':K', valid)}"
             f"valid: {METRIC_NAMES_HELP}."
         )
     evaluated = [k for k in range(c) if k != ignore_index]
@@ -245,7 +239,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
             if ignored:
                 why = f"class {ignored[0]} {cls!r} is the ignore index, which is not evaluated"
             else:
-                hint = _did_you_mean(cls.lower(), [names[k].lower() for k in evaluated]).strip()
+                hint = did_you_mean(cls.lower(), [names[k].lower() for k in evaluated]).strip()
                 why = f"no class is named {cls!r}" + (f" ({hint})" if hint else "")
             raise InputError(
                 f"metric {raw!r}: {why}; valid classes (id or name): {_class_listing(names, evaluated)}."

@@ -7,14 +7,13 @@ name, so the registry's content never depends on what the user happened to impor
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import lookup
 
-__all__ = ["ArchEntry", "did_you_mean", "get_arch", "register_arch", "registered_archs"]
+__all__ = ["ArchEntry", "get_arch", "register_arch", "registered_archs"]
 
 
 @dataclass(frozen=True)
@@ -57,22 +56,7 @@ def registered_archs() -> dict[str, ArchEntry]:
     return dict(_REGISTRY)
 
 
-def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """``"did you mean 'x'? "`` for the closest choice, or ``""``.
-
-    >>> did_you_mean("unte", ["unet", "fpn"])
-    "did you mean 'unet'? "
-    """
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def get_arch(name: str) -> ArchEntry:
     """The entry for ``name``; an unknown name raises :class:`InputError` listing the known ones."""
-    if not isinstance(name, str) or name.lower() not in _REGISTRY:
-        names = sorted(_REGISTRY)
-        raise InputError(
-            f"unknown architecture {name!r}; {did_you_mean(str(name).lower(), names)}"
-            f"available: {', '.join(names)}"
-        )
-    return _REGISTRY[name.lower()]
+    key = name.lower() if isinstance(name, str) else name
+    return lookup(key, {n: _REGISTRY[n] for n in sorted(_REGISTRY)}, "architecture")

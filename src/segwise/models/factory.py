@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 from segwise.models import fcn as _fcn  # noqa: F401  (registers "fcn")
 from segwise.models import segnet as _segnet  # noqa: F401  (registers "segnet", "segnet_basic")
 from segwise.models import smp_adapter as _smp_adapter  # noqa: F401  (registers the smp archs)
 from segwise.models import unet as _unet  # noqa: F401  (registers "unet")
 from segwise.models._base import SegmentationModel, check_positive_int, check_probability
 from segwise.models._padding import PAD_MODES, PadMode
-from segwise.models._registry import did_you_mean, get_arch, registered_archs
+from segwise.models._registry import get_arch, registered_archs
 from segwise.models.smp_adapter import pretrained_tags
 from segwise.models.weights import load_encoder_weights, load_pretrained_encoder, resolve_encoder_weights
 

@@ -21,10 +21,10 @@ import torch
 from segmentation_models_pytorch.encoders import encoders as _SMP_ENCODERS
 from torch import nn
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 from segwise.models._base import ClassifierHead, SegmentationModel
 from segwise.models._padding import PadMode
-from segwise.models._registry import ArchEntry, did_you_mean, register_arch
+from segwise.models._registry import ArchEntry, register_arch
 
 __all__ = [
     "SMP_ARCHS",

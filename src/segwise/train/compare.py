@@ -68,15 +68,20 @@ def run_comparison(
     axes = parse_vary(vary)
     out_dir = Path(out_dir)
     base = load_config(config, overrides or [])  # validates the config and overrides up front
-    variants = []
+    plan = []  # every variant's configs are loaded, and so checked, before the first run trains
     for combo in itertools.product(*[[(k, v) for v in vals] for k, vals in axes]):
         name = _variant_name(list(combo))
-        runs = []
+        seed_runs = []
         for s in range(seeds):
             run_dir = out_dir / _folder_name(name) / f"seed{s}"
             sets = [*(overrides or []), *[f"{k}={v}" for k, v in combo],
                     f"train.seed={base.train.seed + s}", f"train.out_dir=\"{run_dir}\""]  # fmt: skip
-            cfg = load_config(config, sets)
+            seed_runs.append((s, run_dir, load_config(config, sets)))
+        plan.append((combo, name, seed_runs))
+    variants = []
+    for combo, name, seed_runs in plan:
+        runs = []
+        for s, run_dir, cfg in seed_runs:
             last = run_dir / "last.pt"
             finished = last.exists() and ckpt_io.load_checkpoint(last).get("finished", False)
             if not finished:

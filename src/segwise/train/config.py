@@ -1,7 +1,9 @@
 """Training configuration: nested dataclasses loaded from TOML, with ``--set a.b=value`` overrides.
 
-Unknown keys fail with the list of valid ones (and a "did you mean"). The resolved config is
-written to the run folder as ``config.toml``, so a run is reproducible from its folder alone.
+Unknown keys fail with the list of valid ones (and a "did you mean"), and so do unknown choices
+(an optimizer, loss, architecture, ...: :func:`validate_config`), before any data is read. The
+resolved config is written to the run folder as ``config.toml``, so a run is reproducible from its
+folder alone.
 
 The comment of each field (at the end of its line, or the comment lines just above it) is its
 documentation: docs/config.md is generated from these comments by :mod:`segwise.train.config_doc`.
@@ -10,15 +12,15 @@ documentation: docs/config.md is generated from these comments by :mod:`segwise.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from segwise.errors import InputError
+from segwise.errors import InputError, closest, lookup
 
 
 @dataclass
@@ -202,8 +204,8 @@ class Config:
 
 
 def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
+    match = closest(key, valid)
+    return f"did you mean '{match}'? " if match is not None else ""
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -378,7 +380,65 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    return _from_dict(Config, data)
+    """A config from nested dicts (as TOML gives them); unknown keys and unknown choices fail here."""
+    return validate_config(_from_dict(Config, data))
+
+
+def validate_config(cfg: Config) -> Config:
+    """Check every choice of ``cfg`` against the registry that defines it; returns ``cfg``.
+
+    A misspelt optimizer, schedule, loss (each term of a sum), architecture, dataset, class
+    weighting, augmentation (preset or steps) or ``train.amp`` fails here, when the config is
+    loaded and before any data is read, with the key, a "did you mean" and what exists.
+
+    The encoder is left to ``create_model``: whether it fits depends on the architecture, and a
+    config that switches ``model.arch`` may rely on that architecture's default encoder.
+
+    Example:
+        >>> validate_config(config_from_dict({}))  # doctest: +ELLIPSIS
+        Config(...)
+        >>> config_from_dict({"optim": {"name": "adamm"}})
+        Traceback (most recent call last):
+        ...
+        segwise.errors.InputError: config `optim.name`: unknown optimizer 'adamm'; did you mean 'adam'? available: adam, adamw, sgd.
+    """
+    # the registries live in the packages that build these objects; importing them here (not at the
+    # top) keeps `import segwise.train.config` light for the docs generator
+    from segwise.data.datasets import DATASETS
+    from segwise.data.stats import WEIGHTINGS
+    from segwise.data.transforms import check_augment
+    from segwise.losses import loss_terms
+    from segwise.models import arch_options
+    from segwise.train.device import AMP_MODES
+    from segwise.train.optim import OPTIMIZERS
+    from segwise.train.schedule import SCHEDULES
+
+    checks: list[tuple[str, Callable[[], Any]]] = [
+        ("optim.name", lambda: lookup(cfg.optim.name, OPTIMIZERS, "optimizer")),
+        ("schedule.name", lambda: lookup(cfg.schedule.name, SCHEDULES, "schedule")),
+        ("loss.name", lambda: loss_terms(cfg.loss.name)),
+        ("model.arch", lambda: arch_options(cfg.model.arch)),
+        ("data.dataset", lambda: lookup(cfg.data.dataset, DATASETS, "dataset")),
+        (
+            "data.class_weights",
+            lambda: lookup(cfg.data.class_weights, ["none", *WEIGHTINGS], "class weighting"),
+        ),
+        ("data.augment", lambda: check_augment(cfg.data.augment)),
+        ("train.amp", lambda: lookup(cfg.train.amp, AMP_MODES, "amp mode")),
+    ]
+    for i, stage in enumerate(cfg.stages):  # empty: the top-level setting
+        if stage.schedule:
+            checks.append(
+                (f"stages[{i}].schedule", lambda s=stage: lookup(s.schedule, SCHEDULES, "schedule"))
+            )
+        if stage.augment:
+            checks.append((f"stages[{i}].augment", lambda s=stage: check_augment(s.augment)))
+    for key, check in checks:
+        try:
+            check()
+        except InputError as exc:
+            raise InputError(f"config `{key}`: {exc}") from None
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

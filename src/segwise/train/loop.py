@@ -23,14 +23,25 @@ from torch.utils.data import DataLoader
 from segwise.errors import InputError, SegwiseError
 from segwise.metrics import ConfusionMatrix
 from segwise.train import checkpoint as ckpt_io
-from segwise.train.config import Config, StageConfig, config_to_dict, config_to_toml
-from segwise.train.distributed import (
-    DistInfo,
-    DistributedEpochSampler,
-    ShardSampler,
-    cleanup_distributed,
-    init_distributed,
+from segwise.train.build import (
+    build_data,
+    build_loss,
+    build_model,
+    build_optimizer,
+    class_weights_for,
+    train_loader,
+    train_transforms,
 )
+from segwise.train.config import (
+    Config,
+    ScheduleConfig,
+    StageConfig,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+)
+from segwise.train.device import autocast_dtype, select_device
+from segwise.train.distributed import DistInfo, cleanup_distributed, init_distributed
 from segwise.train.ema import ModelEma
 from segwise.train.rundir import RunFolder
 from segwise.train.runlog import RunLogger
@@ -41,43 +52,7 @@ class NonFiniteLossError(SegwiseError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
 
 
-# ----------------------------------------------------------------------------- set-up helpers
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"train.device={name!r} but CUDA is not available; use 'auto' or 'cpu'.")
-    return dev
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when oneDNN runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is much slower."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.amp``.
-
-    ``auto``: bf16 on CUDA when supported (else fp16 with a GradScaler); on CPU bf16 only where the
-    CPU has native bf16 (AVX512-BF16/AMX). On this project's AVX2 machines bf16 autocast measured
-    10-20x *slower* than fp32 (docs/benchmarks.md), so ``auto`` keeps fp32 there.
-    """
-    choices = {"auto", "bf16", "fp16", "none"}
-    if amp not in choices:
-        raise InputError(f"train.amp must be one of {sorted(choices)}, got {amp!r}.")
-    if amp == "none":
-        return None
-    if amp == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_fast_bf16() else None
-    return torch.bfloat16 if amp == "bf16" else torch.float16
+# ----------------------------------------------------------------------------- set-up and progress
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -90,138 +65,57 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def build_optimizer(cfg: Config, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    o = cfg.optim
-    if o.name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=o.weight_decay)
-    if o.name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=o.weight_decay)
-    if o.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.momentum > 0
-        )
-    raise InputError(f"unknown optim.name {o.name!r}; available: adam, adamw, sgd.")
-
-
-# ----------------------------------------------------------------------------- data
-
-
 @dataclass
-class Data:
-    spec: Any
-    train_set: Any
-    val_set: Any
-    train_loader: DataLoader
-    val_loader: DataLoader
+class RunState:
+    """Where a run stands after its last completed epoch: the progress a checkpoint stores, and all
+    that resuming needs besides the weights, the optimizer and the random states."""
 
+    epoch: int = 0  # completed epochs, all stages together
+    step: int = 0  # optimizer steps done (the schedule's position)
+    best_miou: float = -1.0  # best validation mIoU so far (that of best.pt)
+    stale_epochs: int = 0  # validations since the best one (early stopping)
+    stage: int = 0  # the stage that the next epoch belongs to (len(stages) when all are done)
+    stage_epoch: int = 0  # epochs of that stage done
+    history: list[dict[str, Any]] = field(default_factory=list)  # one metrics.csv row per epoch
+    train_seconds: float = 0.0  # training time so far, validation excluded (train.time_limit_minutes)
+    finished: bool = False  # the last stage is done, or training stopped early
 
-def _dataset_kwargs(cfg: Config) -> dict[str, Any]:
-    opts = dict(cfg.data.options)
-    opts.setdefault("seed", cfg.train.seed)
-    opts.setdefault("cache", cfg.data.cache)
-    return opts
-
-
-def build_data(cfg: Config, dist_info: DistInfo, augment: str | list[Any], crop_size: list[int]) -> Data:
-    from segwise.data.datasets import create_dataset
-    from segwise.data.loader import build_loader, default_num_workers
-    from segwise.data.transforms import build_transforms
-
-    root = cfg.data.root or None
-    probe = create_dataset(cfg.data.dataset, cfg.data.train_split, root, None, **_dataset_kwargs(cfg))
-    spec = probe.spec
-    crop = tuple(crop_size) if crop_size else None
-    # data.augment_strength sets the strength of data.augment; a stage naming another preset gets its own
-    strength = cfg.data.augment_strength if augment == cfg.data.augment else None
-    train_tf = build_transforms(
-        augment, spec, train=True, crop_size=crop, seed=cfg.train.seed, strength=strength,
-        crop_focus=cfg.data.crop_focus,
-    )  # fmt: skip
-    val_size = tuple(cfg.data.val_size) if cfg.data.val_size else None
-    val_tf = build_transforms("none", spec, train=False, crop_size=val_size, seed=cfg.train.seed)
-    train_set = create_dataset(cfg.data.dataset, cfg.data.train_split, root, train_tf, **_dataset_kwargs(cfg))
-    val_set = create_dataset(cfg.data.dataset, cfg.data.val_split, root, val_tf, **_dataset_kwargs(cfg))
-    workers = default_num_workers() if cfg.data.workers == -1 else cfg.data.workers  # -1: auto
-    if dist_info.enabled:
-        sampler = DistributedEpochSampler(
-            train_set,
-            num_replicas=dist_info.world_size,
-            rank=dist_info.rank,
-            shuffle=True,
-            seed=cfg.train.seed,
-        )
-        train_loader = DataLoader(
-            train_set, batch_size=cfg.data.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-            persistent_workers=workers > 0,
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> RunState:
+        """The progress stored in a checkpoint (the dict :func:`segwise.train.checkpoint.load_checkpoint` returns)."""
+        return cls(
+            epoch=ckpt["epoch"], step=ckpt["step"], best_miou=ckpt["best_miou"], stale_epochs=ckpt["stale_epochs"],
+            stage=ckpt["stage"], stage_epoch=ckpt["stage_epoch"], history=list(ckpt.get("history", [])),
+            train_seconds=ckpt.get("train_seconds", 0.0), finished=ckpt.get("finished", False),
         )  # fmt: skip
-    else:
-        train_loader = build_loader(
-            train_set,
-            cfg.data.batch_size,
-            shuffle=True,
-            num_workers=workers,
-            seed=cfg.train.seed,
-            drop_last=True,
-        )
-    if len(train_loader) == 0:
-        raise InputError(
-            f"the {cfg.data.train_split} split has {len(train_set)} samples, fewer than data.batch_size="
-            f"{cfg.data.batch_size} per process; lower the batch size."
-        )
-    val_sampler = ShardSampler(len(val_set), dist_info.rank, dist_info.world_size)
-    val_loader = DataLoader(
-        val_set, batch_size=cfg.data.val_batch_size, sampler=val_sampler, num_workers=workers
-    )
-    return Data(spec, train_set, val_set, train_loader, val_loader)
 
+    def to_progress(self) -> dict[str, Any]:
+        """The progress entries of a checkpoint; :meth:`from_checkpoint` reads them back."""
+        return {
+            "epoch": self.epoch, "step": self.step, "best_miou": self.best_miou, "stale_epochs": self.stale_epochs,
+            "history": self.history, "stage": self.stage, "stage_epoch": self.stage_epoch,
+            "train_seconds": self.train_seconds, "finished": self.finished,
+        }  # fmt: skip
 
-def class_weights_for(cfg: Config, spec: Any) -> torch.Tensor | None:
-    kind = cfg.data.class_weights
-    if kind == "none":
-        return None
-    from segwise.data.stats import class_stats
+    def end_epoch(self, stage: int, stage_epochs: int, seconds: float) -> bool:
+        """Count a completed epoch of ``stage`` (``stage_epochs`` long) that trained for ``seconds``.
 
-    stats = class_stats(cfg.data.dataset, cfg.data.train_split, cfg.data.root or None, **_dataset_kwargs(cfg))
-    w = np.asarray(stats.weights(kind), dtype=np.float64)
-    w = np.where(np.isfinite(w), w, 0.0)  # classes absent from the training split get weight 0
-    w = w**cfg.data.class_weights_power  # a power below 1 softens the balancing; 0 stays 0
-    return torch.tensor(w, dtype=torch.float32)
+        Returns True when the epoch completes the stage; the state then points at the next stage.
+        """
+        self.epoch += 1
+        self.train_seconds += seconds
+        self.stage, self.stage_epoch = stage, self.stage_epoch + 1
+        if self.stage_epoch < stage_epochs:
+            return False
+        self.stage, self.stage_epoch = stage + 1, 0
+        return True
 
-
-# ----------------------------------------------------------------------------- model and loss
-
-
-def build_model(cfg: Config, spec: Any) -> torch.nn.Module:
-    from segwise.models import create_model, load_encoder_weights
-
-    m = cfg.model
-    weights = None if m.encoder_weights in ("", "none") else m.encoder_weights
-    model = create_model(
-        m.arch,
-        spec.num_classes,
-        encoder=m.encoder or None,
-        in_channels=spec.in_channels,
-        encoder_weights=weights,
-        dropout=m.dropout,
-        **m.options,
-    )
-    if m.init_from:
-        report = load_encoder_weights(model, m.init_from, include_decoder=True)
-        print(f"init_from {m.init_from}: {report}")
-    return model
-
-
-def build_loss(cfg: Config, spec: Any, class_weights: torch.Tensor | None) -> Any:
-    from segwise.losses import create_loss
-
-    return create_loss(
-        cfg.loss.name,
-        weights=cfg.loss.weights or None,
-        class_weights=class_weights,
-        ignore_index=spec.ignore_index,
-        check_targets=False,  # the data layer already checked every mask; avoids a device sync per step
-        **cfg.loss.options,
-    )
+    def record_validation(self, miou: float) -> bool:
+        """Count a validation with ``miou`` (NaN counts as 0); True when it beats the best so far."""
+        miou = miou if math.isfinite(miou) else 0.0
+        improved = miou > self.best_miou
+        self.best_miou, self.stale_epochs = (miou, 0) if improved else (self.best_miou, self.stale_epochs + 1)
+        return improved
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -392,6 +286,55 @@ def _stage_settings(cfg: Config, stage: StageConfig) -> tuple[float, str, str | 
     return lr, schedule, augment, crop
 
 
+def _stage_lr(
+    sched: ScheduleConfig, name: str, lr: float, start: int, steps: int, warmup: int
+) -> Callable[[int], float]:
+    """The learning rate at a global step of a stage that begins at global step ``start`` and lasts
+    ``steps`` steps, under schedule ``name`` (``lr_at``: a pure function of the step)."""
+    return lambda step: lr_at(step - start, steps, lr, name, warmup, sched.power, sched.min_lr_ratio)
+
+
+def _wrap(
+    model: torch.nn.Module, device: torch.device, dist_info: DistInfo, compile: bool
+) -> torch.nn.Module:
+    """The module that trains: ``model`` in DistributedDataParallel under torchrun, compiled if asked."""
+    net = model
+    if dist_info.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
+    if compile:
+        net = torch.compile(net)
+    return net
+
+
+def _validation_row(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    spec: Any,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    channels_last: bool,
+) -> dict[str, float]:
+    """The validation columns of a metrics.csv row: accuracies, mIoU, seconds and the IoU of each class."""
+    t0 = time.perf_counter()
+    val = evaluate(
+        model,
+        loader,
+        spec.num_classes,
+        spec.ignore_index,
+        device,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+    )
+    scores = val.compute()
+    return {
+        "val_pixel_accuracy": scores["pixel_accuracy"], "val_mean_accuracy": scores["mean_accuracy"],
+        "val_miou": scores["miou"], "val_seconds": time.perf_counter() - t0,
+        **{f"val_iou_{name}": float(v) for name, v in zip(spec.class_names, scores["iou"], strict=True)},
+    }  # fmt: skip
+
+
 def train(
     cfg: Config,
     resume: str | os.PathLike[str] | None = None,
@@ -430,16 +373,15 @@ def _train(
     progress: bool | None,
 ) -> Path:
     # 1. run folder, resume state, seeds ---------------------------------------------------------
-    state: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None  # the checkpoint resumed from
     if resume is not None:
         resume = Path(resume)
         state = ckpt_io.load_checkpoint(resume / "last.pt" if resume.is_dir() else resume)
-        from segwise.train.config import config_from_dict
-
         cfg = config_from_dict(state["config"])
         run_dir = resume if resume.is_dir() else resume.parent
     else:
         run_dir = Path(cfg.train.out_dir)
+    run = RunState() if state is None else RunState.from_checkpoint(state)
     seed_everything(cfg.train.seed + dist_info.rank, cfg.train.deterministic)
     amp_dtype = autocast_dtype(cfg.train.amp, device)
     log = RunLogger(run_dir, enabled=dist_info.is_main, console=console, progress=progress)
@@ -451,17 +393,17 @@ def _train(
             )
         folder.create(run_dir, config_to_toml(cfg))  # rank 0 writes the folder
     else:
-        folder.resume(run_dir, state["epoch"])
+        folder.resume(run_dir, run.epoch)
     log.print_config(config_to_toml(cfg), run_dir)
+    log.load_history(run.history)
 
     # 2. data, model, loss ----------------------------------------------------------------------
     stages = cfg.effective_stages()
-    first_stage = stages[min(state["stage"], len(stages) - 1) if state else 0]
-    _, _, augment, crop = _stage_settings(cfg, first_stage)
-    data = build_data(cfg, dist_info, augment, crop)
+    _, _, augment, crop = _stage_settings(cfg, stages[min(run.stage, len(stages) - 1)])
+    data = build_data(cfg.data, cfg.train.seed, dist_info, augment, crop)
     data_settings = (augment, crop)
     spec = data.spec
-    model = build_model(cfg, spec)
+    model = build_model(cfg.model, spec)
     if state is not None:  # with an EMA, "model" holds the average and "train_model" the trained weights
         model.load_state_dict(state.get("train_model", state["model"]))
     model.to(device)
@@ -472,132 +414,87 @@ def _train(
         ema = ModelEma(model, cfg.train.ema_decay, updates=state.get("ema_updates", 0) if state else 0)
         if state is not None and "train_model" in state:
             ema.load_state_dict(state["model"])
-    class_weights = class_weights_for(cfg, spec)
-    loss_fn = build_loss(cfg, spec, class_weights)
+    loss_fn = build_loss(cfg.loss, spec, class_weights_for(cfg.data, data.train_set))
     if hasattr(loss_fn, "to"):
         loss_fn = loss_fn.to(device)
-    net = model
-    if dist_info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
-        )
-    if cfg.train.compile:
-        net = torch.compile(net)
+    net = _wrap(model, device, dist_info, cfg.train.compile)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
 
     # 3. stages of epochs -------------------------------------------------------------------------
-    epoch = state["epoch"] if state else 0  # completed epochs
-    step = state["step"] if state else 0
-    best = state["best_miou"] if state else -1.0
-    stale = state["stale_epochs"] if state else 0
-    history = list(state.get("history", [])) if state else []
-    start_stage = state["stage"] if state else 0
-    stage_epoch_done = state["stage_epoch"] if state else 0
-    train_seconds = state.get("train_seconds", 0.0) if state else 0.0
-    log.load_history(history)
-    stop = False
-    for s_idx in range(start_stage, len(stages)):
+    from segwise.models import freeze_encoder, unfreeze_encoder
+
+    first_stage, total_epochs, stop = run.stage, cfg.total_epochs(), False
+    for s_idx in range(first_stage, len(stages)):
         stage = stages[s_idx]
         lr, schedule, augment, crop = _stage_settings(cfg, stage)
-        if s_idx != start_stage or state is None:
-            stage_epoch_done = 0
         if (augment, crop) != data_settings:  # a stage may change augmentation or resolution
-            data = build_data(cfg, dist_info, augment, crop)
+            data.train_set.transforms = train_transforms(cfg.data, spec, cfg.train.seed, augment, crop)
+            data.train_loader = train_loader(cfg.data, data.train_set, dist_info, cfg.train.seed)
             data_settings = (augment, crop)
-        from segwise.models import freeze_encoder, unfreeze_encoder
-
         (freeze_encoder if stage.freeze_encoder else unfreeze_encoder)(model)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = build_optimizer(cfg, params, lr)
+        optimizer = build_optimizer(cfg.optim, [p for p in model.parameters() if p.requires_grad], lr)
         if state is not None and state.get("optimizer_stage") == s_idx:
             optimizer.load_state_dict(state["optimizer"])
-        if state is not None and s_idx == start_stage:
+        if state is not None and s_idx == first_stage:
             ckpt_io.set_rng_state(state["rng"])
         steps_per_epoch = len(data.train_loader)
         if cfg.train.max_train_batches:
             steps_per_epoch = min(steps_per_epoch, cfg.train.max_train_batches)
-        stage_steps = steps_per_epoch * stage.epochs
-        stage_start_step = step - stage_epoch_done * steps_per_epoch
+        start = run.step - run.stage_epoch * steps_per_epoch  # a resumed stage continues its schedule
         warmup = int(cfg.schedule.warmup_epochs * steps_per_epoch)
+        lr_fn = _stage_lr(cfg.schedule, schedule, lr, start, steps_per_epoch * stage.epochs, warmup)
 
-        def lr_fn(
-            global_step: int, _lr=lr, _sched=schedule, _start=stage_start_step, _n=stage_steps, _w=warmup
-        ) -> float:
-            return lr_at(
-                global_step - _start, _n, _lr, _sched, _w, cfg.schedule.power, cfg.schedule.min_lr_ratio
-            )
-
-        for _ in range(stage_epoch_done, stage.epochs):
+        for _ in range(run.stage_epoch, stage.epochs):
             sampler = data.train_loader.sampler
             if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            with log.epoch_progress(epoch + 1, cfg.total_epochs(), steps_per_epoch, stage.name) as on_step:
-                stats, step = train_one_epoch(
+                sampler.set_epoch(run.epoch)
+            with log.epoch_progress(run.epoch + 1, total_epochs, steps_per_epoch, stage.name) as on_step:
+                stats, run.step = train_one_epoch(
                     net, data.train_loader, loss_fn, optimizer, lr_fn, device,
-                    start_step=step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,
+                    start_step=run.step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,
                     grad_clip=cfg.optim.grad_clip, max_batches=cfg.train.max_train_batches, on_step=on_step,
                     ema=ema,
                 )  # fmt: skip
-            epoch += 1
-            stage_epoch_done += 1
-            train_seconds += stats.seconds
+            stage_done = run.end_epoch(s_idx, stage.epochs, stats.seconds)
             row: dict[str, Any] = {
-                "epoch": epoch, "stage": stage.name or str(s_idx), "step": step, "lr": stats.lr,
+                "epoch": run.epoch, "stage": stage.name or str(s_idx), "step": run.step, "lr": stats.lr,
                 "train_loss": stats.loss, **{f"train_{k}": v for k, v in stats.terms.items()},
                 "img_per_s": stats.images * dist_info.world_size / max(stats.seconds, 1e-9),
                 "epoch_seconds": stats.seconds,
             }  # fmt: skip
-            out_of_time = (
-                bool(cfg.train.time_limit_minutes) and train_seconds >= 60 * cfg.train.time_limit_minutes
-            )
+            limit = cfg.train.time_limit_minutes
+            out_of_time = bool(limit) and run.train_seconds >= 60 * limit
             # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
-            if epoch % cfg.train.eval_every == 0 or stage_epoch_done == stage.epochs or out_of_time:
-                t0 = time.perf_counter()
+            improved = False
+            if run.epoch % cfg.train.eval_every == 0 or stage_done or out_of_time:
                 scored = net if ema is None else ema.module  # with an EMA, the average is what gets saved
-                val = evaluate(
-                    scored, data.val_loader, spec.num_classes, spec.ignore_index, device,
-                    amp_dtype=amp_dtype, channels_last=cfg.train.channels_last,
-                )  # fmt: skip
-                scores = val.compute()
-                row.update({
-                    "val_pixel_accuracy": scores["pixel_accuracy"], "val_mean_accuracy": scores["mean_accuracy"],
-                    "val_miou": scores["miou"], "val_seconds": time.perf_counter() - t0,
-                    **{f"val_iou_{name}": float(v) for name, v in zip(spec.class_names, scores["iou"], strict=True)},
-                })  # fmt: skip
-                miou = scores["miou"] if math.isfinite(scores["miou"]) else 0.0
-                improved = miou > best
-                best, stale = (miou, 0) if improved else (best, stale + 1)
-            else:
-                improved = False
-            history.append(row)
+                row.update(
+                    _validation_row(scored, data.val_loader, spec, device, amp_dtype, cfg.train.channels_last)
+                )
+                improved = run.record_validation(row["val_miou"])
+            run.history.append(row)
             patience = cfg.train.early_stopping_patience
-            stop = (patience > 0 and stale >= patience) or out_of_time
+            stop = (patience > 0 and run.stale_epochs >= patience) or out_of_time
+            run.finished = run.stage == len(stages) or stop
             if dist_info.is_main:
                 if not _params_finite(model):
                     raise NonFiniteLossError(
-                        f"the weights became NaN/inf in epoch {epoch}; not saving them. Lower optim.lr or enable "
+                        f"the weights became NaN/inf in epoch {run.epoch}; not saving them. Lower optim.lr or enable "
                         "optim.grad_clip."
                     )
-                done_stage = stage_epoch_done == stage.epochs
-                progress_info = {
-                    "epoch": epoch, "step": step, "best_miou": best, "stale_epochs": stale, "history": history,
-                    "stage": s_idx + 1 if done_stage else s_idx, "stage_epoch": 0 if done_stage else stage_epoch_done,
-                    "train_seconds": train_seconds,
-                    "finished": (done_stage and s_idx == len(stages) - 1) or stop,
-                }  # fmt: skip
-                payload = _payload(cfg, model, optimizer, spec, progress_info)
+                payload = _payload(cfg, model, optimizer, spec, run.to_progress())
                 payload["optimizer_stage"] = s_idx  # a later stage builds its own optimizer
                 if ema is not None:  # predict, export and init_from read "model": the validated weights
                     payload["train_model"] = payload["model"]
                     payload["model"] = ema.state_dict()
                     payload["ema_updates"] = ema.updates
                 ckpt_io.save_checkpoint(run_dir / "last.pt", payload)
-                folder.saved(epoch)
+                folder.saved(run.epoch)
                 if improved:
                     ckpt_io.save_checkpoint(run_dir / "best.pt", payload)
-                log.epoch_end(row, best)
+                log.epoch_end(row, run.best_miou)
             if stop:
-                reason = "time limit" if out_of_time else f"no val mIoU gain for {stale} epochs"
+                reason = "time limit" if out_of_time else f"no val mIoU gain for {run.stale_epochs} epochs"
                 log.note(f"stopping early: {reason}")
                 break
         if stop:
@@ -606,4 +503,4 @@ def _train(
     return run_dir
 
 
-__all__ = ["NonFiniteLossError", "evaluate", "train", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "RunState", "evaluate", "train", "train_one_epoch"]

@@ -11,7 +11,8 @@ import torch
 from segwise.errors import InputError
 from segwise.metrics import ConfusionMatrix
 from segwise.train import checkpoint as ckpt_io
-from segwise.train.config import config_from_dict
+from segwise.train.build import eval_dataset
+from segwise.train.config import Config, config_from_dict
 
 
 def load_model(
@@ -39,36 +40,38 @@ def evaluate_checkpoint(
     Images are evaluated at their native size (``data.val_size`` of the config if set), in fp32.
     Returns the confusion-matrix state and the DatasetSpec.
     """
+    model, ckpt = load_model(checkpoint, device)
+    state, ds = evaluate_model(
+        model,
+        config_from_dict(ckpt["config"]),
+        split,
+        per_image=per_image,
+        batch_size=batch_size,
+        device=device,
+    )
+    return state, ds.spec
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    cfg: Config,
+    split: str,
+    *,
+    per_image: bool = False,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+) -> tuple[ConfusionMatrix, Any]:
+    """Evaluate ``model`` on ``split`` of the dataset of the run config ``cfg``, as :func:`evaluate_checkpoint`
+    does. Returns the confusion-matrix state and the dataset (:func:`segwise.train.build.eval_dataset`)."""
     from segwise.train.loop import evaluate
 
-    model, ckpt = load_model(checkpoint, device)
-    ds = eval_dataset(config_from_dict(ckpt["config"]), split)
+    ds = eval_dataset(cfg.data, split, cfg.train.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size)
     dev = torch.device(device)
     # fp32 for reported numbers: bf16 logits can flip the argmax of near-ties
     state = evaluate(model, loader, ds.spec.num_classes, ds.spec.ignore_index, dev, per_image=per_image)
     state.class_names = list(ds.spec.class_names)
-    return state, ds.spec
-
-
-def eval_dataset(cfg: Any, split: str) -> Any:
-    """``split`` of the config's dataset as evaluation sees it: no augmentation, native size.
-
-    ``data.val_size`` of the config, if set, replaces the native size (as in validation during
-    training). Raises :class:`InputError` if the split is empty.
-    """
-    from segwise.data.datasets import create_dataset
-    from segwise.data.transforms import build_transforms
-    from segwise.train.loop import _dataset_kwargs
-
-    root, kwargs = cfg.data.root or None, _dataset_kwargs(cfg)
-    probe = create_dataset(cfg.data.dataset, split, root, None, **kwargs)
-    size = tuple(cfg.data.val_size) if cfg.data.val_size else None
-    tf = build_transforms("none", probe.spec, train=False, crop_size=size)
-    ds = create_dataset(cfg.data.dataset, split, root, tf, **kwargs)
-    if len(ds) == 0:
-        raise InputError(f"split {split!r} of {cfg.data.dataset} is empty.")
-    return ds
+    return state, ds
 
 
 def run_checkpoint(run: str | os.PathLike[str], which: str = "best") -> Path:

@@ -1,12 +1,69 @@
-"""Learning-rate schedules as one pure function of the step (nanoGPT's ``get_lr``)."""
+"""Learning-rate schedules as one pure function of the step (nanoGPT's ``get_lr``).
+
+:data:`SCHEDULES` is the registry of ``schedule.name``: adding a schedule here makes it valid in
+the training config as well.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from segwise.errors import InputError
+from segwise.errors import lookup
 
-SCHEDULES = ("constant", "poly", "cosine", "onecycle")
+
+def _warmup(step: int, warmup_steps: int, base_lr: float) -> float:
+    return base_lr * (step + 1) / warmup_steps
+
+
+def _done(step: int, total_steps: int, warmup_steps: int) -> float:
+    """The fraction of the post-warm-up steps done, in [0, 1]."""
+    return min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+
+
+def _constant(
+    step: int, total_steps: int, base_lr: float, warmup_steps: int, power: float, floor: float
+) -> float:
+    if step < warmup_steps:
+        return _warmup(step, warmup_steps, base_lr)
+    return base_lr
+
+
+def _poly(
+    step: int, total_steps: int, base_lr: float, warmup_steps: int, power: float, floor: float
+) -> float:
+    if step < warmup_steps:
+        return _warmup(step, warmup_steps, base_lr)
+    return floor + (base_lr - floor) * (1 - _done(step, total_steps, warmup_steps)) ** power
+
+
+def _cosine(
+    step: int, total_steps: int, base_lr: float, warmup_steps: int, power: float, floor: float
+) -> float:
+    if step < warmup_steps:
+        return _warmup(step, warmup_steps, base_lr)
+    t = _done(step, total_steps, warmup_steps)
+    return floor + 0.5 * (base_lr - floor) * (1 + math.cos(math.pi * t))
+
+
+def _onecycle(
+    step: int, total_steps: int, base_lr: float, warmup_steps: int, power: float, floor: float
+) -> float:
+    rise = warmup_steps or max(1, int(0.3 * total_steps))
+    if step < rise:
+        return base_lr * (0.04 + 0.96 * step / rise)
+    t = min(1.0, (step - rise) / max(1, total_steps - rise))
+    low = base_lr / 1e4
+    return low + 0.5 * (base_lr - low) * (1 + math.cos(math.pi * t))
+
+
+# name -> lr(step, total_steps, base_lr, warmup_steps, power, floor), floor = min_lr_ratio * base_lr
+SCHEDULES: dict[str, Callable[[int, int, float, int, float, float], float]] = {
+    "constant": _constant,
+    "poly": _poly,
+    "cosine": _cosine,
+    "onecycle": _onecycle,
+}
 
 
 def lr_at(
@@ -32,22 +89,5 @@ def lr_at(
         >>> lr_at(0, 100, 1.0, "poly"), round(lr_at(50, 100, 1.0, "poly"), 4)
         (1.0, 0.5359)
     """
-    if name not in SCHEDULES:
-        raise InputError(f"unknown schedule {name!r}; available: {', '.join(SCHEDULES)}.")
-    total_steps = max(1, total_steps)
-    floor = base_lr * min_lr_ratio
-    if name == "onecycle":
-        rise = warmup_steps or max(1, int(0.3 * total_steps))
-        if step < rise:
-            return base_lr * (0.04 + 0.96 * step / rise)
-        t = min(1.0, (step - rise) / max(1, total_steps - rise))
-        low = base_lr / 1e4
-        return low + 0.5 * (base_lr - low) * (1 + math.cos(math.pi * t))
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    if name == "constant":
-        return base_lr
-    t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    if name == "poly":
-        return floor + (base_lr - floor) * (1 - t) ** power
-    return floor + 0.5 * (base_lr - floor) * (1 + math.cos(math.pi * t))
+    schedule = lookup(name, SCHEDULES, "schedule")
+    return schedule(step, max(1, total_steps), base_lr, warmup_steps, power, base_lr * min_lr_ratio)
