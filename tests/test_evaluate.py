@@ -237,3 +237,91 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     os.umask(mask)
     atomic_write_text(tmp_path / "x.txt", "hi")
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+# ----------------------------------------------------------------------------- regression: the family pipeline
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_folders(root: Path) -> Path:
+    """Three classes, a void band (255) and two shifted prediction sets: what the golden results
+    in tests/golden were computed on (with segwise eval / compare-preds before the family registry)."""
+    for i in range(6):
+        t = np.zeros((40, 50), np.uint8)
+        t[5:20, 5:25] = 1
+        t[22:35, 20 + i : 40 + i] = 2
+        t[0:3, :] = 255
+        p = np.roll(t, i % 3, axis=1).copy()
+        p[p == 255] = 0
+        q = np.roll(t, 1, axis=0).copy()
+        q[q == 255] = 1
+        _save(root / "gt" / f"im{i}.png", t)
+        _save(root / "pred" / f"im{i}.png", p)
+        _save(root / "pred2" / f"im{i}.png", q)
+    return root
+
+
+def _assert_like_golden(new, old, where="result"):
+    """Same keys in the same order, same values; floats equal to rounding."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict) and list(new) == list(old), where
+        for k in old:
+            _assert_like_golden(new[k], old[k], f"{where}.{k}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            _assert_like_golden(a, b, f"{where}[{i}]")
+    elif isinstance(old, float):
+        assert new == pytest.approx(old, rel=1e-9, abs=1e-12), where
+    else:
+        assert new == old, where
+
+
+GOLDEN_RUNS = {
+    "eval_all.json": (
+        ["eval", "--num-classes", "3", "--ignore-index", "255", "--all", "--resamples", "100"],
+        """mIoU: 92.23%  [88.60%, 96.03%] (95% CI, 100 resamples)
+        pixel accuracy: 96.97%  [95.46%, 98.49%] (95% CI, 100 resamples)
+        mean accuracy: 95.94%  [93.91%, 97.97%] (95% CI, 100 resamples)
+        BF: 73.87%  [61.27%, 86.93%]   Boundary IoU: 63.02%  [49.94%, 79.47%]
+        trimap mIoU: 1px 80.89%, 2px 85.99%, 4px 90.24%, 8px 91.98%, 16px 92.21%, 32px 92.23%
+        objects: F1 100.00%, SQ 92.45%, PQ 92.45% (TP 18, FP 0, FN 0; means over classes)""",
+    ),
+    "eval_all_in_range_ignore.json": (
+        ["eval", "--num-classes", "4", "--ignore-index", "3", "--value-map", "0:0,1:1,2:2,255:3", "--all",
+         "--resamples", "50", "--bf-theta", "2", "--biou-d", "1", "--seed", "3"],
+        """not evaluated (ignore index): [3]
+        pixels with ground truth 3 are ignored
+        mIoU: 92.23%  [88.60%, 96.03%] (95% CI, 50 resamples)
+        pixel accuracy: 96.97%  [95.46%, 98.49%] (95% CI, 50 resamples)
+        mean accuracy: 95.94%  [93.91%, 97.97%] (95% CI, 50 resamples)
+        BF: 100.00%  [100.00%, 100.00%]   Boundary IoU: 63.02%  [51.48%, 79.47%]""",
+    ),
+    "compare_preds.json": (
+        ["compare-preds", "--num-classes", "3", "--ignore-index", "255", "--resamples", "100",
+         "--permutations", "99"],
+        "pred2 vs pred: mIoU 83.87% vs 92.23%, Δ = -8.36 points (95% CI -13.46 to -4.10), p = 0.04: "
+        "significant at α = 0.05",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("golden", list(GOLDEN_RUNS))
+def test_cli_results_match_the_golden_results(golden, tmp_path, capsys):
+    """`eval --all` and `compare-preds` write the same JSON and print the same summary lines as
+    before the metric families moved into segwise.metrics.families (version and paths aside)."""
+    root = _golden_folders(tmp_path / "data")
+    args, lines = GOLDEN_RUNS[golden]
+    preds = ["--pred", str(root / "pred")] + (
+        ["--pred", str(root / "pred2")] if args[0] == "compare-preds" else []
+    )
+    out = tmp_path / "out.json"
+    assert main([*args, "--gt", str(root / "gt"), *preds, "--json", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    for line in lines.splitlines():
+        assert " ".join(line.split()) in printed, line
+    new = json.loads(out.read_text())
+    assert new.pop("segwise_version")
+    old = json.loads((GOLDEN / golden).read_text().replace("{root}", str(root)))
+    _assert_like_golden(new, old)

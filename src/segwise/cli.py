@@ -148,21 +148,19 @@ def eval_cmd(
     """
     from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders, print_result, write_csv
+    from segwise.metrics.families import select_families
 
     reader = mask_reader(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
         pred_value_map=pred_value_map,
     )  # fmt: skip
-    accumulators = _extra_accumulators(
-        reader.num_classes, reader.eval_ignore_index(roi is not None), boundary or all_metrics,
-        regions or all_metrics, ci or all_metrics, bf_theta, biou_d, resamples, seed,
-    )  # fmt: skip
+    families = select_families({"boundary": boundary, "regions": regions, "ci": ci}, everything=all_metrics)
+    options = {"bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed}
     result = evaluate_folders(
-        gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, accumulators=accumulators,
-        roi_dir=roi, match=match, reader=reader,
+        gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
+        reader=reader, families=families, family_options=options,
     )  # fmt: skip
     print_result(result, console)
-    _print_beyond_pixels(result)
     if json_out is not None:
         from segwise._io import write_json
 
@@ -176,69 +174,6 @@ def eval_cmd(
 
         write_report(result, report, images=images, classes=classes)
         console.print(f"wrote {report}")
-
-
-def _extra_accumulators(
-    num_classes: int,
-    ignore_index: int | None,
-    boundary: bool,
-    regions: bool,
-    ci: bool,
-    bf_theta: float | None,
-    biou_d: int | None,
-    resamples: int,
-    seed: int,
-) -> list[object]:
-    """Accumulators of ``eval --boundary/--regions/--ci`` (imported only when asked for)."""
-    accumulators: list[object] = []
-    boundary_acc = None
-    if boundary:
-        from segwise.metrics.boundary import BoundaryAccumulator
-
-        boundary_acc = BoundaryAccumulator(num_classes, ignore_index, theta=bf_theta, d=biou_d)
-        accumulators.append(boundary_acc)
-    if regions:
-        from segwise.metrics.regions import RegionAccumulator
-
-        accumulators.append(RegionAccumulator(num_classes, ignore_index))
-    if ci:
-        from segwise.metrics.stats import BootstrapCI
-
-        accumulators.append(BootstrapCI(num_resamples=resamples, seed=seed, boundary=boundary_acc))
-    return accumulators
-
-
-def _print_beyond_pixels(result: dict) -> None:
-    """Summary lines of the boundary, object and bootstrap results, when present."""
-
-    def pct(x: float | None) -> str:
-        return "–" if x is None or x != x else f"{100 * x:.2f}%"
-
-    ci = result.get("ci", {})
-
-    def with_ci(key: str) -> str:
-        c = ci.get(key)
-        return pct(result.get(key)) + (f"  [{pct(c['low'])}, {pct(c['high'])}]" if c else "")
-
-    level = f" ({100 * ci['level']:g}% CI, {ci['num_resamples']} resamples)" if ci else ""
-    if ci:
-        for key, label in (
-            ("miou", "mIoU"),
-            ("pixel_accuracy", "pixel accuracy"),
-            ("mean_accuracy", "mean accuracy"),
-        ):
-            console.print(f"{label}: {with_ci(key)}{level}")
-    if "bf" in result:
-        console.print(f"BF: {with_ci('bf')}   Boundary IoU: {with_ci('biou')}")
-        tri = result["trimap"]
-        bands = ", ".join(f"{w}px {pct(m)}" for w, m in zip(tri["widths"], tri["miou"], strict=True))
-        console.print(f"trimap mIoU: {bands}")
-    if "objects" in result:
-        o = result["objects"]
-        console.print(
-            f"objects: F1 {pct(o['f1'])}, SQ {pct(o['sq'])}, PQ {pct(o['pq'])} "
-            f"(TP {o['tp']}, FP {o['fp']}, FN {o['fn']}; means over classes)"
-        )
 
 
 models_app = typer.Typer(help="Model architectures: list them with size and cost.", no_args_is_help=True)
@@ -331,7 +266,7 @@ def compare_preds_cmd(
     from rich.table import Table
 
     from segwise.data.masks import mask_reader
-    from segwise.metrics.compare import compare_predictions
+    from segwise.evaluate import compare_predictions
 
     reader = mask_reader(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,

@@ -1,4 +1,10 @@
-"""Evaluate a folder of predicted masks against a folder of ground-truth masks.
+"""Evaluate a folder of predicted masks against a folder of ground-truth masks; compare folders.
+
+This module owns evaluation: :class:`Evaluation` feeds each (prediction, ground truth) pair to the
+pixel state and to the states of the chosen metric families (registered in
+:mod:`segwise.metrics.families`) and assembles the result. ``segwise eval``
+(:func:`evaluate_folders`), ``segwise predict --eval-gt`` and ``segwise compare-preds``
+(:func:`compare_predictions`) go through it.
 
 Pairing rule (also in docs/metrics.md, code in :mod:`segwise.data.pairing`): files are paired by
 key. The key is the stem, or with ``match`` the first capture group of a regex searched in the
@@ -18,28 +24,79 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, cast
 
 import numpy as np
 
+from segwise import __version__
 from segwise._io import atomic_write_text
 from segwise.data.masks import MaskReader, mask_reader
 from segwise.data.pairing import PAIRING_RULE, keyed_files, pair_to
 from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError
 from segwise.metrics import functional as F
+from segwise.metrics.compare import compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
-from segwise.metrics.result import build_result
+from segwise.metrics.families import build_states, summary_lines
+from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.state import MetricState
 
 PAIRING_POLICY = PAIRING_RULE
 
 
-class Accumulator(Protocol):
-    """Extra metrics that see every (pred, target) pair; see :func:`evaluate_folders`."""
+class Evaluation:
+    """The evaluation of one prediction set: the pixel state and the chosen families' states, fed
+    image by image, then one result.
 
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None: ...
+    Args:
+        num_classes: number of evaluated classes C.
+        ignore_index: ground-truth value that is not counted (with an ROI, the value outside it).
+        families: optional metric families to add (names in :mod:`segwise.metrics.families`,
+            e.g. ``("boundary", "ci")``); the pixel scores are always evaluated.
+        options: options of those families, e.g. ``{"bf_theta": 2.0, "resamples": 500}``.
+        accumulators: further ready :class:`~segwise.metrics.state.MetricState` objects (anything
+            with ``update(pred, target)`` and ``result(state, class_names)``), fed after the families.
 
-    def result(self, state: ConfusionMatrix, class_names: Sequence[str]) -> dict[str, Any]: ...
+    Example:
+        >>> ev = Evaluation(2, families=["regions"])
+        >>> t = np.zeros((6, 6), np.uint8); t[1:4, 1:4] = 1
+        >>> ev.add(t, t)
+        >>> r = ev.result(["bg", "square"])
+        >>> r["miou"], r["objects"]["pq"]
+        (1.0, 1.0)
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: int | None = None,
+        families: Iterable[str] = (),
+        options: Mapping[str, Any] | None = None,
+        accumulators: Iterable[Any] = (),
+    ) -> None:
+        self.states: dict[str, MetricState] = build_states(families, num_classes, ignore_index, options)
+        self.pixel = cast(ConfusionMatrix, self.states["pixel"])
+        self.accumulators: list[Any] = [s for name, s in self.states.items() if name != "pixel"]
+        self.accumulators += list(accumulators)
+
+    def add(self, pred: np.ndarray, target: np.ndarray, matrix: np.ndarray | None = None) -> None:
+        """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), and
+        its confusion matrix when it was counted already (e.g. in a worker thread)."""
+        if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
+            matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
+        self.pixel.add_matrix(matrix)
+        for acc in self.accumulators:
+            acc.update(pred, target)
+
+    def result(
+        self, class_names: Sequence[str] | None = None, extra_policy: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The result dict (see :func:`segwise.metrics.build_result`) with every family's keys."""
+        result = self.pixel.result(None, class_names)
+        result["policy"].update(extra_policy or {})
+        for acc in self.accumulators:
+            _merge(result, acc.result(self.pixel, result["class_names"]))
+        return result
 
 
 def _mask_files(folder: Path, role: str, match: str | None = None) -> dict[str, Path]:
@@ -162,7 +219,7 @@ def evaluate_folders(
     allow_missing: bool = False,
     workers: int = 0,
     warn: Callable[[str], None] = print,
-    accumulators: Iterable[Accumulator] = (),
+    accumulators: Iterable[Any] = (),
     class_names: Sequence[str] | None = None,
     *,
     spec: Any = None,
@@ -172,6 +229,8 @@ def evaluate_folders(
     match: str | None = None,
     reader: MaskReader | None = None,
     keep_matrices: bool = False,
+    families: Iterable[str] = (),
+    family_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
@@ -187,9 +246,10 @@ def evaluate_folders(
         allow_missing: skip unpaired files with a warning instead of raising.
         workers: decoding threads; 0 means one per core.
         warn: called with warning messages (also those of the result's ``warnings``).
-        accumulators: extra metrics; each gets ``update(pred, target)`` per image in ground-truth
-            order, then ``result(state, class_names)`` whose dict is merged into the result. With an
-            ROI they must be built with :meth:`MaskReader.eval_ignore_index` as ignore index.
+        accumulators: extra metric states (:class:`~segwise.metrics.state.MetricState`); each gets
+            ``update(pred, target)`` per image in ground-truth order, then ``result(state,
+            class_names)`` whose dict is merged into the result. With an ROI they must be built with
+            :meth:`MaskReader.eval_ignore_index` as ignore index. Prefer ``families``.
         class_names: names of the classes (default: from the spec or ``classes``, else the ids).
         spec: a DatasetSpec or ``spec.json`` that says how ground-truth masks are stored.
         value_map: ``"0:0,255:1"`` or a dict: stored ground-truth values -> class ids.
@@ -199,6 +259,9 @@ def evaluate_folders(
         reader: a ready :class:`MaskReader` (instead of the options above).
         keep_matrices: also return the ``(N, C, C)`` per-image matrices as ``image_matrices`` (a
             numpy array, not JSON: pop it before writing the result).
+        families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
+            ``regions``, ``ci``), built with the evaluation's ignore index.
+        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}``.
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
@@ -211,6 +274,8 @@ def evaluate_folders(
             pred_value_map=pred_value_map,
         )  # fmt: skip
     names = list(class_names) if class_names is not None else list(reader.spec.class_names)
+    ignore = reader.eval_ignore_index(roi_dir is not None)
+    evaluation = Evaluation(reader.num_classes, ignore, families, family_options, accumulators)
     pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir), match)
     problems = []
     if missing:
@@ -228,16 +293,11 @@ def evaluate_folders(
     if not pairs:
         raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
     rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
-    ignore = reader.eval_ignore_index(roi_dir is not None)
 
-    accumulators = list(accumulators)
-    state = ConfusionMatrix(reader.num_classes, ignore, class_names=names, per_image=True)
     workers = workers or os.cpu_count() or 1
     args = [(g, p, reader, rois.get(g)) for g, p in pairs]
     for pred, target, cm in _bounded_map(load_pair, args, workers):
-        state.add_matrix(cm)
-        for acc in accumulators:
-            acc.update(pred, target)
+        evaluation.add(pred, target, cm)
 
     policy: dict[str, Any] = {
         "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
@@ -248,9 +308,8 @@ def evaluate_folders(
             f"only pixels where the ROI mask ({roi_dir}) is non-zero are evaluated; the others count as the "
             f"ignore value {ignore}"
         )
-    result = build_result(state, names, extra_policy=policy)
-    for acc in accumulators:
-        _merge(result, acc.result(state, result["class_names"]))
+    result = evaluation.result(names, extra_policy=policy)
+    state = evaluation.pixel
     result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
@@ -309,6 +368,90 @@ def per_image_scores(
             row["roi"] = str(roi_files[i])
         rows.append(row)
     return rows
+
+
+def _names(pred_dirs: Sequence[Path]) -> list[str]:
+    names = [p.name or str(p) for p in pred_dirs]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in pred_dirs]
+    if len(set(names)) < len(names):
+        raise InputError(f"the same prediction folder is given twice: {[str(p) for p in pred_dirs]}.")
+    return names
+
+
+def compare_predictions(
+    gt_dir: str | os.PathLike[str],
+    pred_dirs: Sequence[str | os.PathLike[str]],
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    classes: Any = None,
+    num_resamples: int = 1000,
+    num_permutations: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    workers: int = 0,
+    warn: Callable[[str], None] = print,
+    metric: str | Metric = "miou",
+    *,
+    spec: Any = None,
+    value_map: Any = None,
+    roi_dir: str | os.PathLike[str] | None = None,
+    match: str | None = None,
+    reader: Any = None,
+) -> dict[str, Any]:
+    """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
+    with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
+
+    Every folder must hold a prediction for every ground-truth file (the pairing rule of
+    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
+    are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
+    inside the ROI masks of ``roi_dir`` when given.
+    """
+    pred_paths = [Path(p) for p in pred_dirs]
+    if len(pred_paths) < 2:
+        raise InputError(f"compare-preds needs at least two --pred folders, got {len(pred_paths)}.")
+    names = _names(pred_paths)
+    if reader is None:
+        reader = mask_reader(
+            num_classes=num_classes,
+            classes=classes,
+            spec=spec,
+            value_map=value_map,
+            ignore_index=ignore_index,
+        )
+    ignore = reader.eval_ignore_index(roi_dir is not None)
+    metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
+    stacks = []
+    class_names = None
+    for path in pred_paths:
+        res = evaluate_folders(
+            gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
+            match=match, keep_matrices=True,
+        )  # fmt: skip
+        class_names = res["class_names"]
+        stacks.append(res.pop("image_matrices"))
+        warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
+    out = compare_matrices(
+        stacks,
+        names,
+        ignore_index=ignore,
+        class_names=class_names,
+        num_resamples=num_resamples,
+        num_permutations=num_permutations,
+        seed=seed,
+        alpha=alpha,
+        metric=metric,
+    )
+    for row, path in zip(out["predictions"], pred_paths, strict=True):
+        row["path"] = str(path)
+    out["policy"].update(reader.policy())
+    if roi_dir is not None:
+        out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
+    return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _merge(result: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -380,6 +523,8 @@ def print_result(result: dict[str, Any], console: Any) -> None:
         notes.append(f"pixels with ground truth {result['ignore_index']} are ignored")
     for note in notes:
         console.print(f"[dim]{note}[/]")
+    for line in summary_lines(result):  # the other families' scores (boundary, objects, intervals)
+        console.print(line)
 
 
 def write_csv(path: str | os.PathLike[str], result: dict[str, Any]) -> None:

@@ -153,3 +153,25 @@ def test_parse_save():
     assert parse_save("index,color,index") == ("index", "color")
     with pytest.raises(ValueError, match="choose from"):
         parse_save("")
+
+
+def test_eval_gt_adds_metric_families_like_segwise_eval(predicted, tiny_ckpt, shapes, tmp_path):
+    """predict --eval-gt goes through the evaluation pipeline: families plug in as for segwise eval."""
+    predictor = Predictor.from_checkpoint(tiny_ckpt, tile=32)
+    summary = predict_paths(
+        predictor, shapes / "images", tmp_path / "o", save=("index",), eval_gt=shapes / "masks",
+        families=("boundary", "regions"), family_options={"bf_theta": 2.0},
+    )  # fmt: skip
+    same_pass = summary.result
+    separate = evaluate_folders(
+        shapes / "masks", tmp_path / "o" / "index", num_classes=6, ignore_index=255, workers=1,
+        families=("boundary", "regions"), family_options={"bf_theta": 2.0},
+    )  # fmt: skip
+    pixels_only = json.loads((predicted / "eval.json").read_text())
+    assert "bf" not in pixels_only and "objects" not in pixels_only  # the default: pixel scores only
+    assert same_pass["confusion_matrix"] == separate["confusion_matrix"] == pixels_only["confusion_matrix"]
+    assert same_pass["bf"] == pytest.approx(separate["bf"]) and same_pass["biou"] == pytest.approx(
+        separate["biou"]
+    )
+    np.testing.assert_equal(same_pass["objects"], separate["objects"])  # NaN where undefined
+    assert same_pass["policy"]["bf_theta"] == 2.0

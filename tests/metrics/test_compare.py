@@ -12,8 +12,9 @@ from PIL import Image
 
 from segwise.cli import main
 from segwise.errors import InputError
+from segwise.evaluate import compare_predictions
 from segwise.metrics import scores_from_confusion
-from segwise.metrics.compare import compare_matrices, compare_predictions
+from segwise.metrics.compare import compare_matrices
 from segwise.metrics.stats import paired_bootstrap, permutation_test
 from tests.metrics.matrix_sets import pair_sets
 from tests.reference.masks import blob_labels, perturb

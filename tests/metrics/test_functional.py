@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pickle
 
 import numpy as np
 import pytest
@@ -147,53 +146,7 @@ def test_per_image_miou_is_not_miou():
     assert per_image_miou(np.stack(state.image_matrices)) == pytest.approx(res["miou_per_image"])
 
 
-def _batches(seed=3, n=5):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        t = rng.integers(0, 6, (2, 8, 9)).astype(np.uint8)
-        p = rng.integers(0, 5, (2, 8, 9)).astype(np.uint8)
-        yield p, t
-
-
-@pytest.mark.parametrize("per_image", [False, True])
-def test_streaming_k_updates_merge_and_pickle(per_image):
-    batches = list(_batches())
-    one = ConfusionMatrix(5, ignore_index=5, per_image=per_image)
-    one.update(np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
-    many = ConfusionMatrix(5, ignore_index=5, per_image=per_image)
-    for p, t in batches:
-        many.update(p, t)
-    np.testing.assert_array_equal(one.matrix, many.matrix)
-    left, right = ConfusionMatrix(5, 5, per_image=per_image), ConfusionMatrix(5, 5, per_image=per_image)
-    for i, (p, t) in enumerate(batches):
-        (left if i < 2 else right).update(p, t)
-    merged = left.merge(right)
-    np.testing.assert_array_equal(merged.matrix, one.matrix)
-    clone = pickle.loads(pickle.dumps(many))
-    np.testing.assert_array_equal(clone.matrix, one.matrix)
-    restored = ConfusionMatrix(5, 5, per_image=per_image)
-    restored.load_state_dict(many.state_dict())
-    np.testing.assert_array_equal(restored.matrix, one.matrix)
-    if per_image:
-        assert one.num_images == many.num_images == merged.num_images == restored.num_images == 10
-        for a, b in zip(one.image_matrices, merged.image_matrices, strict=True):
-            np.testing.assert_array_equal(a, b)
-        assert one.compute()["miou_per_image"] == pytest.approx(restored.compute()["miou_per_image"])
-    many.reset()
-    assert many.matrix.sum() == 0 and many.num_images == 0
-
-
-def test_all_reduce_without_process_group_is_noop():
-    cm = ConfusionMatrix(3)
-    cm.update(np.array([0, 1, 2]), np.array([0, 1, 1]))
-    before = cm.matrix.copy()
-    cm.all_reduce()
-    np.testing.assert_array_equal(cm.matrix, before)
-
-
-def test_merge_incompatible_fails():
-    with pytest.raises(InputError, match="cannot merge"):
-        ConfusionMatrix(3).merge(ConfusionMatrix(4))
+# ConfusionMatrix's k updates, merge, pickle, state_dict, all_reduce and reset: test_contract.py
 
 
 @pytest.mark.parametrize(

@@ -206,7 +206,7 @@ def test_comparisons_render_as_tables(case, tmp_path):
 
 
 def test_compare_preds_result_renders(case, tmp_path):
-    from segwise.metrics.compare import compare_predictions
+    from segwise.evaluate import compare_predictions
 
     cmp = compare_predictions(case["gt"], [case["pred"], case["gt"]], 6, 255, num_resamples=50,
                               num_permutations=99, workers=1, warn=lambda m: None)  # fmt: skip

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,8 @@ def predict_paths(
     on_image: Callable[[Path, bool], None] | None = None,
     roi: str | os.PathLike[str] | None = None,
     match: str | None = None,
+    families: Sequence[str] = (),
+    family_options: Mapping[str, Any] | None = None,
 ) -> PredictSummary:
     """Predict an image file or a folder of images and write the outputs under ``out_dir``.
 
@@ -166,6 +168,9 @@ def predict_paths(
         roi: folder of region-of-interest masks (paired like ``eval_gt``): outside them the index
             output holds the ignore value (the spec's ignore index, else 255) and nothing is evaluated.
         match: pairing regex (first capture group = key) for ``eval_gt`` and ``roi``.
+        families: with ``eval_gt``, metric families to add to the pixel scores (names in
+            :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does.
+        family_options: their options (see :func:`segwise.evaluate.evaluate_folders`).
 
     Returns:
         A :class:`PredictSummary`; unreadable inputs are listed in ``failed``, not raised.
@@ -178,11 +183,11 @@ def predict_paths(
     roi_pairs = pair_masks(paths, Path(roi), "--roi", match) if roi is not None else None
     outside = roi_ignore_value(spec.num_classes, spec.ignore_index)
     ignore = outside if roi_pairs is not None else spec.ignore_index
-    state = None
+    evaluation = None
     if gt_pairs is not None:
-        from segwise.metrics import ConfusionMatrix
+        from segwise.evaluate import Evaluation
 
-        state = ConfusionMatrix(spec.num_classes, ignore, list(spec.class_names), per_image=True)
+        evaluation = Evaluation(spec.num_classes, ignore, families, family_options)
     summary = PredictSummary(out_dir)
     evaluated: list[Path] = []
     start = time.perf_counter()
@@ -211,30 +216,23 @@ def predict_paths(
             pred = Prediction(np.where(inside, pred.index, outside).astype(pred.index.dtype), pred.probs)
             target = apply_roi(target, inside, outside) if target is not None else None
         write_outputs(out_dir, path.stem, image, pred, spec, save)
-        if state is not None and target is not None:
-            _add_image(state, pred.index, target)
+        if evaluation is not None and target is not None:
+            evaluation.add(pred.index, target)
             evaluated.append(path)
         summary.predicted.append(path.stem)
         if on_image is not None:
             on_image(path, True)
     summary.seconds = time.perf_counter() - start
-    if state is not None and evaluated:
+    if evaluation is not None and evaluated:
         summary.result = _eval_result(
-            state, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save, roi, roi_pairs
+            evaluation, evaluated, gt_pairs or {}, predictor, inputs, eval_gt, out_dir, save, roi, roi_pairs
         )
         write_json(out_dir / "eval.json", summary.result)
     return summary
 
 
-def _add_image(state: Any, pred: np.ndarray, target: np.ndarray) -> None:
-    from segwise.metrics.functional import confusion_matrix_serial
-
-    # serial kernel: predicting already keeps the cores busy, and it is safe from any thread
-    state.add_matrix(confusion_matrix_serial(pred, target, state.num_classes, state.ignore_index))
-
-
 def _eval_result(
-    state: Any,
+    evaluation: Any,
     evaluated: list[Path],
     gt_pairs: dict[Path, Path],
     predictor: Predictor,
@@ -246,18 +244,18 @@ def _eval_result(
     roi_pairs: dict[Path, Path] | None = None,
 ) -> dict[str, Any]:
     from segwise.evaluate import per_image_scores
-    from segwise.metrics import build_result
 
     spec = predictor.spec
+    state = evaluation.pixel
     policy = (
         {"roi": f"only pixels inside the ROI masks are evaluated (outside: {state.ignore_index})"}
         if roi
         else {}
     )
-    result = build_result(state, list(spec.class_names), extra_policy=policy)
+    result = evaluation.result(list(spec.class_names), extra_policy=policy)
     index_dir = out_dir / "index" if "index" in save else None
     result["per_image"] = per_image_scores(
-        state.image_matrices, [p.stem for p in evaluated], spec.ignore_index,
+        state.image_matrices, [p.stem for p in evaluated], state.ignore_index,
         gt_files=[gt_pairs[p].name for p in evaluated],
         pred_files=[f"{p.stem}.png" for p in evaluated] if index_dir is not None else None,
         roi_files=[roi_pairs[p].name for p in evaluated] if roi_pairs else None,

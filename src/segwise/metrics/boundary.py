@@ -28,7 +28,8 @@ import numpy as np
 
 from segwise.errors import InputError, did_you_mean
 from segwise.metrics import _boundary_kernels as K
-from segwise.metrics.functional import scores_from_confusion
+from segwise.metrics.functional import evaluated_classes, scores_from_confusion
+from segwise.metrics.state import MetricState
 
 __all__ = [
     "BF_THETA_RATIO",
@@ -128,13 +129,6 @@ def _check_widths(widths: Sequence[float]) -> tuple[float, ...]:
             f"`widths` must be distinct, finite, non-negative and ascending (e.g. 1, 2, 4, 8), got {widths!r}."
         )
     return ws
-
-
-def _evaluated(num_classes: int, ignore_index: int | None) -> np.ndarray:
-    ev = np.ones(num_classes, dtype=bool)
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        ev[ignore_index] = False
-    return ev
 
 
 _OFFSETS: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -258,7 +252,7 @@ def boundary_f1(
     g, q = pairs[0]
     th = theta if theta is not None else bf_theta(*g.shape)
     f1, precision, recall = _bf_image(
-        g, q, K.boundary4(g), int(num_classes), th, average, _evaluated(num_classes, ignore_index)
+        g, q, K.boundary4(g), int(num_classes), th, average, evaluated_classes(num_classes, ignore_index)
     )
     return {"bf": _nanmean(f1), "per_class": f1, "precision": precision, "recall": recall, "theta": th}
 
@@ -303,7 +297,7 @@ def boundary_iou(
         union += gt_n + pr_n - i
     per_class = np.full(num_classes, np.nan)
     np.divide(inter, union, out=per_class, where=union > 0)
-    per_class[~_evaluated(num_classes, ignore_index)] = np.nan
+    per_class[~evaluated_classes(num_classes, ignore_index)] = np.nan
     return {
         "biou": _nanmean(per_class),
         "per_class": per_class,
@@ -364,11 +358,12 @@ def _trimap_result(cms: np.ndarray, widths: Sequence[float], ignore_index: int |
     }
 
 
-class BoundaryAccumulator:
+class BoundaryAccumulator(MetricState):
     """Streaming BF, Boundary IoU and trimap over a dataset, one image at a time.
 
     Keeps O(C) numbers per image (its BF scores and Boundary IoU counts, used by
-    :class:`~segwise.metrics.stats.BootstrapCI`) and the ``(K, C, C)`` trimap matrices.
+    :class:`~segwise.metrics.stats.BootstrapCI`) and the ``(K, C, C)`` trimap matrices. Follows the
+    metric-state contract (:class:`~segwise.metrics.state.MetricState`).
 
     Args:
         num_classes: number of classes C.
@@ -398,6 +393,7 @@ class BoundaryAccumulator:
         trimap_widths: Sequence[float] = TRIMAP_WIDTHS,
     ) -> None:
         K.check_num_classes(num_classes)
+        super().__init__()
         self.num_classes = int(num_classes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.theta = _check_theta(theta)
@@ -405,18 +401,30 @@ class BoundaryAccumulator:
         self.bf_average = _check_average(bf_average)
         self.trimap_widths = _check_widths(trimap_widths)
         self._w2 = np.array([w * w for w in self.trimap_widths], dtype=np.float64)
-        self._evaluated = _evaluated(self.num_classes, self.ignore_index)
-        self.reset()
+        self._evaluated = evaluated_classes(self.num_classes, self.ignore_index)
+        self.image_bf: list[float]
+        self.image_class_bf: list[np.ndarray]
+        self.image_biou: list[np.ndarray]
+        self.trimap_matrices: np.ndarray
+        self.thetas_used: set[float]
+        self.ds_used: set[int]
+        self.add_state("image_bf", [], "cat")
+        self.add_state("image_class_bf", [], "cat")
+        self.add_state("image_biou", [], "cat")  # (2, C): intersection, union per image
+        shape = (len(self.trimap_widths), self.num_classes, self.num_classes)
+        self.add_state("trimap_matrices", np.zeros(shape, dtype=np.int64), "sum")
+        self.add_state("thetas_used", set(), "union")
+        self.add_state("ds_used", set(), "union")
 
-    def reset(self) -> None:
-        self.image_bf: list[float] = []
-        self.image_class_bf: list[np.ndarray] = []
-        self.image_biou: list[np.ndarray] = []  # (2, C): intersection, union per image
-        self.trimap_matrices = np.zeros(
-            (len(self.trimap_widths), self.num_classes, self.num_classes), dtype=np.int64
-        )
-        self.thetas_used: set[float] = set()
-        self.ds_used: set[int] = set()
+    def settings(self) -> dict[str, Any]:
+        return {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "theta": self.theta,
+            "d": self.d,
+            "bf_average": self.bf_average,
+            "trimap_widths": self.trimap_widths,
+        }
 
     def update(self, pred: Any, target: Any) -> None:
         """Add one image ``(H, W)`` or a batch ``(N, H, W)`` of class ids."""
@@ -434,33 +442,6 @@ class BoundaryAccumulator:
             self.trimap_matrices += K.trimap_confusion(g, q, gb, self._w2, c)
             self.thetas_used.add(round(theta, 6))
             self.ds_used.add(d)
-
-    def merge(self, other: BoundaryAccumulator) -> BoundaryAccumulator:
-        """Append another accumulator's images (e.g. from another worker); returns self."""
-        same = (
-            other.num_classes,
-            other.ignore_index,
-            other.theta,
-            other.d,
-            other.bf_average,
-            other.trimap_widths,
-        )
-        if same != (
-            self.num_classes,
-            self.ignore_index,
-            self.theta,
-            self.d,
-            self.bf_average,
-            self.trimap_widths,
-        ):
-            raise InputError("cannot merge BoundaryAccumulators with different settings.")
-        self.image_bf += other.image_bf
-        self.image_class_bf += [x.copy() for x in other.image_class_bf]
-        self.image_biou += [x.copy() for x in other.image_biou]
-        self.trimap_matrices += other.trimap_matrices
-        self.thetas_used |= other.thetas_used
-        self.ds_used |= other.ds_used
-        return self
 
     @property
     def num_images(self) -> int:

@@ -1,5 +1,8 @@
 """Paired comparison of prediction sets on the same ground truth (``segwise compare-preds``).
 
+The statistics, from per-image confusion matrices; reading the folders is
+:func:`segwise.evaluate.compare_predictions`.
+
 Every prediction set is scored image by image against the same ground truth; the first set is the
 baseline and every other set is compared with it on one chosen metric (``metric``: mIoU by
 default, or any name :func:`~segwise.metrics.scalar.parse_metric` accepts, e.g. ``iou:1``,
@@ -19,9 +22,7 @@ The score of a set of images is always computed from the summed confusion matrix
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from segwise.errors import InputError
 from segwise.metrics import stats
 from segwise.metrics.scalar import Metric, parse_metric
 
-__all__ = ["compare_matrices", "compare_predictions", "format_verdict"]
+__all__ = ["compare_matrices", "format_verdict"]
 
 
 def _check_alpha(alpha: float) -> float:
@@ -255,91 +256,3 @@ def compare_matrices(
             "ignore_index": ignore_index,
         },
     }
-
-
-def _names(pred_dirs: Sequence[Path]) -> list[str]:
-    names = [p.name or str(p) for p in pred_dirs]
-    if len(set(names)) < len(names):
-        names = [str(p) for p in pred_dirs]
-    if len(set(names)) < len(names):
-        raise InputError(f"the same prediction folder is given twice: {[str(p) for p in pred_dirs]}.")
-    return names
-
-
-def compare_predictions(
-    gt_dir: str | os.PathLike[str],
-    pred_dirs: Sequence[str | os.PathLike[str]],
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-    classes: Any = None,
-    num_resamples: int = 1000,
-    num_permutations: int = 10000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    workers: int = 0,
-    warn: Callable[[str], None] = print,
-    metric: str | Metric = "miou",
-    *,
-    spec: Any = None,
-    value_map: Any = None,
-    roi_dir: str | os.PathLike[str] | None = None,
-    match: str | None = None,
-    reader: Any = None,
-) -> dict[str, Any]:
-    """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
-    with the first on ``metric`` (see :func:`compare_matrices`).
-
-    Every folder must hold a prediction for every ground-truth file (the pairing rule of
-    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
-    are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
-    inside the ROI masks of ``roi_dir`` when given.
-    """
-    from segwise import __version__
-    from segwise.data.masks import mask_reader
-    from segwise.evaluate import evaluate_folders
-
-    pred_paths = [Path(p) for p in pred_dirs]
-    if len(pred_paths) < 2:
-        raise InputError(f"compare-preds needs at least two --pred folders, got {len(pred_paths)}.")
-    names = _names(pred_paths)
-    if reader is None:
-        reader = mask_reader(
-            num_classes=num_classes,
-            classes=classes,
-            spec=spec,
-            value_map=value_map,
-            ignore_index=ignore_index,
-        )
-    ignore = reader.eval_ignore_index(roi_dir is not None)
-    metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
-    stacks = []
-    class_names = None
-    for path in pred_paths:
-        res = evaluate_folders(
-            gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
-            match=match, keep_matrices=True,
-        )  # fmt: skip
-        class_names = res["class_names"]
-        stacks.append(res.pop("image_matrices"))
-        warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
-    out = compare_matrices(
-        stacks,
-        names,
-        ignore_index=ignore,
-        class_names=class_names,
-        num_resamples=num_resamples,
-        num_permutations=num_permutations,
-        seed=seed,
-        alpha=alpha,
-        metric=metric,
-    )
-    for row, path in zip(out["predictions"], pred_paths, strict=True):
-        row["path"] = str(path)
-    out["policy"].update(reader.policy())
-    if roi_dir is not None:
-        out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
-    return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
-
-
-def _quiet(message: str) -> None:
-    pass

@@ -1,4 +1,8 @@
-"""Streaming confusion-matrix state: a thin wrapper over :mod:`segwise.metrics.functional`."""
+"""Streaming confusion-matrix state: a thin wrapper over :mod:`segwise.metrics.functional`.
+
+It follows the metric-state contract of :mod:`segwise.metrics.state` (``merge``, ``state_dict``,
+``all_reduce`` come from :class:`~segwise.metrics.state.MetricState`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics import functional as F
+from segwise.metrics.result import build_result
+from segwise.metrics.state import MetricState
 
 
-class ConfusionMatrix:
+class ConfusionMatrix(MetricState):
     """Accumulate a dataset-level confusion matrix over batches; memory is O(C²).
 
     Args:
@@ -46,15 +52,22 @@ class ConfusionMatrix:
                 f"`class_names` has {len(class_names)} names but num_classes={num_classes}; give one "
                 "name per class."
             )
+        super().__init__()
         self.num_classes = int(num_classes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.class_names = list(class_names) if class_names is not None else None
         self.per_image = per_image
-        self.reset()
+        self.matrix: np.ndarray
+        self.image_matrices: list[np.ndarray]
+        self.add_state("matrix", np.zeros((self.num_classes, self.num_classes), dtype=np.int64), "sum")
+        self.add_state("image_matrices", [], "cat")  # filled only with per_image=True
 
-    def reset(self) -> None:
-        self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        self.image_matrices: list[np.ndarray] = []
+    def settings(self) -> dict[str, Any]:
+        return {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "per_image": self.per_image,
+        }
 
     def update(self, pred: Any, target: Any) -> None:
         """Add a batch: ids of any matching shape, or scores (N, C, H, W) with target (N, H, W)."""
@@ -84,68 +97,27 @@ class ConfusionMatrix:
             self.image_matrices.append(m)
         self.matrix += m
 
-    def _check_compatible(self, other: ConfusionMatrix) -> None:
-        if (other.num_classes, other.ignore_index) != (self.num_classes, self.ignore_index):
-            raise InputError(
-                f"cannot merge ConfusionMatrix(num_classes={other.num_classes}, ignore_index="
-                f"{other.ignore_index}) into one with num_classes={self.num_classes}, ignore_index="
-                f"{self.ignore_index}."
-            )
-        if other.per_image != self.per_image:
-            raise InputError("cannot merge a per_image=True state with a per_image=False one.")
-
-    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        """Add another state (e.g. from another worker) into this one; returns self."""
-        self._check_compatible(other)
-        self.matrix += other.matrix
-        self.image_matrices.extend(m.copy() for m in other.image_matrices)
-        return self
-
-    def all_reduce(self) -> None:
-        """Sum the state over all torch.distributed ranks (no-op without a process group).
-
-        Per-image matrices are gathered in rank order. Every rank ends with the same state.
-        """
-        import torch
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-        t = torch.from_numpy(self.matrix).to(device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        self.matrix = t.cpu().numpy().astype(np.int64)  # sync: the reduced counts are needed on host
-        if self.per_image:
-            gathered: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, self.image_matrices)
-            self.image_matrices = [m for part in gathered for m in part]
-
     @property
     def num_images(self) -> int:
         return len(self.image_matrices)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "num_classes": self.num_classes,
-            "ignore_index": self.ignore_index,
-            "class_names": self.class_names,
-            "per_image": self.per_image,
-            "matrix": self.matrix.copy(),
-            "image_matrices": np.stack(self.image_matrices)
+        state = super().state_dict()
+        state["class_names"] = self.class_names
+        state["image_matrices"] = (
+            np.stack(self.image_matrices)
             if self.image_matrices
-            else np.zeros((0, self.num_classes, self.num_classes), np.int64),
-        }
+            else np.zeros((0, self.num_classes, self.num_classes), np.int64)
+        )
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["num_classes"]) != self.num_classes or state["ignore_index"] != self.ignore_index:
-            raise InputError(
-                f"state is for num_classes={state['num_classes']}, ignore_index={state['ignore_index']};"
-                f" this ConfusionMatrix has num_classes={self.num_classes}, ignore_index={self.ignore_index}."
-            )
-        self.class_names = state.get("class_names", self.class_names)
+        """Load a :meth:`state_dict` of the same ``num_classes`` and ``ignore_index``; its
+        ``per_image`` and ``class_names`` are taken over."""
         self.per_image = bool(state.get("per_image", self.per_image))
-        self.matrix = np.asarray(state["matrix"], dtype=np.int64).copy()
-        self.image_matrices = [np.asarray(m, np.int64) for m in state.get("image_matrices", [])]
+        super().load_state_dict({"image_matrices": [], **state})
+        self.class_names = state.get("class_names", self.class_names)
+        self.image_matrices = [np.asarray(m, np.int64) for m in self.image_matrices]
 
     def compute(self) -> dict[str, Any]:
         """Scores of the accumulated matrix (see :func:`~segwise.metrics.scores_from_confusion`).
@@ -159,6 +131,11 @@ class ConfusionMatrix:
             else float("nan")
         )
         return scores
+
+    def result(self, state: Any = None, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """The evaluation result of the pixel scores (:func:`~segwise.metrics.build_result`); ``state``
+        is not needed (this is the pixel state)."""
+        return build_result(self, class_names)
 
     def __repr__(self) -> str:
         return (

@@ -22,6 +22,7 @@ from segwise.metrics import _kernels
 
 __all__ = [
     "confusion_matrix",
+    "evaluated_classes",
     "scores_from_confusion",
     "per_image_miou",
     "POLICY",
@@ -255,7 +256,20 @@ def _nanmean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
-def _evaluated(num_classes: int, ignore_index: int | None) -> np.ndarray:
+def evaluated_classes(num_classes: int, ignore_index: int | None = None) -> np.ndarray:
+    """Which classes are evaluated: all of them, except ``ignore_index`` when it is a class id.
+
+    The in-range ignore rule of every metric in :mod:`segwise.metrics` (pixel, boundary, object
+    and bootstrap scores): an ``ignore_index`` in ``[0, C)`` names a class that is not evaluated
+    (NaN, left out of every mean); one outside that range (e.g. 255) only marks void pixels.
+
+    Shape:
+        - output: ``(C,)`` bool
+
+    Example:
+        >>> evaluated_classes(3, ignore_index=1).tolist(), evaluated_classes(3, ignore_index=255).tolist()
+        ([True, False, True], [True, True, True])
+    """
     mask = np.ones(num_classes, dtype=bool)
     if ignore_index is not None and 0 <= ignore_index < num_classes:
         mask[ignore_index] = False
@@ -286,7 +300,7 @@ def scores_from_confusion(cm: np.ndarray, ignore_index: int | None = None) -> di
         raise InputError(f"`cm` must be a square (C, C) matrix, got shape {cm.shape}.")
     cm = cm.astype(np.int64, copy=False)
     num_classes = cm.shape[0]
-    evaluated = _evaluated(num_classes, ignore_index)
+    evaluated = evaluated_classes(num_classes, ignore_index)
     tp = np.diag(cm).astype(np.float64)
     gt = cm.sum(axis=1)
     pr = cm.sum(axis=0)
@@ -340,7 +354,7 @@ def per_image_iou(matrices: np.ndarray, ignore_index: int | None = None) -> np.n
     tp = np.diagonal(m, axis1=1, axis2=2).astype(np.float64)
     union = m.sum(axis=2) + m.sum(axis=1) - tp
     iou = _divide(tp, union)
-    iou[:, ~_evaluated(m.shape[1], ignore_index)] = np.nan
+    iou[:, ~evaluated_classes(m.shape[1], ignore_index)] = np.nan
     return iou
 
 

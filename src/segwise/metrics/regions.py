@@ -23,6 +23,8 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics import _boundary_kernels as K
+from segwise.metrics.functional import evaluated_classes
+from segwise.metrics.state import MetricState
 
 __all__ = [
     "SIZE_BINS",
@@ -190,10 +192,11 @@ def object_scores(counts: np.ndarray, ignore_index: int | None = None) -> dict[s
     if c.ndim != 2 or c.shape[0] != 4:
         raise InputError(f"`counts` must have shape (4, C) or (4, C, S), got {np.shape(counts)}.")
     tp, fp, fn, iou_sum = c
-    if ignore_index is not None and 0 <= ignore_index < c.shape[1]:
+    evaluated = evaluated_classes(c.shape[1], ignore_index)
+    if not evaluated.all():
         tp, fp, fn, iou_sum = (x.copy() for x in (tp, fp, fn, iou_sum))
         for x in (tp, fp, fn, iou_sum):
-            x[ignore_index] = 0.0  # not evaluated: its scores are NaN below
+            x[~evaluated] = 0.0  # not evaluated: its scores are NaN below
     half = tp + 0.5 * fp + 0.5 * fn
     scores: dict[str, Any] = {
         "precision": _ratio(tp, tp + fp),
@@ -216,10 +219,11 @@ def _summary(s: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class RegionAccumulator:
+class RegionAccumulator(MetricState):
     """Streaming object metrics (connected components matched at IoU > 0.5) over a dataset.
 
-    Keeps a ``(4, C, 3)`` count array; memory does not grow with the dataset.
+    Keeps a ``(4, C, 3)`` count array; memory does not grow with the dataset. Follows the
+    metric-state contract (:class:`~segwise.metrics.state.MetricState`).
 
     Args:
         num_classes: number of classes C.
@@ -247,16 +251,25 @@ class RegionAccumulator:
         size_bins: Sequence[int] = SIZE_BINS,
     ) -> None:
         K.check_num_classes(num_classes)
+        super().__init__()
         self.num_classes = int(num_classes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.connectivity = _check_connectivity(connectivity)
         self.iou_threshold = _check_threshold(iou_threshold)
         self.size_bins = _check_size_bins(size_bins)
-        self.reset()
+        self.counts: np.ndarray
+        self.num_images: int
+        self.add_state("counts", np.zeros((4, self.num_classes, 3), dtype=np.float64), "sum")
+        self.add_state("num_images", 0, "sum")
 
-    def reset(self) -> None:
-        self.counts = np.zeros((4, self.num_classes, 3), dtype=np.float64)
-        self.num_images = 0
+    def settings(self) -> dict[str, Any]:
+        return {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "connectivity": self.connectivity,
+            "iou_threshold": self.iou_threshold,
+            "size_bins": self.size_bins,
+        }
 
     def update(self, pred: Any, target: Any) -> None:
         """Add one image ``(H, W)`` or a batch ``(N, H, W)`` of class ids."""
@@ -266,22 +279,6 @@ class RegionAccumulator:
                 g, q, self.num_classes, self.connectivity, self.iou_threshold, small, medium
             )
             self.num_images += 1
-
-    def merge(self, other: RegionAccumulator) -> RegionAccumulator:
-        """Add another accumulator's counts (e.g. from another worker); returns self."""
-        mine = (self.num_classes, self.ignore_index, self.connectivity, self.iou_threshold, self.size_bins)
-        theirs = (
-            other.num_classes,
-            other.ignore_index,
-            other.connectivity,
-            other.iou_threshold,
-            other.size_bins,
-        )
-        if mine != theirs:
-            raise InputError("cannot merge RegionAccumulators with different settings.")
-        self.counts += other.counts
-        self.num_images += other.num_images
-        return self
 
     def policy(self) -> dict[str, Any]:
         pol: dict[str, Any] = dict(POLICY)

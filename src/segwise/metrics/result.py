@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from segwise import __version__
 from segwise.metrics import functional as F
-from segwise.metrics.confusion import ConfusionMatrix
+
+if TYPE_CHECKING:
+    from segwise.metrics.confusion import ConfusionMatrix
 
 RESULT_KIND = "segwise.eval_result"
 SUMMARY_KEYS = ("pixel_accuracy", "mean_accuracy", "miou", "mean_dice", "fwiou", "kappa", "miou_per_image")

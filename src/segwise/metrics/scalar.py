@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from segwise.errors import InputError, did_you_mean
+from segwise.metrics.functional import evaluated_classes
 
 __all__ = ["METRIC_NAMES_HELP", "Metric", "parse_metric"]
 
@@ -206,7 +207,8 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
             f"unknown metric {raw!r}; {did_you_mean(key if not sep else key + ':K', valid)}"
             f"valid: {METRIC_NAMES_HELP}."
         )
-    evaluated = [k for k in range(c) if k != ignore_index]
+    is_evaluated = evaluated_classes(c, ignore_index)
+    evaluated = [k for k in range(c) if is_evaluated[k]]
     if not sep or not cls.strip():
         mean = {"iou": "miou", "dice": "mean_dice", "recall": "mean_accuracy"}.get(key)
         also = f"; for the mean over classes use {mean}" if mean else ""
@@ -222,7 +224,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
                 f"metric {raw!r}: class id {k} is out of range; valid ids (of {c} classes): "
                 f"{_class_listing(names, evaluated)}."
             )
-        if k == ignore_index:
+        if not is_evaluated[k]:
             raise InputError(
                 f"metric {raw!r}: class {k} is the ignore index, which is not evaluated; choose one of "
                 f"{_class_listing(names, evaluated)}."
@@ -235,7 +237,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
                 f"({_class_listing(names, matches)}); give the class id instead, e.g. {key}:{matches[0]}."
             )
         if not matches:
-            ignored = [k for k in range(c) if k == ignore_index and names[k].strip().lower() == cls.lower()]
+            ignored = [k for k in range(c) if not is_evaluated[k] and names[k].strip().lower() == cls.lower()]
             if ignored:
                 why = f"class {ignored[0]} {cls!r} is the ignore index, which is not evaluated"
             else:

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from segwise.errors import InputError
+from segwise.metrics.functional import evaluated_classes
 from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.state import MetricState
 
 __all__ = [
     "BootstrapCI",
@@ -91,13 +93,6 @@ class Marginals:
         return Marginals(weights @ self.tp, weights @ self.gt, weights @ self.pred)
 
 
-def _evaluated(num_classes: int, ignore_index: int | None) -> np.ndarray:
-    ev = np.ones(num_classes, dtype=bool)
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        ev[ignore_index] = False
-    return ev
-
-
 def _rowwise_nanmean(x: np.ndarray) -> np.ndarray:
     ok = ~np.isnan(x)
     n = ok.sum(axis=1)
@@ -123,7 +118,7 @@ def resampled_scores(m: Marginals, ignore_index: int | None = None) -> dict[str,
         (0.775, [1.0, 0.8, nan])
     """
     tp, gt, pr = m.tp, m.gt, m.pred
-    ev = _evaluated(tp.shape[1], ignore_index)
+    ev = evaluated_classes(tp.shape[1], ignore_index)
     scored = ev & ~((gt == 0) & (pr == 0))
     union = gt + pr - tp
     iou = np.full(tp.shape, np.nan)
@@ -231,7 +226,7 @@ def bootstrap_ci(
     seed = _check_int(seed, "seed", 0)
     level = _check_level(level)
     n, c = marg.tp.shape
-    ev = _evaluated(c, ignore_index)
+    ev = evaluated_classes(c, ignore_index)
     bf = None
     if image_bf is not None:
         bf = np.asarray(image_bf, dtype=np.float64)
@@ -463,12 +458,14 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return [round(float(x), 15) for x in adj]
 
 
-class BootstrapCI:
+class BootstrapCI(MetricState):
     """Bootstrap confidence intervals as an evaluation accumulator.
 
     It reads the per-image confusion matrices of the evaluation state and, when ``boundary`` (a
     :class:`~segwise.metrics.boundary.BoundaryAccumulator` that saw the same images) is given, its
-    per-image BF scores and Boundary IoU counts. Its own ``update`` does nothing.
+    per-image BF scores and Boundary IoU counts. Its own ``update`` does nothing: it follows the
+    metric-state contract (:class:`~segwise.metrics.state.MetricState`) with an empty state, so
+    ``merge``, ``state_dict`` and ``all_reduce`` only check or carry its settings.
 
     Args:
         num_resamples: bootstrap resamples (default 1000).
@@ -492,10 +489,14 @@ class BootstrapCI:
     def __init__(
         self, num_resamples: int = 1000, seed: int = 0, level: float = 0.95, boundary: Any | None = None
     ) -> None:
+        super().__init__()
         self.num_resamples = _check_int(num_resamples, "num_resamples", 1)
         self.seed = _check_int(seed, "seed", 0)
         self.level = _check_level(level)
         self.boundary = boundary
+
+    def settings(self) -> dict[str, Any]:
+        return {"num_resamples": self.num_resamples, "seed": self.seed, "level": self.level}
 
     def update(self, pred: Any, target: Any) -> None:
         """Nothing to do: the intervals come from state kept by the other accumulators."""

@@ -330,6 +330,7 @@ def build_report(
     import jinja2
 
     from segwise.data.readers import read_class_table
+    from segwise.metrics.families import get_family
     from segwise.report import plots
 
     check_result(result)
@@ -366,7 +367,7 @@ def build_report(
             "value": "–",
             "unit": "",
             "ci": "",
-            "note": "run eval with --boundary",
+            "note": f"run eval with {get_family('boundary').flag}",
         },  # fmt: skip
         _card("Boundary IoU", "biou", result),
         _card("mean Dice", "mean_dice", result),

@@ -1,0 +1,317 @@
+"""Metric families: the groups of scores an evaluation can add to its result, each registered once.
+
+A family is one stateful metric (:class:`~segwise.metrics.state.MetricState`) and what the
+evaluation needs to know about it: the ``segwise eval`` flag that adds it, how to build its state
+from ``(num_classes, ignore_index, options)``, which result keys it writes and the summary lines
+printed after the pixel table. ``segwise eval``, ``predict --eval-gt`` (pixel scores by default),
+``compare-preds`` and the report find the families here, through :mod:`segwise.evaluate`.
+
+Registered, in evaluation order:
+
+* ``pixel`` (always): :class:`~segwise.metrics.ConfusionMatrix` with per-image matrices;
+* ``boundary`` (``--boundary``): :class:`~segwise.metrics.boundary.BoundaryAccumulator`;
+* ``regions`` (``--regions``): :class:`~segwise.metrics.regions.RegionAccumulator`;
+* ``ci`` (``--ci``): :class:`~segwise.metrics.stats.BootstrapCI`, over the pixel state and, when
+  evaluated, the boundary state.
+
+A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` and one
+:func:`register_family` call below; the command line only adds its flag.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from segwise.errors import InputError
+from segwise.metrics.boundary import BoundaryAccumulator
+from segwise.metrics.confusion import ConfusionMatrix
+from segwise.metrics.regions import RegionAccumulator
+from segwise.metrics.state import MetricState
+from segwise.metrics.stats import BootstrapCI
+
+__all__ = [
+    "MetricFamily",
+    "build_states",
+    "families_in",
+    "get_family",
+    "register_family",
+    "registered_families",
+    "select_families",
+    "summary_lines",
+]
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """What the evaluation pipeline knows about one metric family.
+
+    Attributes:
+        name: registry key, e.g. ``"boundary"``.
+        flag: the ``segwise eval`` flag that adds the family (``--all`` adds every one); ``None``
+            for a family that is always evaluated.
+        description: one line: what it adds.
+        build: ``build(num_classes, ignore_index, built, **options)`` returns the family's empty
+            state; ``built`` maps the names of the families built before it to their states.
+        result_keys: top-level keys the family writes into a result (how a reader tells whether a
+            result holds it).
+        summary: ``summary(result) -> lines`` printed after the pixel table (none when the result
+            does not hold the family).
+        options: the family's options and their defaults, passed to ``build`` by keyword.
+    """
+
+    name: str
+    flag: str | None
+    description: str
+    build: Callable[..., MetricState]
+    result_keys: tuple[str, ...]
+    summary: Callable[[Mapping[str, Any]], list[str]]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+_FAMILIES: dict[str, MetricFamily] = {}
+
+
+def register_family(family: MetricFamily) -> MetricFamily:
+    """Add ``family`` to the registry (after the ones already there); a name, flag or option
+    registered twice is an error."""
+    if family.name in _FAMILIES and _FAMILIES[family.name] is not family:
+        raise RuntimeError(f"metric family {family.name!r} is registered twice")
+    for other in _FAMILIES.values():
+        if other is family:
+            continue
+        if family.flag is not None and other.flag == family.flag:
+            raise RuntimeError(f"flag {family.flag} of family {family.name!r} is taken by {other.name!r}")
+        shared = set(other.options) & set(family.options)
+        if shared:
+            raise RuntimeError(
+                f"options {sorted(shared)} of family {family.name!r} are taken by {other.name!r}"
+            )
+    _FAMILIES[family.name] = family
+    return family
+
+
+def registered_families() -> dict[str, MetricFamily]:
+    """A copy of the registry, in evaluation order.
+
+    >>> list(registered_families())
+    ['pixel', 'boundary', 'regions', 'ci']
+    """
+    return dict(_FAMILIES)
+
+
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def get_family(name: str) -> MetricFamily:
+    """The family registered as ``name``; an unknown name raises :class:`InputError` with the list.
+
+    >>> get_family("boundary").flag
+    '--boundary'
+    """
+    if name not in _FAMILIES:
+        raise InputError(
+            f"unknown metric family {name!r}; {_did_you_mean(name, _FAMILIES)}available: {', '.join(_FAMILIES)}."
+        )
+    return _FAMILIES[name]
+
+
+def select_families(requested: Mapping[str, bool], everything: bool = False) -> tuple[str, ...]:
+    """The optional families to evaluate, in registry order, from ``{name: flag given}`` (the
+    command-line flags) and ``everything`` (``--all``).
+
+    >>> select_families({"boundary": False, "regions": True, "ci": False})
+    ('regions',)
+    >>> select_families({}, everything=True)
+    ('boundary', 'regions', 'ci')
+    """
+    for name in requested:
+        get_family(name)
+    return tuple(
+        f.name
+        for f in _FAMILIES.values()
+        if f.flag is not None and (everything or requested.get(f.name, False))
+    )
+
+
+def build_states(
+    families: Iterable[str],
+    num_classes: int,
+    ignore_index: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, MetricState]:
+    """Empty states of the pixel family and of ``families``, in registry order.
+
+    Args:
+        families: names of optional families (the pixel family is always built).
+        num_classes: number of evaluated classes C.
+        ignore_index: the ignore index of the evaluation (with an ROI: the value outside it).
+        options: options of the families (``None`` values mean the default); an option no family
+            has is an error that lists the valid ones.
+
+    Example:
+        >>> states = build_states(["ci", "boundary"], 3, 255, {"bf_theta": 2.0, "resamples": 100})
+        >>> {name: type(s).__name__ for name, s in states.items()}
+        {'pixel': 'ConfusionMatrix', 'boundary': 'BoundaryAccumulator', 'ci': 'BootstrapCI'}
+    """
+    wanted = {get_family(name).name for name in families} | {"pixel"}
+    options = dict(options or {})
+    valid = [opt for f in _FAMILIES.values() for opt in f.options]
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise InputError(
+            f"unknown metric option {unknown[0]!r}; {_did_you_mean(unknown[0], valid)}valid: {', '.join(valid)}."
+        )
+    built: dict[str, MetricState] = {}
+    for family in _FAMILIES.values():
+        if family.name in wanted:
+            kwargs = {
+                k: default if options.get(k) is None else options[k] for k, default in family.options.items()
+            }
+            built[family.name] = family.build(num_classes, ignore_index, dict(built), **kwargs)
+    return built
+
+
+def families_in(result: Mapping[str, Any]) -> list[str]:
+    """The families whose scores a result holds, in registry order.
+
+    >>> families_in({"miou": 0.5, "objects": {}})
+    ['pixel', 'regions']
+    """
+    return [f.name for f in _FAMILIES.values() if any(k in result for k in f.result_keys)]
+
+
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
+    """The summary lines of every family in ``result``, printed after the pixel table."""
+    return [line for family in _FAMILIES.values() for line in family.summary(result)]
+
+
+# ----------------------------------------------------------------------------- summary formatting
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{100 * x:.2f}%"
+
+
+def _with_ci(result: Mapping[str, Any], key: str) -> str:
+    c = (result.get("ci") or {}).get(key)
+    return _pct(result.get(key)) + (f"  [{_pct(c['low'])}, {_pct(c['high'])}]" if c else "")
+
+
+# ----------------------------------------------------------------------------- the families
+
+
+def _build_pixel(num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState]) -> MetricState:
+    return ConfusionMatrix(num_classes, ignore_index, per_image=True)
+
+
+def _pixel_summary(result: Mapping[str, Any]) -> list[str]:
+    """With intervals, the headline pixel scores again (the table has them without)."""
+    ci = result.get("ci")
+    if not ci:
+        return []
+    level = f" ({100 * ci['level']:g}% CI, {ci['num_resamples']} resamples)"
+    labels = (("miou", "mIoU"), ("pixel_accuracy", "pixel accuracy"), ("mean_accuracy", "mean accuracy"))
+    return [f"{label}: {_with_ci(result, key)}{level}" for key, label in labels]
+
+
+register_family(
+    MetricFamily(
+        name="pixel",
+        flag=None,
+        description="pixel scores from the dataset-level confusion matrix (always)",
+        build=_build_pixel,
+        result_keys=("miou", "confusion_matrix"),
+        summary=_pixel_summary,
+    )
+)
+
+
+def _build_boundary(
+    num_classes: int,
+    ignore_index: int | None,
+    built: Mapping[str, MetricState],
+    *,
+    bf_theta: float | None,
+    biou_d: int | None,
+) -> MetricState:
+    return BoundaryAccumulator(num_classes, ignore_index, theta=bf_theta, d=biou_d)
+
+
+def _boundary_summary(result: Mapping[str, Any]) -> list[str]:
+    if "bf" not in result:
+        return []
+    tri = result["trimap"]
+    bands = ", ".join(f"{w}px {_pct(m)}" for w, m in zip(tri["widths"], tri["miou"], strict=True))
+    return [
+        f"BF: {_with_ci(result, 'bf')}   Boundary IoU: {_with_ci(result, 'biou')}",
+        f"trimap mIoU: {bands}",
+    ]
+
+
+register_family(
+    MetricFamily(
+        name="boundary",
+        flag="--boundary",
+        description="boundary metrics: BF, Boundary IoU, trimap",
+        build=_build_boundary,
+        result_keys=("bf", "biou", "trimap"),
+        summary=_boundary_summary,
+        options={"bf_theta": None, "biou_d": None},
+    )
+)
+
+
+def _build_regions(
+    num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState]
+) -> MetricState:
+    return RegionAccumulator(num_classes, ignore_index)
+
+
+def _regions_summary(result: Mapping[str, Any]) -> list[str]:
+    if "objects" not in result:
+        return []
+    o = result["objects"]
+    return [
+        f"objects: F1 {_pct(o['f1'])}, SQ {_pct(o['sq'])}, PQ {_pct(o['pq'])} "
+        f"(TP {o['tp']}, FP {o['fp']}, FN {o['fn']}; means over classes)"
+    ]
+
+
+register_family(
+    MetricFamily(
+        name="regions",
+        flag="--regions",
+        description="object metrics: connected components matched at IoU > 0.5",
+        build=_build_regions,
+        result_keys=("objects",),
+        summary=_regions_summary,
+    )
+)
+
+
+def _build_ci(
+    num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState], *, resamples: int, seed: int
+) -> MetricState:
+    return BootstrapCI(num_resamples=resamples, seed=seed, boundary=built.get("boundary"))
+
+
+def _ci_summary(result: Mapping[str, Any]) -> list[str]:
+    return []  # every family prints its own scores with their intervals
+
+
+register_family(
+    MetricFamily(
+        name="ci",
+        flag="--ci",
+        description="bootstrap 95% confidence intervals over images",
+        build=_build_ci,
+        result_keys=("ci",),
+        summary=_ci_summary,
+        options={"resamples": 1000, "seed": 0},
+    )
+)

@@ -1,0 +1,116 @@
+"""The metric-family registry: lookups with "did you mean", options, the command-line flags, and a
+new family plugging into segwise eval through one registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import typer
+from rich.console import Console
+
+from segwise.cli import app
+from segwise.errors import InputError
+from segwise.evaluate import Evaluation, print_result
+from segwise.metrics import families
+from segwise.metrics.families import (
+    MetricFamily,
+    build_states,
+    families_in,
+    get_family,
+    register_family,
+    registered_families,
+    select_families,
+    summary_lines,
+)
+from segwise.metrics.state import MetricState
+
+
+def test_registered_families_and_their_flags_in_segwise_eval():
+    fams = registered_families()
+    assert list(fams) == ["pixel", "boundary", "regions", "ci"]
+    assert fams["pixel"].flag is None  # always evaluated
+    eval_cmd = typer.main.get_command(app).commands["eval"]
+    eval_flags = {opt for param in eval_cmd.params for opt in param.opts}
+    optional = [f for f in fams.values() if f.flag is not None]
+    assert {f.flag for f in optional} <= eval_flags  # every family has its flag; --all adds them all
+    assert "--all" in eval_flags
+    options = {opt for f in fams.values() for opt in f.options}
+    assert {"--" + o.replace("_", "-") for o in options} <= eval_flags  # and its options
+
+
+def test_unknown_names_and_options_say_what_exists():
+    with pytest.raises(InputError, match="did you mean 'boundary'.*available: pixel, boundary, regions, ci"):
+        get_family("boundry")
+    with pytest.raises(InputError, match="unknown metric family 'region'"):
+        select_families({"region": True})
+    with pytest.raises(InputError, match="unknown metric option 'bf_teta'; did you mean 'bf_theta'"):
+        build_states(["boundary"], 3, 255, {"bf_teta": 2})
+    with pytest.raises(InputError, match="theta"):
+        build_states(["boundary"], 3, 255, {"bf_theta": -1})  # the metric's own validation
+
+
+def test_select_and_build_in_registry_order():
+    assert select_families({"ci": True, "boundary": True, "regions": False}) == ("boundary", "ci")
+    assert select_families({"ci": False}, everything=True) == ("boundary", "regions", "ci")
+    states = build_states(
+        ["ci", "boundary"], 4, 3, {"bf_theta": 2.0, "biou_d": None, "resamples": 20, "seed": 5}
+    )
+    assert list(states) == ["pixel", "boundary", "ci"]
+    assert states["boundary"].theta == 2.0 and states["boundary"].d is None  # None: the family's default
+    assert (states["ci"].num_resamples, states["ci"].seed) == (20, 5)
+    assert states["ci"].boundary is states["boundary"]  # the intervals resample the same images' BF
+    assert states["pixel"].per_image and states["pixel"].ignore_index == 3
+
+
+def test_a_name_flag_or_option_is_registered_once(monkeypatch):
+    monkeypatch.setattr(families, "_FAMILIES", dict(families._FAMILIES))
+    base = get_family("regions")
+    for clash in (
+        MetricFamily("regions", "--objects", "x", base.build, ("objects",), base.summary),
+        MetricFamily("objects", "--regions", "x", base.build, ("objects",), base.summary),
+        MetricFamily("objects", "--objects", "x", base.build, ("objects",), base.summary, {"seed": 0}),
+    ):
+        with pytest.raises(RuntimeError):
+            register_family(clash)
+
+
+class PixelShare(MetricState):
+    """A toy family: the share of evaluated pixels predicted as class 1."""
+
+    def __init__(self, num_classes: int, ignore_index: int | None) -> None:
+        super().__init__()
+        self.ignore_index = ignore_index
+        self.add_state("counts", np.zeros(2, np.int64), "sum")
+
+    def update(self, pred: Any, target: Any) -> None:
+        valid = np.asarray(target) != self.ignore_index
+        self.counts += [int((np.asarray(pred)[valid] == 1).sum()), int(valid.sum())]
+
+    def result(self, state: Any = None, class_names: Any = None) -> dict[str, Any]:
+        return {"share_1": float(self.counts[0] / self.counts[1]), "policy": {"share_1": "toy"}}
+
+
+def test_a_new_family_is_one_registration(monkeypatch):
+    monkeypatch.setattr(families, "_FAMILIES", dict(families._FAMILIES))
+    register_family(
+        MetricFamily(
+            name="share",
+            flag="--share",
+            description="share of class 1",
+            build=lambda num_classes, ignore_index, built: PixelShare(num_classes, ignore_index),
+            result_keys=("share_1",),
+            summary=lambda r: [f"share of class 1: {100 * r['share_1']:.1f}%"] if "share_1" in r else [],
+        )
+    )
+    ev = Evaluation(2, 255, families=select_families({"share": True}))
+    t = np.array([[0, 1, 255], [1, 1, 0]], np.uint8)
+    ev.add(np.array([[1, 1, 1], [0, 1, 0]], np.uint8), t)
+    result = ev.result(["bg", "fg"])
+    assert result["share_1"] == 0.6 and result["policy"]["share_1"] == "toy"
+    assert families_in(result) == ["pixel", "share"]
+    assert summary_lines(result) == ["share of class 1: 60.0%"]
+    console = Console(record=True, width=100)
+    print_result(result, console)
+    assert console.export_text().rstrip().endswith("share of class 1: 60.0%")
