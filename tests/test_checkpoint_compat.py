@@ -14,9 +14,9 @@ import torch
 from segwise.cli import main
 from segwise.data.readers import read_mask
 from segwise.demo_data import CLASS_NAMES, make_shapes_dataset
-from segwise.infer import Predictor, load_checkpoint_model
-from segwise.models import create_model, load_encoder_weights
-from segwise.train.checkpoint import load_checkpoint
+from segwise.infer import Predictor
+from segwise.models import create_model, load_encoder_weights, model_from_checkpoint
+from segwise.models.checkpoint import RESUME_KEYS, load_checkpoint
 from segwise.train.config import config_from_dict
 
 V0 = Path(__file__).parent / "fixtures" / "checkpoint_v0.pt"
@@ -32,7 +32,7 @@ def v0(tmp_path_factory) -> Path:
 
 def test_the_fixture_is_small_and_complete():
     assert V0.stat().st_size < 200_000
-    ckpt = load_checkpoint(V0)
+    ckpt = load_checkpoint(V0, needs=RESUME_KEYS)  # everything --resume reads
     assert ckpt["format"] == "segwise.checkpoint/1" and ckpt["segwise_version"] == "0.1.0"
     for key in ("model", "train_model", "ema_updates", "optimizer", "optimizer_stage", "rng", "config", "spec",
                 "class_names", "model_config", "epoch", "step", "best_miou", "stage", "finished"):  # fmt: skip
@@ -41,7 +41,7 @@ def test_the_fixture_is_small_and_complete():
 
 
 def test_loads_and_predicts_the_recorded_logits(v0):
-    model, spec = load_checkpoint_model(v0)
+    model, spec = model_from_checkpoint(v0)
     assert spec.class_names == CLASS_NAMES and spec.num_classes == 6 and spec.in_channels == 3
     assert not model.training
     x = torch.randn(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))
@@ -49,12 +49,12 @@ def test_loads_and_predicts_the_recorded_logits(v0):
         logits = model(x)
     assert logits.shape == (1, 6, 37, 53)
     np.testing.assert_allclose(logits[0, :, 5, 7].numpy(), V0_LOGITS, atol=1e-5)
-    prediction = Predictor(model, spec, tile=32).predict(np.zeros((40, 50, 3), np.uint8))
+    prediction = Predictor.from_checkpoint(v0, tile=32).predict(np.zeros((40, 50, 3), np.uint8))
     assert prediction.index.shape == (40, 50) and prediction.index.max() < 6
 
 
 def test_the_saved_weights_are_the_ema_average(v0):
-    model, _ = load_checkpoint_model(v0)
+    model, _ = model_from_checkpoint(v0)
     ckpt = load_checkpoint(v0)
     for key, value in model.state_dict().items():
         assert torch.equal(value, ckpt["model"][key]), key
