@@ -35,7 +35,7 @@ from segwise.data.readers import read_image
 from segwise.data.spec import DatasetSpec
 from segwise.infer import OnnxModel, Predictor, export_onnx, load_checkpoint_model
 from segwise.models import create_model
-from segwise.train.checkpoint import save_checkpoint
+from segwise.models.checkpoint import build_payload, save_checkpoint
 
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car",
                   "Pedestrian", "Bicyclist")  # fmt: skip
@@ -51,8 +51,7 @@ def camvid_dir(arg: str | None) -> Path:
 def checkpoint(path: Path, spec: DatasetSpec, arch: str, encoder: str | None, **options) -> Path:
     torch.manual_seed(0)
     model = create_model(arch, spec.num_classes, encoder=encoder, **options)
-    save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config, "spec": spec.to_dict(),
-                           "class_names": list(spec.class_names), "config": {}})  # fmt: skip
+    save_checkpoint(path, build_payload(model, spec, {}))
     return path
 
 

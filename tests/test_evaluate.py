@@ -231,7 +231,7 @@ def test_camvid_segnet_protocol(camvid_root, tmp_path):
 def test_atomic_outputs_get_normal_permissions(tmp_path):
     import os
 
-    from segwise._io import atomic_write_text
+    from segwise.io_utils import atomic_write_text
 
     mask = os.umask(0)
     os.umask(mask)

@@ -162,7 +162,7 @@ def eval_cmd(
     )  # fmt: skip
     print_result(result, console)
     if json_out is not None:
-        from segwise._io import write_json
+        from segwise.io_utils import write_json
 
         write_json(json_out, result)
         console.print(f"wrote {json_out}")
@@ -301,7 +301,7 @@ def compare_preds_cmd(
     for cmp in result["comparisons"]:
         console.print(cmp["verdict"], highlight=False, soft_wrap=True)
     if json_out is not None:
-        from segwise._io import write_json
+        from segwise.io_utils import write_json
 
         write_json(json_out, result)
         console.print(f"wrote {json_out}")
@@ -371,7 +371,7 @@ def data_stats_cmd(
     stats = class_stats(dataset, split, root, workers=workers, **options)
     print_class_stats(stats, console)
     if json_out is not None:
-        from segwise._io import write_json
+        from segwise.io_utils import write_json
 
         write_json(json_out, stats.to_dict())
         console.print(f"wrote {json_out}")
@@ -409,9 +409,9 @@ def data_init_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from segwise._io import atomic_write_text
     from segwise.data.command import parse_value_map
     from segwise.data.scan import scan_folder
+    from segwise.io_utils import atomic_write_text
     from segwise.train.starter import starter_config, starter_toml
 
     targets = [root / "spec.json", root / "train.toml"]

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from segwise._io import write_json
+from segwise.io_utils import write_json
 from segwise.train.config import Config, config_from_dict
 
 DEMO_CONFIG: dict[str, Any] = {
@@ -50,8 +50,7 @@ def run_demo(
     from segwise.demo_data import make_shapes_dataset
     from segwise.evaluate import print_result
     from segwise.metrics import build_result
-    from segwise.models import create_model
-    from segwise.train.checkpoint import load_checkpoint
+    from segwise.models import model_from_checkpoint
     from segwise.train.loop import train
     from segwise.train.runs import evaluate_model
 
@@ -72,9 +71,7 @@ def run_demo(
     run_dir = train(cfg, resume=resume, console=console)
 
     console.print("[bold]3/3[/] evaluating the best checkpoint on the held-out test images")
-    ckpt = load_checkpoint(run_dir / "best.pt")
-    model = create_model(**ckpt["model_config"])
-    model.load_state_dict(ckpt["model"])
+    model, _ = model_from_checkpoint(run_dir / "best.pt")
     state, test_set = evaluate_model(model, cfg, "test", per_image=True, batch_size=16)  # native size, fp32
     result = build_result(state, list(test_set.spec.class_names))
     result["source"] = {"checkpoint": str(run_dir / "best.pt"), "split": "test", "dataset": cfg.data.root}

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segwise._io import atomic_path
+from segwise.io_utils import atomic_path
 
 CLASS_NAMES = ("background", "disc", "square", "triangle", "line", "dot")
 COLORS = ((60, 60, 60), (220, 60, 60), (60, 180, 60), (60, 90, 220), (240, 200, 40), (200, 60, 220))

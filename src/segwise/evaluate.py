@@ -29,11 +29,11 @@ from typing import Any, cast
 import numpy as np
 
 from segwise import __version__
-from segwise._io import atomic_write_text
 from segwise.data.masks import MaskReader, mask_reader
 from segwise.data.pairing import PAIRING_RULE, keyed_files, pair_to
 from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError
+from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix

@@ -13,7 +13,7 @@ import torch
 from segwise.data.spec import DatasetSpec
 from segwise.demo_data import CLASS_NAMES, COLORS, make_shapes_dataset
 from segwise.models import create_model
-from segwise.train.checkpoint import save_checkpoint
+from segwise.models.checkpoint import build_payload, save_checkpoint
 
 SPEC = DatasetSpec("shapes", CLASS_NAMES, COLORS, ignore_index=255, mean=(0.45,) * 3, std=(0.25,) * 3)
 
@@ -25,8 +25,7 @@ def make_checkpoint(path: Path, spec: DatasetSpec = SPEC, seed: int = 0, **model
     model = create_model("unet", spec.num_classes, in_channels=spec.in_channels, **options)
     with torch.no_grad():  # one train-mode pass so the running statistics are not the identity
         model.train()(torch.randn(2, spec.in_channels, 32, 32))
-    save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config, "spec": spec.to_dict(),
-                           "class_names": list(spec.class_names), "config": {}})  # fmt: skip
+    save_checkpoint(path, build_payload(model, spec, {}))
     return path
 
 

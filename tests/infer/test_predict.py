@@ -22,7 +22,7 @@ from segwise.infer.predict import (
     window_starts,
 )
 from segwise.models import create_model
-from segwise.train.checkpoint import save_checkpoint
+from segwise.models.checkpoint import save_checkpoint
 
 from .conftest import SPEC, make_checkpoint
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from segwise.errors import InputError
 from segwise.models import arch_options, create_model, freeze_encoder, list_models
-from segwise.models._padding import crop_to, pad_amounts, pad_to_multiple
+from segwise.models.padding import crop_to, pad_amounts, pad_to_multiple
 
 
 def test_list_models_is_the_issue_set() -> None:

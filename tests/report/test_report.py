@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from segwise._io import write_json
 from segwise.cli import main
 from segwise.errors import InputError
+from segwise.io_utils import write_json
 from segwise.metrics import per_image_iou
 from segwise.report import build_report, load_result, write_report
 from segwise.report.gallery import error_map, select_images

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from segwise.train import checkpoint as ckpt_io
+from segwise.models import checkpoint as ckpt_io
 from segwise.train.runs import evaluate_checkpoint
 from tests.train.conftest import tiny_overrides
 

@@ -7,7 +7,7 @@ import csv
 import pytest
 import torch
 
-from segwise.train import checkpoint as ckpt_io
+from segwise.models import checkpoint as ckpt_io
 from segwise.train import loop
 from segwise.train.config import load_config
 from segwise.train.ema import ModelEma

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from segwise.errors import CheckpointError, InputError
-from segwise.train import checkpoint as ckpt_io
+from segwise.models import checkpoint as ckpt_io
 from segwise.train import loop
 from segwise.train.config import load_config
 from segwise.train.runs import evaluate_checkpoint

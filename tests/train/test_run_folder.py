@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segwise.errors import DataError, InputError
-from segwise.train import checkpoint as ckpt_io
+from segwise.models import checkpoint as ckpt_io
 from segwise.train import loop
 from segwise.train.config import load_config
 from segwise.train.rundir import FAILED, RunFolder

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segwise._io import atomic_path
+from segwise.io_utils import atomic_path
 
 CACHE_FORMAT = 2  # bump when the decoded content of a given tag changes
 

@@ -336,7 +336,7 @@ def plot_class_shares(stats: ClassStats, path: str | os.PathLike[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from segwise._io import atomic_path
+    from segwise.io_utils import atomic_path
 
     share = np.nan_to_num(stats.share) * 100
     colors = [tuple(v / 255 for v in c) for c in stats.colors] if stats.colors else None

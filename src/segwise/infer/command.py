@@ -46,7 +46,7 @@ def run_predict(
     from segwise.data.pairing import compile_match
 
     compile_match(match)
-    from segwise.infer.outputs import check_writable_dir
+    from segwise.io_utils import check_writable_dir
 
     check_writable_dir(out)
     if report is not None:

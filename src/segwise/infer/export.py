@@ -4,8 +4,8 @@ segwise models pad their input to a multiple of their stride in Python (``Segmen
 which the tracing exporter would freeze at the example's size. The exported graph therefore wraps
 :meth:`~segwise.models.SegmentationModel.forward_padded` in :class:`PadCropWrapper`, whose padding
 and cropping are computed from the input's shape *inside* the graph, so any height and width work.
-The DatasetSpec, the model config and the class names travel in the model's ``metadata_props``;
-:class:`segwise.infer.OnnxModel` reads them back.
+The DatasetSpec, the model config and the class names travel in the model's ``metadata_props``
+(:mod:`segwise.infer.onnx_format`); :class:`segwise.infer.OnnxModel` reads them back.
 
 The legacy TorchScript exporter (``dynamo=False``) is used: it handles the dynamic padding and
 every segwise architecture; see docs/decisions.md.
@@ -14,7 +14,6 @@ every segwise architecture; see docs/decisions.md.
 from __future__ import annotations
 
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -25,12 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from segwise import __version__
-from segwise._io import atomic_write_bytes
 from segwise.errors import CheckpointError, InputError
+from segwise.infer.onnx_format import INPUT_NAME, OUTPUT_NAME, onnx_metadata
+from segwise.io_utils import atomic_write_bytes, check_writable_dir
 
-ONNX_FORMAT = "segwise.onnx/1"
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
 _TORCH_PAD = {"reflect": "reflect", "replicate": "replicate", "zeros": "constant"}
 
 
@@ -87,13 +84,13 @@ def export_onnx(
     """
     import onnx
 
-    from segwise.infer.predict import load_checkpoint_model
+    from segwise.models import model_from_checkpoint
 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 17:
         raise InputError(f"--opset must be an integer >= 17; got {opset!r}.")
     out = Path(out)
     _check_writable(out)
-    model, spec = load_checkpoint_model(checkpoint, "cpu")
+    model, spec = model_from_checkpoint(checkpoint, "cpu")
     wrapper = PadCropWrapper(model).eval()
     m = wrapper.multiple
     example = torch.randn(1, spec.in_channels, max(2 * m, 32) + 3, max(3 * m, 48) + 5)
@@ -106,12 +103,7 @@ def export_onnx(
             output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
         )  # fmt: skip
     proto = onnx.load_from_string(buf.getvalue())
-    ckpt_meta = {"segwise.format": ONNX_FORMAT, "segwise.version": __version__, "segwise.spec": spec.to_json(),
-                 "segwise.model_config": json.dumps(model.config), "segwise.class_names": json.dumps(list(spec.class_names)),
-                 "segwise.required_multiple": str(m), "segwise.pad_mode": model.pad_mode,
-                 "segwise.input": "image (N,C,H,W) float32: RGB/255, minus spec.mean, over spec.std",
-                 "segwise.source": str(checkpoint)}  # fmt: skip
-    for key, value in ckpt_meta.items():
+    for key, value in onnx_metadata(model.config, spec, m, model.pad_mode, str(checkpoint)).items():
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "segwise"
     proto.producer_version = __version__
@@ -126,8 +118,6 @@ def export_onnx(
 def _check_writable(out: Path) -> None:
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give the file to write, e.g. {out / 'model.onnx'}.")
-    from segwise.infer.outputs import check_writable_dir
-
     check_writable_dir(out.parent, "--out")
 
 

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from segwise._io import atomic_path, atomic_write_bytes, write_json
+from segwise.data.colors import colorize, overlay
 from segwise.data.masks import roi_ignore_value
 from segwise.data.readers import IMAGE_SUFFIXES, apply_roi, read_image, read_roi, read_spec_mask
 from segwise.data.spec import DatasetSpec
 from segwise.errors import DataError, InputError
-from segwise.infer.outputs import check_writable_dir, colorize, encode_image, overlay
+from segwise.infer.outputs import encode_image
 from segwise.infer.predict import Prediction, Predictor
+from segwise.io_utils import atomic_path, atomic_write_bytes, check_writable_dir, write_json
 
 SAVE_KINDS = ("index", "color", "overlay", "probs")
 DEFAULT_SAVE = ("index", "color", "overlay")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError, InputError
-from segwise.infer.export import INPUT_NAME, ONNX_FORMAT
-from segwise.models._padding import crop_to, pad_to_multiple
+from segwise.infer.onnx_format import INPUT_NAME, read_onnx_metadata
+from segwise.models.padding import crop_to, pad_to_multiple
 
 
 class OnnxModel:
@@ -53,27 +51,12 @@ class OnnxModel:
                 f"cannot load ONNX model {path}: the file is truncated or not an ONNX model ({first}). "
                 "Export it again with segwise export."
             ) from None
-        meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.metadata = {k: v for k, v in meta.items() if k.startswith("segwise.")}
-        if "segwise.format" not in meta:
-            raise CheckpointError(
-                f"{path} is an ONNX model without segwise metadata (no DatasetSpec); segwise predict --onnx needs "
-                "a model written by segwise export."
-            )
-        if meta["segwise.format"] != ONNX_FORMAT:
-            raise CheckpointError(
-                f"{path} has format {meta['segwise.format']!r} (segwise {meta.get('segwise.version', '?')}); this "
-                f"segwise reads {ONNX_FORMAT!r}. Export it again with this version."
-            )
-        try:
-            self.spec = DatasetSpec.from_json(meta["segwise.spec"])
-            self.required_multiple = int(meta["segwise.required_multiple"])
-            self.pad_mode = meta["segwise.pad_mode"]
-            self.model_config = json.loads(meta["segwise.model_config"])
-        except (KeyError, ValueError) as exc:
-            raise CheckpointError(
-                f"{path}: the segwise metadata is incomplete or unreadable ({exc})."
-            ) from None
+        meta = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.metadata = meta.entries
+        self.spec = meta.spec
+        self.required_multiple = meta.required_multiple
+        self.pad_mode = meta.pad_mode
+        self.model_config = meta.model_config
         self.path = path
         self.num_classes = self.spec.num_classes
         self.in_channels = self.spec.in_channels

@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -473,48 +472,12 @@ def load_checkpoint_model(
 ) -> tuple[torch.nn.Module, DatasetSpec]:
     """The model (eval mode, on ``device``) and the dataset spec of a segwise checkpoint.
 
+    The same as :func:`segwise.models.model_from_checkpoint`, which reads and checks the checkpoint.
+
     Raises:
         CheckpointError: missing, truncated or foreign file; a checkpoint whose spec, model config or
             weights this segwise version cannot use.
     """
-    from segwise import __version__
-    from segwise.models import create_model
-    from segwise.train.checkpoint import load_checkpoint
+    from segwise.models import model_from_checkpoint
 
-    path = Path(checkpoint)
-    ckpt = load_checkpoint(path)
-    written_by = f"segwise {ckpt.get('segwise_version', '?')}"
-    missing = [k for k in ("model", "model_config", "spec") if k not in ckpt]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path} (written by {written_by}) lacks {missing}; predicting needs the weights, the model "
-            "config and the dataset spec. Use best.pt/last.pt of a segwise train run."
-        )
-    try:
-        spec = DatasetSpec.from_json(ckpt["spec"])
-    except InputError as exc:
-        raise CheckpointError(
-            f"checkpoint {path} (written by {written_by}): its dataset spec cannot be read by segwise {__version__}: {exc}"
-        ) from None
-    try:
-        model = create_model(**ckpt["model_config"])
-    except (InputError, TypeError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} (written by {written_by}): its model config does not build with segwise "
-            f"{__version__}: {exc} Use the segwise version that wrote it."
-        ) from None
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0][:300]
-        raise CheckpointError(
-            f"checkpoint {path} (written by {written_by}): its weights do not fit the architecture "
-            f"{ckpt['model_config'].get('arch')!r} of segwise {__version__} ({first}). Use the segwise version "
-            "that wrote it."
-        ) from None
-    if model.num_classes != spec.num_classes or model.in_channels != spec.in_channels:
-        raise CheckpointError(
-            f"checkpoint {path}: the model has {model.num_classes} classes and {model.in_channels} input channels "
-            f"but its dataset spec has {spec.num_classes} and {spec.in_channels}; the checkpoint is inconsistent."
-        )
-    return model.to(device).eval(), spec
+    return model_from_checkpoint(checkpoint, device)

@@ -9,10 +9,13 @@ See docs/models.md for the architectures, their options, padding, encoder weight
 
 from segwise.models._base import ClassifierHead as ClassifierHead
 from segwise.models._base import SegmentationModel as SegmentationModel
+from segwise.models.checkpoint import load_checkpoint as load_checkpoint
+from segwise.models.checkpoint import save_checkpoint as save_checkpoint
 from segwise.models.factory import arch_options as arch_options
 from segwise.models.factory import create_model as create_model
 from segwise.models.factory import freeze_encoder as freeze_encoder
 from segwise.models.factory import list_models as list_models
+from segwise.models.factory import model_from_checkpoint as model_from_checkpoint
 from segwise.models.factory import unfreeze_encoder as unfreeze_encoder
 from segwise.models.summary import count_parameters as count_parameters
 from segwise.models.summary import estimate_flops as estimate_flops
@@ -30,7 +33,10 @@ __all__ = [
     "estimate_flops",
     "freeze_encoder",
     "list_models",
+    "load_checkpoint",
     "load_encoder_weights",
+    "model_from_checkpoint",
     "model_table",
+    "save_checkpoint",
     "unfreeze_encoder",
 ]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from segwise.errors import InputError
-from segwise.models._padding import PAD_MODES, PadMode, crop_to, pad_to_multiple
+from segwise.models.padding import PAD_MODES, PadMode, crop_to, pad_to_multiple
 
 __all__ = ["ClassifierHead", "SegmentationModel"]
 

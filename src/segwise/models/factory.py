@@ -1,4 +1,5 @@
-"""``create_model``: build any registered architecture by name, with validated options.
+"""``create_model``: build any registered architecture by name, with validated options;
+``model_from_checkpoint``: rebuild a trained one from a segwise checkpoint.
 
 The architecture modules are imported here by name, so the registry is complete whatever the
 caller imported before.
@@ -6,20 +7,34 @@ caller imported before.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
-from segwise.errors import InputError, did_you_mean
+import torch
+
+from segwise import __version__
+from segwise.data.spec import DatasetSpec
+from segwise.errors import CheckpointError, InputError, did_you_mean
 from segwise.models import fcn as _fcn  # noqa: F401  (registers "fcn")
 from segwise.models import segnet as _segnet  # noqa: F401  (registers "segnet", "segnet_basic")
 from segwise.models import smp_adapter as _smp_adapter  # noqa: F401  (registers the smp archs)
 from segwise.models import unet as _unet  # noqa: F401  (registers "unet")
 from segwise.models._base import SegmentationModel, check_positive_int, check_probability
-from segwise.models._padding import PAD_MODES, PadMode
 from segwise.models._registry import get_arch, registered_archs
+from segwise.models.checkpoint import check_checkpoint, checkpoint_spec, load_checkpoint, written_by
+from segwise.models.padding import PAD_MODES, PadMode
 from segwise.models.smp_adapter import pretrained_tags
 from segwise.models.weights import load_encoder_weights, load_pretrained_encoder, resolve_encoder_weights
 
-__all__ = ["arch_options", "create_model", "freeze_encoder", "list_models", "unfreeze_encoder"]
+__all__ = [
+    "arch_options",
+    "create_model",
+    "freeze_encoder",
+    "list_models",
+    "model_from_checkpoint",
+    "unfreeze_encoder",
+]
 
 # The order in which list_models() and `segwise models list` show the architectures.
 _ORDER = ("unet", "fcn", "segnet", "segnet_basic", "deeplabv3plus", "fpn", "pspnet", "linknet")
@@ -134,6 +149,54 @@ def create_model(
     elif kind == "file":
         load_encoder_weights(model, weights)
     return model
+
+
+def model_from_checkpoint(
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any],
+    device: str | torch.device = "cpu",
+    *,
+    source: str | os.PathLike[str] | None = None,
+) -> tuple[SegmentationModel, DatasetSpec]:
+    """The model (eval mode, on ``device``) and the dataset spec of a segwise checkpoint.
+
+    Args:
+        checkpoint: the checkpoint file, or a dict from :func:`~segwise.models.checkpoint.load_checkpoint`.
+        device: where the model goes.
+        source: the file the dict came from, for messages (default: ``checkpoint`` if a path).
+
+    Raises:
+        CheckpointError: missing, truncated or foreign file; a checkpoint whose spec, model config or
+            weights this segwise version cannot use.
+    """
+    if isinstance(checkpoint, Mapping):
+        path = source if source is not None else "(in memory)"
+        ckpt = check_checkpoint(checkpoint, path)
+    else:
+        path = checkpoint
+        ckpt = load_checkpoint(checkpoint)
+    spec = checkpoint_spec(ckpt, path)
+    try:
+        model = create_model(**ckpt["model_config"])
+    except (InputError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} (written by {written_by(ckpt)}): its model config does not build with segwise "
+            f"{__version__}: {exc} Use the segwise version that wrote it."
+        ) from None
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise CheckpointError(
+            f"checkpoint {path} (written by {written_by(ckpt)}): its weights do not fit the architecture "
+            f"{ckpt['model_config'].get('arch')!r} of segwise {__version__} ({first}). Use the segwise version "
+            "that wrote it."
+        ) from None
+    if model.num_classes != spec.num_classes or model.in_channels != spec.in_channels:
+        raise CheckpointError(
+            f"checkpoint {path}: the model has {model.num_classes} classes and {model.in_channels} input channels "
+            f"but its dataset spec has {spec.num_classes} and {spec.in_channels}; the checkpoint is inconsistent."
+        )
+    return model.to(device).eval(), spec
 
 
 def _check_model(model: Any) -> SegmentationModel:

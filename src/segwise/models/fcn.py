@@ -20,8 +20,8 @@ from segmentation_models_pytorch.encoders import get_encoder
 from torch import nn
 
 from segwise.models._base import SegmentationModel, bilinear_kernel, check_positive_int
-from segwise.models._padding import PadMode
 from segwise.models._registry import ArchEntry, register_arch
+from segwise.models.padding import PadMode
 from segwise.models.smp_adapter import check_smp_encoder
 
 __all__ = ["FCN8s"]

@@ -29,8 +29,8 @@ from torch import nn
 
 from segwise.errors import InputError
 from segwise.models._base import ClassifierHead, SegmentationModel, check_positive_int
-from segwise.models._padding import PadMode
 from segwise.models._registry import ArchEntry, register_arch
+from segwise.models.padding import PadMode
 
 __all__ = ["SegNet", "SegNetBasic"]
 

@@ -23,8 +23,8 @@ from torch import nn
 
 from segwise.errors import InputError, did_you_mean
 from segwise.models._base import ClassifierHead, SegmentationModel
-from segwise.models._padding import PadMode
 from segwise.models._registry import ArchEntry, register_arch
+from segwise.models.padding import PadMode
 
 __all__ = [
     "SMP_ARCHS",

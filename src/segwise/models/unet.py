@@ -22,8 +22,8 @@ from torch import nn
 
 from segwise.errors import InputError
 from segwise.models._base import ClassifierHead, SegmentationModel, check_positive_int, check_probability
-from segwise.models._padding import PadMode
 from segwise.models._registry import ArchEntry, register_arch
+from segwise.models.padding import PadMode
 from segwise.models.smp_adapter import build_smp_model, check_smp_encoder, smp_options
 
 __all__ = ["CLASSIC_ENCODER", "UNet"]

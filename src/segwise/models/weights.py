@@ -28,6 +28,7 @@ import torch
 
 from segwise.errors import CheckpointError, InputError
 from segwise.models._base import SegmentationModel
+from segwise.models.checkpoint import check_checkpoint, is_segwise_checkpoint
 
 __all__ = [
     "LoadReport",
@@ -228,7 +229,10 @@ def read_state_dict(
             "checkpoint); save model.state_dict(), not the model object."
         ) from exc
     config = None
-    if isinstance(obj, Mapping) and "model_config" in obj and _is_state_dict(obj.get("model")):
+    if is_segwise_checkpoint(obj):  # written by segwise train: its format and keys are checked
+        ckpt = check_checkpoint(obj, path)
+        state, kind, config = ckpt["model"], "segwise checkpoint", dict(ckpt["model_config"])
+    elif isinstance(obj, Mapping) and "model_config" in obj and _is_state_dict(obj.get("model")):
         state, kind = obj["model"], "segwise checkpoint"
         config = dict(obj["model_config"]) if isinstance(obj["model_config"], Mapping) else None
     elif isinstance(obj, Mapping) and _is_state_dict(obj.get("state_dict")):

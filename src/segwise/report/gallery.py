@@ -19,9 +19,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from segwise.data.colors import colorize
 from segwise.data.readers import IMAGE_SUFFIXES, MASK_SUFFIXES, apply_roi, read_image, read_roi
 from segwise.errors import DataError
-from segwise.infer.outputs import colorize
 from segwise.report.plots import png_uri
 
 THUMB_WIDTH = 320

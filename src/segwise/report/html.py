@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from segwise import __version__
-from segwise._io import atomic_write_text
 from segwise.errors import DataError, InputError
+from segwise.io_utils import atomic_write_text, check_writable_dir
 
 RESULT_KIND = "segwise.eval_result"
 COMPARISON_KINDS = ("segwise.comparison", "segwise.compare_result")
@@ -425,8 +425,6 @@ def write_report(
 
     ``result`` and ``comparison`` may be dicts or paths to their JSON files.
     """
-    from segwise.infer.outputs import check_writable_dir
-
     if not isinstance(result, Mapping):
         result = load_result(result)
     if comparison is not None and not isinstance(comparison, Mapping):

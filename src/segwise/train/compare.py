@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from segwise._io import atomic_path, atomic_write_text, write_json
 from segwise.errors import InputError
-from segwise.train import checkpoint as ckpt_io
+from segwise.io_utils import atomic_path, atomic_write_text, write_json
+from segwise.models.checkpoint import load_checkpoint
 from segwise.train.config import load_config
 
 SHORTHANDS = {"loss": "loss.name", "lr": "optim.lr", "arch": "model.arch", "optim": "optim.name",
@@ -83,7 +83,7 @@ def run_comparison(
         runs = []
         for s, run_dir, cfg in seed_runs:
             last = run_dir / "last.pt"
-            finished = last.exists() and ckpt_io.load_checkpoint(last).get("finished", False)
+            finished = last.exists() and load_checkpoint(last).get("finished", False)
             if not finished:
                 if console is not None:
                     console.print(

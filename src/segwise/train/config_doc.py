@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", metavar="PATH", help="write it to PATH (docs/config.md) instead")
     args = parser.parse_args(argv)
     if args.write:
-        from segwise._io import atomic_write_text
+        from segwise.io_utils import atomic_write_text
 
         atomic_write_text(args.write, config_reference())
         print(f"wrote {args.write}")

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from segwise.errors import InputError, SegwiseError
 from segwise.metrics import ConfusionMatrix
-from segwise.train import checkpoint as ckpt_io
+from segwise.models.checkpoint import RESUME_KEYS, build_payload, load_checkpoint, save_checkpoint
 from segwise.train.build import (
     build_data,
     build_loss,
@@ -43,6 +43,7 @@ from segwise.train.config import (
 from segwise.train.device import autocast_dtype, select_device
 from segwise.train.distributed import DistInfo, cleanup_distributed, init_distributed
 from segwise.train.ema import ModelEma
+from segwise.train.rng import rng_state, set_rng_state
 from segwise.train.rundir import RunFolder
 from segwise.train.runlog import RunLogger
 from segwise.train.schedule import lr_at
@@ -82,7 +83,7 @@ class RunState:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> RunState:
-        """The progress stored in a checkpoint (the dict :func:`segwise.train.checkpoint.load_checkpoint` returns)."""
+        """The progress stored in a checkpoint (the dict :func:`segwise.models.checkpoint.load_checkpoint` returns)."""
         return cls(
             epoch=ckpt["epoch"], step=ckpt["step"], best_miou=ckpt["best_miou"], stale_epochs=ckpt["stale_epochs"],
             stage=ckpt["stage"], stage_epoch=ckpt["stage_epoch"], history=list(ckpt.get("history", [])),
@@ -250,29 +251,8 @@ def evaluate(
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return getattr(model, "module", model)  # DDP
-
-
 def _params_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
-def _payload(
-    cfg: Config, model: torch.nn.Module, optimizer: torch.optim.Optimizer, spec: Any, progress: dict[str, Any]
-) -> dict[str, Any]:
-    net = _unwrap(model)
-    return {
-        "model": net.state_dict(),
-        "model_config": dict(net.config),
-        "optimizer": optimizer.state_dict(),
-        "config": config_to_dict(cfg),
-        "spec": spec.to_dict(),
-        "class_names": list(spec.class_names),
-        "rng": ckpt_io.rng_state(),
-        **progress,
-    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -376,7 +356,7 @@ def _train(
     state: dict[str, Any] | None = None  # the checkpoint resumed from
     if resume is not None:
         resume = Path(resume)
-        state = ckpt_io.load_checkpoint(resume / "last.pt" if resume.is_dir() else resume)
+        state = load_checkpoint(resume / "last.pt" if resume.is_dir() else resume, needs=RESUME_KEYS)
         cfg = config_from_dict(state["config"])
         run_dir = resume if resume.is_dir() else resume.parent
     else:
@@ -436,7 +416,7 @@ def _train(
         if state is not None and state.get("optimizer_stage") == s_idx:
             optimizer.load_state_dict(state["optimizer"])
         if state is not None and s_idx == first_stage:
-            ckpt_io.set_rng_state(state["rng"])
+            set_rng_state(state["rng"])
         steps_per_epoch = len(data.train_loader)
         if cfg.train.max_train_batches:
             steps_per_epoch = min(steps_per_epoch, cfg.train.max_train_batches)
@@ -482,16 +462,19 @@ def _train(
                         f"the weights became NaN/inf in epoch {run.epoch}; not saving them. Lower optim.lr or enable "
                         "optim.grad_clip."
                     )
-                payload = _payload(cfg, model, optimizer, spec, run.to_progress())
-                payload["optimizer_stage"] = s_idx  # a later stage builds its own optimizer
-                if ema is not None:  # predict, export and init_from read "model": the validated weights
-                    payload["train_model"] = payload["model"]
-                    payload["model"] = ema.state_dict()
-                    payload["ema_updates"] = ema.updates
-                ckpt_io.save_checkpoint(run_dir / "last.pt", payload)
+                progress_info = {
+                    **run.to_progress(),
+                    "optimizer_stage": s_idx,
+                }  # a later stage builds its own optimizer
+                payload = build_payload(
+                    model, spec, config_to_dict(cfg), optimizer=optimizer, rng=rng_state(), progress=progress_info,
+                    # with an EMA, "model" (what predict, export and init_from read) holds the validated average
+                    ema_weights=None if ema is None else ema.state_dict(), ema_updates=0 if ema is None else ema.updates,
+                )  # fmt: skip
+                save_checkpoint(run_dir / "last.pt", payload)
                 folder.saved(run.epoch)
                 if improved:
-                    ckpt_io.save_checkpoint(run_dir / "best.pt", payload)
+                    save_checkpoint(run_dir / "best.pt", payload)
                 log.epoch_end(row, run.best_miou)
             if stop:
                 reason = "time limit" if out_of_time else f"no val mIoU gain for {run.stale_epochs} epochs"

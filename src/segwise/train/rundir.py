@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from segwise._io import atomic_write_text
+from segwise.io_utils import atomic_write_text
 
 FAILED = "FAILED"
 # every name a run writes in its folder (loop.py, checkpoint.py, runlog.py); nothing else is removed

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from segwise._io import atomic_write_text
+from segwise.io_utils import atomic_write_text
 
 
 class RunLogger:

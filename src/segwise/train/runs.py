@@ -10,7 +10,7 @@ import torch
 
 from segwise.errors import InputError
 from segwise.metrics import ConfusionMatrix
-from segwise.train import checkpoint as ckpt_io
+from segwise.models.checkpoint import load_checkpoint
 from segwise.train.build import eval_dataset
 from segwise.train.config import Config, config_from_dict
 
@@ -18,13 +18,12 @@ from segwise.train.config import Config, config_from_dict
 def load_model(
     checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of a segwise checkpoint, in eval mode, and the checkpoint dict."""
-    from segwise.models import create_model
+    """The model of a segwise checkpoint, in eval mode, and the checkpoint dict (with its training config)."""
+    from segwise.models import model_from_checkpoint
 
-    ckpt = ckpt_io.load_checkpoint(checkpoint)
-    model = create_model(**ckpt["model_config"])
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), ckpt
+    ckpt = load_checkpoint(checkpoint, needs=("config",))
+    model, _ = model_from_checkpoint(ckpt, device, source=checkpoint)
+    return model, ckpt
 
 
 def evaluate_checkpoint(

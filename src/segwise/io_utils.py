@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written output."""
+"""Writing files safely: atomic writes (a reader never sees a half-written output), strict JSON, and
+the check that an output folder is writable before any work starts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from segwise.errors import InputError
 
 
 @contextlib.contextmanager
@@ -76,3 +79,18 @@ def to_json(obj: Any, indent: int | None = 2) -> str:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as strict JSON (NaN -> null), atomically."""
     atomic_write_text(path, to_json(obj) + "\n")
+
+
+def check_writable_dir(folder: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create ``folder`` if needed and prove a file can be written there; else :class:`InputError`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".segwise-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"{option} {folder} is not a writable folder ({exc.strerror or exc}); choose a folder you can write to."
+        ) from None
+    return folder
