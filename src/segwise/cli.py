@@ -72,6 +72,12 @@ MatchOpt = Annotated[
         "--match", help="Pair files by the first capture group of this regex in each stem, e.g. '^(\\d+)_'."
     ),
 ]
+RoiSubdirOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--roi", help="Subfolder of region-of-interest masks (0 = not used), paired like the masks."
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")]
 
 
@@ -328,22 +334,14 @@ def data_stats_cmd(
         Path | None,
         typer.Option("--plot", help="Bar chart PNG of the class shares (default: JSON path .png)."),
     ] = None,
-    spec: Annotated[Path | None, typer.Option("--spec", help="folder/tiles: DatasetSpec JSON file.")] = None,
-    classes: Annotated[
-        Path | None, typer.Option("--classes", help="folder/tiles: class table CSV id,name,r,g,b.")
-    ] = None,
-    num_classes: Annotated[
-        int | None, typer.Option("--num-classes", help="folder/tiles: class count.")
-    ] = None,
-    ignore_index: Annotated[
-        int | None, typer.Option("--ignore-index", help="folder/tiles: ignored value.")
-    ] = None,
+    spec: SpecOpt = None,
+    classes: ClassesOpt = None,
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreOpt = None,
     encoding: Annotated[
         str | None, typer.Option("--encoding", help="folder/tiles: index, palette, rgb or value_map.")
     ] = None,
-    value_map: Annotated[
-        str | None, typer.Option("--value-map", help="folder/tiles: stored:class pairs, e.g. 0:0,255:1.")
-    ] = None,
+    value_map: ValueMapOpt = None,
     split_file: Annotated[
         Path | None, typer.Option("--split-file", help="folder/tiles: file of stems to use.")
     ] = None,
@@ -352,9 +350,7 @@ def data_stats_cmd(
     ] = "error",
     images: Annotated[str | None, typer.Option("--images", help="folder/tiles: image subfolder.")] = None,
     masks: Annotated[str | None, typer.Option("--masks", help="folder/tiles: mask subfolder.")] = None,
-    roi: Annotated[
-        str | None, typer.Option("--roi", help="folder/tiles: subfolder of region-of-interest masks.")
-    ] = None,
+    roi: RoiSubdirOpt = None,
     match: MatchOpt = None,
     workers: WorkersOpt = 0,
 ) -> None:
@@ -390,9 +386,7 @@ def data_init_cmd(
     masks: Annotated[
         str, typer.Option("--masks", help="Subfolder of masks (PNG, TIFF, GIF, BMP).")
     ] = "masks",
-    roi: Annotated[
-        str | None, typer.Option("--roi", help="Subfolder of region-of-interest masks (0 = not used).")
-    ] = None,
+    roi: RoiSubdirOpt = None,
     match: MatchOpt = None,
     value_map: ValueMapOpt = None,
     classes: ClassesOpt = None,
@@ -615,9 +609,7 @@ def report_cmd(
         Path | None,
         typer.Option("--compare", help="comparison.json (segwise compare / compare-preds --json)."),
     ] = None,
-    classes: Annotated[
-        Path | None, typer.Option("--classes", help="CSV id,name,r,g,b: colours and RGB mask decoding.")
-    ] = None,
+    classes: ClassesOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Images in the worst and the best gallery.")] = 4,
     title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
 ) -> None:

@@ -138,7 +138,7 @@ def test_run_state_counts_epochs_and_stages():
 
 
 def test_the_run_state_of_a_finished_run(shapes_root, tmp_path):
-    from segwise.train import checkpoint as ckpt_io
+    from segwise.models import checkpoint as ckpt_io
     from segwise.train.loop import train
 
     path = tmp_path / "staged.toml"

@@ -75,19 +75,22 @@ def stats_options(
         if classes is not None or num_classes is not None:
             raise InputError("give either --spec FILE or --classes/--num-classes, not both.")
         options["spec"] = load_spec(spec, Path(root or "."))
-    elif classes is not None or num_classes is not None:
+    elif classes is not None or num_classes is not None or value_map is not None:
         name = Path(root).name if root is not None else dataset
+        vmap = parse_value_map(value_map) if value_map else None
+        if num_classes is None and classes is None and vmap is not None:  # the value map gives the classes
+            num_classes = max(v for v in vmap.values() if v != ignore_index) + 1
         options["spec"] = make_spec(
             name,
             num_classes=num_classes,
             classes=classes,
             ignore_index=ignore_index,
             mask_encoding=encoding,
-            value_map=parse_value_map(value_map) if value_map else None,
+            value_map=vmap,
             in_channels=in_channels,
         )
-    elif any(v is not None for v in (ignore_index, encoding, value_map)):
+    elif any(v is not None for v in (ignore_index, encoding)):
         raise InputError(
-            "--ignore-index, --encoding and --value-map describe a spec: add --num-classes or --classes."
+            "--ignore-index and --encoding describe a spec: add --num-classes, --classes or --value-map."
         )
     return options
