@@ -59,13 +59,15 @@ class CalibrationRun:
     out: Path
     fit_pixels: int
     scores: list[SplitScores]
+    pixels_per_image: int = PIXELS_PER_IMAGE
 
     def lines(self) -> list[str]:
         """The lines ``segwise calibrate`` prints."""
         cal = self.calibration
         bias = "" if cal.bias is None else ", bias " + "[" + ", ".join(f"{b:+.3f}" for b in cal.bias) + "]"
         out = [
-            f"fitted on {self.fit_pixels} sampled pixels of {cal.split!r}: temperature {cal.temperature:.4f}{bias}"
+            f"fitted on {self.fit_pixels} pixels of {cal.split!r} (at most {self.pixels_per_image} per image): "
+            f"temperature {cal.temperature:.4f}{bias}"
         ]
         out.append(
             f"{'split':<10} {'pixels':>10} {'NLL before':>11} {'NLL after':>10} {'ECE before':>11} {'ECE after':>10}"
@@ -143,7 +145,7 @@ def calibrate_checkpoint(
     calibration = Calibration(temperature, bias, split, fit.before.nll, fit.after.nll, fit.before.ece,
                               fit.after.ece, fit.before.num_pixels)  # fmt: skip
     save_checkpoint(out, calibrated_payload(ckpt, calibration))
-    return CalibrationRun(calibration, out, fit_pixels, scores)
+    return CalibrationRun(calibration, out, fit_pixels, scores, pixels_per_image)
 
 
 def _batches(model: torch.nn.Module, dataset: Any, batch_size: int, device: torch.device):
