@@ -591,6 +591,33 @@ def export_cmd(
     console.print(f"wrote {path}")
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's checkpoint (RUN/best.pt).")],
+    split: Annotated[str, typer.Option("--split", help="Split of the run's dataset to fit on.")] = "val",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Calibrated checkpoint to write (default RUN/calibrated.pt).")
+    ] = None,
+    per_class_bias: Annotated[
+        bool, typer.Option("--per-class-bias", help="Also fit one bias per class (can change the argmax).")
+    ] = False,
+    eval_split: Annotated[
+        str | None, typer.Option("--eval-split", help="Also report NLL and ECE on this split, e.g. test.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 4,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
+) -> None:
+    """Fit a temperature (softmax(logits / T)) on a split by NLL and write a calibrated checkpoint."""
+    from segwise.train.calibrate import calibrate_checkpoint
+
+    run = calibrate_checkpoint(
+        checkpoint, split=split, out=out, per_class_bias=per_class_bias, eval_split=eval_split,
+        batch_size=batch_size, device=device,
+    )  # fmt: skip
+    for line in run.lines():
+        console.print(line, highlight=False)
+
+
 @app.command("report")
 def report_cmd(
     result: Annotated[Path, typer.Argument(help="An evaluation result JSON (segwise eval --json).")],

@@ -62,7 +62,7 @@ def run_predict(
         predictor = Predictor.from_checkpoint(checkpoint, device=dev, **options)  # type: ignore[arg-type]
     console.print(
         f"predicting {len(paths)} image{'s' * (len(paths) != 1)} with {predictor.source} "
-        f"(tile {tile or 'whole image'}, TTA {predictor.tta.describe()}) -> {out}",
+        f"(tile {tile or 'whole image'}, TTA {predictor.tta.describe()}, {predictor.describe_calibration()}) -> {out}",
         highlight=False,
     )
     with Progress(

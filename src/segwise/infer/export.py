@@ -5,7 +5,10 @@ which the tracing exporter would freeze at the example's size. The exported grap
 :meth:`~segwise.models.SegmentationModel.forward_padded` in :class:`PadCropWrapper`, whose padding
 and cropping are computed from the input's shape *inside* the graph, so any height and width work.
 The DatasetSpec, the model config and the class names travel in the model's ``metadata_props``
-(:mod:`segwise.infer.onnx_format`); :class:`segwise.infer.OnnxModel` reads them back.
+(:mod:`segwise.infer.onnx_format`); :class:`segwise.infer.OnnxModel` reads them back. A calibrated
+checkpoint (``segwise calibrate``) is exported with its temperature and bias baked into the graph
+(:class:`~segwise.models.calibration.CalibratedLogits`), so the ``logits`` output is already
+calibrated and the runner needs nothing; ``segwise.calibration`` in the metadata says so.
 
 The legacy TorchScript exporter (``dynamo=False``) is used: it handles the dynamic padding and
 every segwise architecture; see docs/decisions.md.
@@ -27,6 +30,7 @@ from segwise import __version__
 from segwise.errors import CheckpointError, InputError
 from segwise.infer.onnx_format import INPUT_NAME, OUTPUT_NAME, onnx_metadata
 from segwise.io_utils import atomic_write_bytes, check_writable_dir
+from segwise.models.calibration import CalibratedLogits
 
 _TORCH_PAD = {"reflect": "reflect", "replicate": "replicate", "zeros": "constant"}
 
@@ -85,14 +89,23 @@ def export_onnx(
     import onnx
 
     from segwise.models import model_from_checkpoint
+    from segwise.models.checkpoint import checkpoint_calibration, load_checkpoint
 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 17:
         raise InputError(f"--opset must be an integer >= 17; got {opset!r}.")
     out = Path(out)
     _check_writable(out)
-    model, spec = model_from_checkpoint(checkpoint, "cpu")
-    wrapper = PadCropWrapper(model).eval()
-    m = wrapper.multiple
+    ckpt = load_checkpoint(checkpoint)
+    model, spec = model_from_checkpoint(ckpt, "cpu", source=checkpoint)
+    calibration = checkpoint_calibration(ckpt, checkpoint)
+    pad_crop = PadCropWrapper(model)
+    m = pad_crop.multiple
+    wrapper: nn.Module = pad_crop
+    reference: nn.Module = model
+    if calibration is not None:  # baked into the graph: the output is the calibrated logits
+        wrapper = CalibratedLogits(pad_crop, calibration.temperature, calibration.bias)
+        reference = CalibratedLogits(model, calibration.temperature, calibration.bias)
+    wrapper.eval()
     example = torch.randn(1, spec.in_channels, max(2 * m, 32) + 3, max(3 * m, 48) + 5)
     buf = io.BytesIO()
     axes = {0: "batch", 2: "height", 3: "width"}
@@ -103,14 +116,17 @@ def export_onnx(
             output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
         )  # fmt: skip
     proto = onnx.load_from_string(buf.getvalue())
-    for key, value in onnx_metadata(model.config, spec, m, model.pad_mode, str(checkpoint)).items():
+    meta = onnx_metadata(model.config, spec, m, model.pad_mode, str(checkpoint))
+    if calibration is not None:
+        meta["segwise.calibration"] = calibration.describe()
+    for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "segwise"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     if verify:
-        _verify(data, model, spec.in_channels, m)
+        _verify(data, reference.eval(), spec.in_channels, m)
     atomic_write_bytes(out, data)
     return out
 

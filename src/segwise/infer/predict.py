@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError, InputError
+from segwise.models.calibration import CalibratedLogits, Calibration
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 """A model: ``(N, in_channels, H, W)`` normalised float images to ``(N, C, H, W)`` logits."""
@@ -405,6 +406,8 @@ class Predictor:
         spec: the dataset spec the model was trained with.
         tile, overlap, tta, batch_size, device: see :func:`stream_probabilities`.
         source: where the model came from (checkpoint or ONNX path), for messages and results.
+        calibration: the checkpoint's temperature scaling, when ``model`` applies it (see
+            :meth:`from_checkpoint`); only described in messages here.
 
     Example:
         >>> spec = DatasetSpec("toy", ("a", "b"))
@@ -424,6 +427,7 @@ class Predictor:
         batch_size: int = 1,
         device: str | torch.device = "cpu",
         source: str = "model",
+        calibration: Calibration | None = None,
     ) -> None:
         _check_options(tile, overlap, batch_size)
         if isinstance(model, torch.nn.Module):
@@ -436,14 +440,33 @@ class Predictor:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.source = source
+        self.calibration = calibration
 
     @classmethod
     def from_checkpoint(
         cls, checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu", **options: Any
     ) -> Predictor:
-        """Load the model and spec of a segwise checkpoint; options as the constructor."""
-        model, spec = load_checkpoint_model(checkpoint, device)
-        return cls(model, spec, device=device, source=str(checkpoint), **options)
+        """Load the model and spec of a segwise checkpoint; options as the constructor.
+
+        A checkpoint of ``segwise calibrate`` predicts ``softmax(logits / T + bias)``: its model is
+        wrapped in :class:`~segwise.models.calibration.CalibratedLogits` (the argmax changes only with a bias).
+        """
+        from segwise.models import model_from_checkpoint
+        from segwise.models.checkpoint import checkpoint_calibration, load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        model, spec = model_from_checkpoint(ckpt, device, source=checkpoint)
+        calibration = checkpoint_calibration(ckpt, checkpoint)
+        if calibration is not None:
+            model = CalibratedLogits(model, calibration.temperature, calibration.bias).to(device)
+        return cls(model, spec, device=device, source=str(checkpoint), calibration=calibration, **options)
+
+    def describe_calibration(self) -> str:
+        """``"calibrated: temperature 1.83"``, ``"calibration in the ONNX graph: ..."`` or ``"uncalibrated"``."""
+        if self.calibration is not None:
+            return f"calibrated: {self.calibration.describe()}"
+        entry = getattr(self.model, "metadata", {}).get("segwise.calibration")
+        return f"calibration in the ONNX graph: {entry}" if entry else "uncalibrated"
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike[str], **options: Any) -> Predictor:

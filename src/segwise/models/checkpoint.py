@@ -13,6 +13,9 @@ arbitrary code runs on load). Its keys:
 ``rng``, ...       random generator), ``train_model`` and ``ema_updates`` with an EMA, and the
                    progress fields listed in :data:`RESUME_KEYS` (plus ``history``,
                    ``train_seconds``, ``finished``, ``optimizer_stage``)
+``calibration``    optional, written by ``segwise calibrate``: temperature, per-class bias or
+                   ``None``, the split and its scores before/after
+                   (:class:`~segwise.models.calibration.Calibration`); checked on load
 =================  ==========================================================================
 
 It is written to a temporary file and renamed, so a crash never leaves half a checkpoint (a NaN
@@ -37,6 +40,7 @@ from segwise import __version__
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError, InputError
 from segwise.io_utils import atomic_path
+from segwise.models.calibration import Calibration, check_calibration
 
 FORMAT_NAME = "segwise.checkpoint"
 FORMAT_VERSION = 1
@@ -61,7 +65,9 @@ __all__ = [
     "REQUIRED_KEYS",
     "RESUME_KEYS",
     "build_payload",
+    "calibrated_payload",
     "check_checkpoint",
+    "checkpoint_calibration",
     "checkpoint_spec",
     "is_segwise_checkpoint",
     "load_checkpoint",
@@ -200,7 +206,30 @@ def check_checkpoint(
             f"checkpoint {source} (written by {writer}): 'model' and 'model_config' must be dicts; got "
             f"{type(obj['model']).__name__} and {type(obj['model_config']).__name__}. The file is damaged."
         )
+    checkpoint_calibration(obj, source)
     return dict(obj)
+
+
+def checkpoint_calibration(ckpt: Mapping[str, Any], source: str | os.PathLike[str]) -> Calibration | None:
+    """The checked ``calibration`` entry of a checkpoint, or ``None`` when it has none (it is optional)."""
+    entry = ckpt.get("calibration")
+    if entry is None:
+        return None
+    names = ckpt.get("class_names")
+    return check_calibration(entry, len(names) if isinstance(names, list | tuple) else None, str(source))
+
+
+def calibrated_payload(ckpt: Mapping[str, Any], calibration: Calibration) -> dict[str, Any]:
+    """A checked checkpoint with its ``calibration`` entry set, for :func:`save_checkpoint` (which re-tags it).
+
+    >>> from segwise.models.calibration import Calibration
+    >>> cal = Calibration(1.5, None, "val", 1.0, 0.8, 0.1, 0.02, 100)
+    >>> calibrated_payload({"format": FORMAT, "model": {}}, cal)["calibration"]["temperature"]
+    1.5
+    """
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "segwise_version")}
+    payload["calibration"] = calibration.to_dict()
+    return payload
 
 
 def checkpoint_spec(ckpt: Mapping[str, Any], source: str | os.PathLike[str]) -> DatasetSpec:
