@@ -220,3 +220,18 @@ def test_predict_inputs_pair_with_masks_by_match(drive):
     assert {i.name: m.name for i, m in pairs.items()} == {
         f"{i}_training.tif": f"{i}_training_mask.gif" for i in ("21", "22", "40")
     }  # without --match: the one mask whose stem is the image stem + "_..."
+
+
+def test_unpaired_error_suggests_a_match_regex_for_a_fixed_suffix(tmp_path):
+    """CamVid-style `a.png` / `a_L.png` names: the error proposes a --match that pairs them, and it does."""
+    for sub, names in (("images", ["a_1.png", "b_2.png"]), ("masks", ["a_1_L.png", "b_2_L.png"])):
+        (tmp_path / sub).mkdir()
+        for n in names:
+            (tmp_path / sub / n).write_bytes(b"")
+    with pytest.raises(DataError, match=r"try --match '\^\(\.\*\?\)\(\?:_L\)\?\$'"):
+        pair_samples(tmp_path / "images", tmp_path / "masks")
+    pairs = pair_samples(tmp_path / "images", tmp_path / "masks", match=r"^(.*?)(?:_L)?$")
+    assert [(s.image.name, s.mask.name) for s in pairs] == [
+        ("a_1.png", "a_1_L.png"),
+        ("b_2.png", "b_2_L.png"),
+    ]

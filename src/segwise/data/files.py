@@ -85,6 +85,14 @@ def pair_samples(
         no_roi = [images[k].name for k in images if k not in rois]
         if no_roi:
             parts.append(unpaired_message("images", images_dir, no_roi, f"ROI mask in {roi_dir}"))
+    if parts and match is None:
+        from segwise.data.pairing import suggest_match
+
+        regex = suggest_match([p.stem for p in images.values()], [p.stem for p in masks.values()])
+        if regex is not None:
+            parts.append(
+                f"the mask names look like the image names plus a fixed suffix: try --match '{regex}'"
+            )
     if parts:
         how = (
             f"by the first group of --match '{match}'"

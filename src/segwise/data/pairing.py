@@ -197,3 +197,25 @@ def pair_inputs(
         else:
             pairs[path] = found
     return pairs, missing
+
+
+def suggest_match(stems_a: Sequence[str], stems_b: Sequence[str]) -> str | None:
+    """A ``--match`` regex that pairs two folders whose stems differ by a fixed suffix, else None.
+
+    >>> suggest_match(["0001TP_008550", "0001TP_008580"], ["0001TP_008550_L", "0001TP_008580_L"])
+    '^(.*?)(?:_L)?$'
+    >>> suggest_match(["a", "b"], ["x", "y"]) is None
+    True
+    """
+    for short, long in ((stems_a, stems_b), (stems_b, stems_a)):
+        shorts = set(short)
+        suffixes = set()
+        for s in long:
+            heads = [h for h in shorts if s.startswith(h) and len(s) > len(h)]
+            if not heads:
+                break
+            suffixes.add(s[len(max(heads, key=len)) :])
+        else:
+            if len(suffixes) == 1 and long:
+                return f"^(.*?)(?:{re.escape(suffixes.pop())})?$"
+    return None
