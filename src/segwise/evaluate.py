@@ -520,7 +520,13 @@ def print_result(result: dict[str, Any], console: Any) -> None:
     if result.get("policy", {}).get("roi"):
         notes.append(f"ROI: {result['policy']['roi']}")
     elif result["ignore_index"] is not None:
-        notes.append(f"pixels with ground truth {result['ignore_index']} are ignored")
+        spec = result.get("spec") or {}
+        mapped = (
+            f" (after the value map {dict(map(tuple, spec['value_map']))} of the stored values)"
+            if spec.get("mask_encoding") == "value_map" and spec.get("value_map")
+            else ""
+        )
+        notes.append(f"pixels with ground truth {result['ignore_index']} are ignored{mapped}")
     for note in notes:
         console.print(f"[dim]{note}[/]")
     for line in summary_lines(result):  # the other families' scores (boundary, objects, intervals)
