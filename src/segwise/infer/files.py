@@ -6,7 +6,10 @@ Outputs go to sub-folders of ``out`` named by kind, one file per input, named by
 * ``index/<stem>.png``: class ids (8-bit, 16-bit beyond 256 classes), what ``segwise eval --pred`` reads;
 * ``color/<stem>.png``: the class colours of the DatasetSpec;
 * ``overlay/<stem>.jpg``: colours blended half-and-half over the input;
-* ``probs/<stem>.npz``: ``probs`` ``(C, H, W)`` uint8 (``round(255 p)``) and ``class_names``.
+* ``probs/<stem>.npy``: the class probabilities, ``(C, H, W)`` float16 in the order of the
+  DatasetSpec's classes (a plain ``np.save`` file: ``np.load(path)``), what
+  ``segwise eval --probs`` reads. With ``--roi`` they are left as predicted (also outside the ROI);
+  the ROI only changes the index output and the evaluation.
 
 Every file is written atomically. An input that cannot be read (corrupt file, wrong channel
 count) is reported and skipped; the others are still predicted and their outputs stay valid.
@@ -106,11 +109,9 @@ def write_outputs(
         if kind == "probs":
             if pred.probs is None:
                 raise InputError("--save probs needs predictions made with return_probs=True.")
-            path = out_dir / "probs" / f"{stem}.npz"
+            path = out_dir / "probs" / f"{stem}.npy"
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.savez_compressed(
-                    fh, probs=pred.probs, class_names=np.array(spec.class_names), scale=np.float32(255)
-                )
+                np.save(fh, np.asarray(pred.probs, np.float16), allow_pickle=False)
         else:
             arr = {"index": pred.index, "color": color, "overlay": None}[kind]
             if kind == "overlay":
