@@ -12,7 +12,8 @@ stem. Without ``match`` a prediction pairs with the ground truth of the same ste
 that, with the ground truth whose stem is the longest prefix of the prediction's stem followed by
 ``_``, ``-`` or ``.`` (so ``0001TP_008550_pred.png`` pairs with ``0001TP_008550.png``). ROI masks pair
 with the ground truth by the same rule. Only mask files (.png, .bmp, .tif, .tiff, .gif) are
-considered. Masks are read through one :class:`~segwise.data.masks.MaskReader`.
+considered, and in a probabilities folder (``--probs``) only ``.npy`` files. Masks are read through
+one :class:`~segwise.data.masks.MaskReader`; probabilities by :func:`read_probs`.
 """
 
 from __future__ import annotations
