@@ -139,3 +139,16 @@ def test_bad_probability_files_are_named(shapes, predicted, tmp_path):
     np.save(bad / f"{stems[1]}.npy", np.full((6, 20, 56), 1 / 6, np.float16))
     with pytest.raises(DataError, match=rf"size mismatch.*{stems[1]}\.npy"):
         evaluate_folders(shapes / "masks", None, num_classes=6, ignore_index=IGNORE, workers=1, probs_dir=bad)
+
+
+def test_predict_eval_gt_with_the_probs_family_equals_eval_probs(shapes, predicted, tmp_path):
+    from segwise.infer import Predictor, predict_paths
+
+    ckpt = make_checkpoint(tmp_path / "tiny.pt")  # the same seed as the module's checkpoint
+    summary = predict_paths(Predictor.from_checkpoint(ckpt), shapes / "images", tmp_path / "out", save=["index"],
+                            eval_gt=shapes / "masks", families=["probs"])  # fmt: skip
+    separate = evaluate_folders(shapes / "masks", None, num_classes=6, ignore_index=IGNORE, workers=1,
+                                probs_dir=predicted / "probs")  # fmt: skip
+    assert summary.result is not None
+    for key in ("roc_auc", "average_precision", "ece", "brier", "nll", "calibration"):
+        assert summary.result[key] == separate[key], key

@@ -171,7 +171,8 @@ def predict_paths(
             output holds the ignore value (the spec's ignore index, else 255) and nothing is evaluated.
         match: pairing regex (first capture group = key) for ``eval_gt`` and ``roi``.
         families: with ``eval_gt``, metric families to add to the pixel scores (names in
-            :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does.
+            :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does;
+            ``"probs"`` scores the float16 probabilities (as written to ``probs/``).
         family_options: their options (see :func:`segwise.evaluate.evaluate_folders`).
 
     Returns:
@@ -213,13 +214,14 @@ def predict_paths(
             if on_image is not None:
                 on_image(path, False)
             continue
-        pred = predictor.predict(image, return_probs="probs" in save)
+        need_probs = evaluation is not None and bool(evaluation.probs_states)  # e.g. families=("probs",)
+        pred = predictor.predict(image, return_probs="probs" in save or need_probs)
         if inside is not None:  # outside the ROI: the ignore value, in the index output too
             pred = Prediction(np.where(inside, pred.index, outside).astype(pred.index.dtype), pred.probs)
             target = apply_roi(target, inside, outside) if target is not None else None
         write_outputs(out_dir, path.stem, image, pred, spec, save)
         if evaluation is not None and target is not None:
-            evaluation.add(pred.index, target)
+            evaluation.add(pred.index, target, probs=pred.probs)
             evaluated.append(path)
         summary.predicted.append(path.stem)
         if on_image is not None:
