@@ -185,3 +185,22 @@ def test_bad_input_is_a_clear_error():
         acc.update(np.full((3, 4, 4), 1 / 3, np.float32), np.full((4, 4), 7, np.uint8))
     with pytest.raises(InputError, match="calibration_bins"):
         ProbabilityAccumulator(3, calibration_bins=0)
+
+
+def test_in_range_ignore_index_is_not_a_class():
+    ps, ts = make_images(6, 4, n=2)
+    ts = [np.where(t == IGNORE, 3, np.minimum(t, 2)).astype(np.uint8) for t in ts]  # class 3: the void value
+    acc = ProbabilityAccumulator(4, 3)
+    for p, t in zip(ps, ts, strict=True):
+        acc.update(p, t)
+    r = acc.result()
+    p, y = (
+        np.concatenate([x.reshape(4, -1).T for x in ps]).astype(np.float64),
+        np.concatenate([t.reshape(-1) for t in ts]),
+    )
+    p, y = p[y != 3], y[y != 3]
+    ref = reference(p, y)
+    assert r["roc_auc"][3] is None and r["average_precision"][3] is None
+    per_class = [ece_reference(p[:, k], (y == k).astype(float), 15)[0] for k in range(3)]
+    assert r["classwise_ece"] == pytest.approx(np.mean(per_class), abs=1e-6)
+    assert r["ece"] == pytest.approx(ref["ece"], abs=1e-6) and r["nll"] == pytest.approx(ref["nll"], abs=1e-6)

@@ -45,8 +45,8 @@ POLICY: dict[str, str] = {
     "probabilities; finer ones are rounded to float16 first",
     "probs_calibration": "top label = argmax (first class on ties), confidence = its probability; bins of "
     "equal width on [0, 1], bin of p = min(floor(p K), K - 1); ece = sum over bins |accuracy - confidence| "
-    "x bin mass, mce = max over non-empty bins; classwise_ece = mean over all classes of the ECE of p_c "
-    "against 1[y = c]",
+    "x bin mass, mce = max over non-empty bins; classwise_ece = mean over all classes (absent ones too; not an "
+    "in-range ignore index) of the ECE of p_c against 1[y = c]",
     "probs_brier": "mean over pixels of sum_c (p_c - 1[y = c])^2 (between 0 and 2)",
     "probs_nll": f"mean over pixels of -ln(max(p_y, {NLL_EPS:g}))",
     "probs_binary": "two classes: class 1 is positive; sensitivity = recall of class 1 and specificity = "
@@ -286,7 +286,9 @@ class ProbabilityAccumulator(MetricState):
             nonempty = self.top_count > 0
             out["ece"] = float(gaps.sum() / n)
             out["mce"] = float((gaps[nonempty] / self.top_count[nonempty]).max())
-            out["classwise_ece"] = float((np.abs(self.class_pos - self.class_conf).sum(axis=1) / n).mean())
+            scored = [k for k in range(c) if k != self.ignore_index]  # an in-range ignore index is no class
+            per_class = np.abs(self.class_pos - self.class_conf).sum(axis=1) / n
+            out["classwise_ece"] = float(per_class[scored].mean())
             out["brier"] = float(self.loss_sums[0] / n)
             out["nll"] = float(self.loss_sums[1] / n)
         else:
