@@ -68,9 +68,13 @@ def test_misspelled_command_suggests_the_right_one(capsys):
 
 
 def test_missing_required_option_is_named(capsys):
-    rc, out = _run(capsys, ["eval", "--gt", "a", "--num-classes", "2"])
+    rc, out = _run(capsys, ["compare-preds", "--gt", "a", "--num-classes", "2"])
     assert rc == 2
     assert "Missing option '--pred'" in out
+    _assert_short(out)
+    rc, out = _run(capsys, ["eval", "--gt", "a", "--num-classes", "2"])  # --pred or --probs
+    assert rc == 2
+    assert "--pred" in out and "--probs" in out
     _assert_short(out)
 
 

@@ -104,8 +104,22 @@ def _main(
 def eval_cmd(
     gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth masks.")],
     pred: Annotated[
-        Path, typer.Option("--pred", help="Folder of predicted masks (paired by stem or --match).")
-    ],
+        Path | None,
+        typer.Option(
+            "--pred", help="Folder of predicted masks (paired by stem or --match); optional with --probs."
+        ),
+    ] = None,
+    probs: Annotated[
+        Path | None,
+        typer.Option(
+            "--probs",
+            help="Folder of class probabilities <stem>.npy (C,H,W) of predict --save probs: adds ROC AUC, AP, "
+            "calibration (ECE, MCE), Brier and NLL; their argmax is the prediction when --pred is not given.",
+        ),
+    ] = None,
+    calibration_bins: Annotated[
+        int, typer.Option("--calibration-bins", help="Equal-width confidence bins of ECE/MCE with --probs.")
+    ] = 15,
     num_classes: NumClassesOpt = None,
     ignore_index: IgnoreOpt = None,
     classes: ClassesOpt = None,
@@ -150,7 +164,8 @@ def eval_cmd(
     """Evaluate a folder of predicted masks against a folder of ground-truth masks.
 
     Ground truth is read as --spec, --classes or --value-map say; predictions are class ids (what
-    segwise predict writes to index/). With --roi only pixels inside the ROI masks count.
+    segwise predict writes to index/). With --roi only pixels inside the ROI masks count. With
+    --probs (probs/ of segwise predict --save probs) threshold-free scores and calibration are added.
     """
     from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders, print_result, write_csv
@@ -161,10 +176,11 @@ def eval_cmd(
         pred_value_map=pred_value_map,
     )  # fmt: skip
     families = select_families({"boundary": boundary, "regions": regions, "ci": ci}, everything=all_metrics)
-    options = {"bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed}
+    options = {"bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
+               "calibration_bins": calibration_bins}  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
-        reader=reader, families=families, family_options=options,
+        reader=reader, families=families, family_options=options, probs_dir=probs,
     )  # fmt: skip
     print_result(result, console)
     if json_out is not None:

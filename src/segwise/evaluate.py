@@ -12,7 +12,8 @@ stem. Without ``match`` a prediction pairs with the ground truth of the same ste
 that, with the ground truth whose stem is the longest prefix of the prediction's stem followed by
 ``_``, ``-`` or ``.`` (so ``0001TP_008550_pred.png`` pairs with ``0001TP_008550.png``). ROI masks pair
 with the ground truth by the same rule. Only mask files (.png, .bmp, .tif, .tiff, .gif) are
-considered. Masks are read through one :class:`~segwise.data.masks.MaskReader`.
+considered, and in a probabilities folder (``--probs``) only ``.npy`` files. Masks are read through
+one :class:`~segwise.data.masks.MaskReader`; probabilities by :func:`read_probs`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
-from segwise.metrics.families import build_states, summary_lines
+from segwise.metrics.families import build_states, get_family, summary_lines
 from segwise.metrics.scalar import Metric, parse_metric
 from segwise.metrics.state import MetricState
 
@@ -76,17 +77,33 @@ class Evaluation:
     ) -> None:
         self.states: dict[str, MetricState] = build_states(families, num_classes, ignore_index, options)
         self.pixel = cast(ConfusionMatrix, self.states["pixel"])
-        self.accumulators: list[Any] = [s for name, s in self.states.items() if name != "pixel"]
+        self.accumulators: list[Any] = [
+            s for name, s in self.states.items() if name != "pixel" and get_family(name).needs == "labels"
+        ]
         self.accumulators += list(accumulators)
+        self.probs_states: list[MetricState] = [
+            s for name, s in self.states.items() if get_family(name).needs == "probs"
+        ]
 
-    def add(self, pred: np.ndarray, target: np.ndarray, matrix: np.ndarray | None = None) -> None:
-        """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), and
-        its confusion matrix when it was counted already (e.g. in a worker thread)."""
+    def add(
+        self,
+        pred: np.ndarray,
+        target: np.ndarray,
+        matrix: np.ndarray | None = None,
+        probs: np.ndarray | None = None,
+    ) -> None:
+        """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), its
+        confusion matrix when it was counted already (e.g. in a worker thread), and the class
+        probabilities ``(C, H, W)`` when a family needs them (``probs``)."""
         if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
         for acc in self.accumulators:
             acc.update(pred, target)
+        if self.probs_states and probs is None:
+            raise InputError("the probs family needs the class probabilities of every image: pass probs=.")
+        for state in self.probs_states:
+            state.update(probs, target)
 
     def result(
         self, class_names: Sequence[str] | None = None, extra_policy: Mapping[str, Any] | None = None
@@ -94,7 +111,7 @@ class Evaluation:
         """The result dict (see :func:`segwise.metrics.build_result`) with every family's keys."""
         result = self.pixel.result(None, class_names)
         result["policy"].update(extra_policy or {})
-        for acc in self.accumulators:
+        for acc in [*self.accumulators, *self.probs_states]:
             _merge(result, acc.result(self.pixel, result["class_names"]))
         return result
 
@@ -126,6 +143,85 @@ def pair_files(
     pairs = [(gts[k], by_gt[k]) for k in gts if k in by_gt]
     missing = [gts[k] for k in gts if k not in by_gt]
     return pairs, missing, extra
+
+
+PROBS_SUFFIXES = (".npy",)
+
+
+def pair_probs(
+    gt_files: Sequence[Path], probs_dir: Path, match: str | None = None
+) -> tuple[dict[Path, Path], list[Path]]:
+    """The probabilities file (``.npy``) of each ground-truth file, by the pairing rule of predictions.
+
+    Returns:
+        ``({gt path: probs path}, probs files that pair with no ground truth)``.
+    """
+    if not Path(probs_dir).is_dir():
+        raise DataError(f"probabilities folder {probs_dir} does not exist or is not a folder.")
+    probs = keyed_files(Path(probs_dir), PROBS_SUFFIXES, "probabilities", match)
+    if not probs:
+        raise DataError(
+            f"probabilities folder {probs_dir} holds no .npy files; point --probs at the probs/ folder of "
+            "segwise predict --save probs."
+        )
+    gts = keyed_files(Path(gt_files[0]).parent, MASK_SUFFIXES, "ground-truth", match) if gt_files else {}
+    by_gt, extra = pair_to(gts, probs, prefix=match is None)
+    key_of = {path: key for key, path in gts.items()}
+    return {g: by_gt[key_of[g]] for g in gt_files if key_of[g] in by_gt}, extra
+
+
+def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Read and check one probabilities file: ``(C, H, W)`` floats summing to 1 over C (within 1e-2)."""
+    try:
+        probs = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot read probabilities {path}: {exc}. Write them with np.save (C, H, W)."
+        ) from None
+    if not isinstance(probs, np.ndarray) or not np.issubdtype(probs.dtype, np.floating):
+        raise DataError(
+            f"probabilities {path} must be a float array (C, H, W); got {getattr(probs, 'dtype', probs)}."
+        )
+    if probs.ndim != 3 or probs.shape[0] != num_classes:
+        raise DataError(
+            f"probabilities {path} have shape {probs.shape}; expected ({num_classes}, H, W): one map per class."
+        )
+    if probs.shape[1:] != tuple(shape):
+        raise DataError(
+            f"size mismatch: probabilities {path} are {probs.shape[2]}x{probs.shape[1]} (WxH) but the ground "
+            f"truth is {shape[1]}x{shape[0]}. Predict at the ground truth's size."
+        )
+    total = probs.astype(np.float32).sum(axis=0)
+    low, high = float(np.min(probs)), float(np.max(probs))
+    if not np.isfinite(total).all() or low < 0 or high > 1 + 1e-2 or np.abs(total - 1).max() > 1e-2:
+        worst = float(np.nanmax(np.abs(total - 1))) if np.isfinite(total).any() else float("nan")
+        raise DataError(
+            f"probabilities {path} are not probabilities: values in [{low:g}, {high:g}], sums over classes off 1 by "
+            f"up to {worst:g} (tolerance 1e-2). Save softmax outputs, not logits."
+        )
+    return probs
+
+
+def load_probs_pair(
+    gt_path: Path, pred_path: Path | None, probs_path: Path, reader: MaskReader, roi_path: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`load_pair`, with the probabilities; without ``pred_path`` the prediction is their argmax."""
+    if pred_path is not None:
+        pred, target, cm = load_pair(gt_path, pred_path, reader, roi_path)
+        return pred, target, cm, read_probs(probs_path, reader.num_classes, target.shape)
+    target = reader.read_target(gt_path)
+    probs = read_probs(probs_path, reader.num_classes, target.shape)
+    pred = probs.argmax(axis=0).astype(np.uint8 if reader.num_classes <= 256 else np.uint16)
+    ignore = reader.eval_ignore_index(roi_path is not None)
+    if roi_path is not None:
+        target = apply_roi(
+            target, read_roi(roi_path), ignore, source=f"ground truth {gt_path} (ROI {roi_path})"
+        )
+    try:
+        cm = F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
+    except InputError as exc:
+        raise DataError(f"{probs_path} vs {gt_path}: {exc}") from None
+    return pred, target, cm, probs
 
 
 def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) -> dict[Path, Path]:
@@ -212,7 +308,7 @@ def _bounded_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], worke
 
 def evaluate_folders(
     gt_dir: str | os.PathLike[str],
-    pred_dir: str | os.PathLike[str],
+    pred_dir: str | os.PathLike[str] | None,
     num_classes: int | None = None,
     ignore_index: int | None = None,
     classes: str | os.PathLike[str] | ClassTable | None = None,
@@ -231,6 +327,7 @@ def evaluate_folders(
     keep_matrices: bool = False,
     families: Iterable[str] = (),
     family_options: Mapping[str, Any] | None = None,
+    probs_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
@@ -262,6 +359,9 @@ def evaluate_folders(
         families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
             ``regions``, ``ci``), built with the evaluation's ignore index.
         family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}``.
+        probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
+            probs``), paired like predictions: adds the ``probs`` family. Without ``pred_dir`` their
+            argmax is the prediction of the pixel scores.
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
@@ -275,8 +375,27 @@ def evaluate_folders(
         )  # fmt: skip
     names = list(class_names) if class_names is not None else list(reader.spec.class_names)
     ignore = reader.eval_ignore_index(roi_dir is not None)
+    if pred_dir is None and probs_dir is None:
+        raise InputError("give a folder of predicted masks (--pred) or of probabilities (--probs).")
+    families = list(families)
+    if probs_dir is not None and "probs" not in families:
+        families.append("probs")
+    if probs_dir is None and "probs" in families:
+        raise InputError("the probs family needs a folder of probabilities (--probs DIR).")
     evaluation = Evaluation(reader.num_classes, ignore, families, family_options, accumulators)
-    pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir), match)
+    probs_of: dict[Path, Path] = {}
+    if pred_dir is not None:
+        pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir), match)
+    else:
+        gts = _mask_files(Path(gt_dir), "ground-truth", match)
+        probs_of, extra = pair_probs(list(gts.values()), Path(probs_dir), match)  # type: ignore[arg-type]
+        pairs = [(g, probs_of[g]) for g in gts.values() if g in probs_of]
+        missing = [g for g in gts.values() if g not in probs_of]
+    if pred_dir is not None and probs_dir is not None:
+        probs_of, extra_probs = pair_probs([g for g, _ in pairs], Path(probs_dir), match)
+        extra = extra + extra_probs
+        missing = missing + [g for g, _ in pairs if g not in probs_of]
+        pairs = [(g, p) for g, p in pairs if g in probs_of]
     problems = []
     if missing:
         problems.append(f"{len(missing)} ground-truth files have no prediction: {_listing(missing)}")
@@ -295,9 +414,14 @@ def evaluate_folders(
     rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
 
     workers = workers or os.cpu_count() or 1
-    args = [(g, p, reader, rois.get(g)) for g, p in pairs]
-    for pred, target, cm in _bounded_map(load_pair, args, workers):
-        evaluation.add(pred, target, cm)
+    if probs_dir is None:
+        args = [(g, p, reader, rois.get(g)) for g, p in pairs]
+        for pred, target, cm in _bounded_map(load_pair, args, workers):
+            evaluation.add(pred, target, cm)
+    else:
+        args = [(g, None if pred_dir is None else p, probs_of[g], reader, rois.get(g)) for g, p in pairs]
+        for pred, target, cm, probs in _bounded_map(load_probs_pair, args, workers):
+            evaluation.add(pred, target, cm, probs=probs)
 
     policy: dict[str, Any] = {
         "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
@@ -310,7 +434,9 @@ def evaluate_folders(
         )
     result = evaluation.result(names, extra_policy=policy)
     state = evaluation.pixel
-    result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
+    result["source"] = {"gt": str(gt_dir), "pred": None if pred_dir is None else str(pred_dir)}
+    if probs_dir is not None:
+        result["source"]["probs"] = str(probs_dir)
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
     if match is not None:  # the report finds each input image by this key

@@ -30,7 +30,7 @@ def predicted(tiny_ckpt, shapes, tmp_path_factory) -> Path:
 
 def test_outputs_of_every_kind(predicted, shapes, tiny_ckpt):
     stems = sorted(p.stem for p in (shapes / "images").glob("*.png"))
-    for kind, ext in (("index", ".png"), ("color", ".png"), ("overlay", ".jpg"), ("probs", ".npz")):
+    for kind, ext in (("index", ".png"), ("color", ".png"), ("overlay", ".jpg"), ("probs", ".npy")):
         assert sorted(p.name for p in (predicted / kind).iterdir()) == [s + ext for s in stems], kind
     predictor = Predictor.from_checkpoint(tiny_ckpt, tile=32)
     image = read_image(shapes / "images" / f"{stems[0]}.png")
@@ -41,9 +41,10 @@ def test_outputs_of_every_kind(predicted, shapes, tiny_ckpt):
     assert np.array_equal(color, np.array(SPEC.colors, np.uint8)[pred.index])
     overlay = cv2.imread(str(predicted / "overlay" / f"{stems[0]}.jpg"))
     assert overlay.shape == (*image.shape[:2], 3)
-    with np.load(predicted / "probs" / f"{stems[0]}.npz") as npz:
-        assert npz["probs"].dtype == np.uint8 and np.array_equal(npz["probs"], pred.probs)
-        assert list(npz["class_names"]) == list(SPEC.class_names)
+    probs = np.load(predicted / "probs" / f"{stems[0]}.npy")
+    assert probs.dtype == np.float16 and probs.shape == (SPEC.num_classes, *image.shape[:2])
+    assert np.array_equal(probs, pred.probs)
+    np.testing.assert_allclose(probs.astype(np.float64).sum(0), 1.0, atol=1e-2)
     assert not list(predicted.rglob("*.tmp"))
 
 

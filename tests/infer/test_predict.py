@@ -115,13 +115,14 @@ class TestSlidingWindow:
         np.testing.assert_allclose(got, ref, atol=1e-5)
         assert not np.allclose(got, _reference_probs(unet, image, SPEC), atol=1e-3)  # windows did matter
 
-    def test_uint8_probabilities_and_index_agree(self, unet):
+    def test_float16_probabilities_and_index_agree(self, unet):
         pred = predict_image(_image(50, 66), unet, SPEC, tile=32, return_probs=True)
         assert pred.index.dtype == np.uint8 and pred.index.shape == (50, 66)
         assert pred.probs is not None and pred.probs.shape == (SPEC.num_classes, 50, 66)
         full = predict_probabilities(_image(50, 66), unet, SPEC, tile=32)
         assert np.array_equal(pred.index, full.argmax(0))
-        assert np.abs(pred.probs.astype(int) - np.round(255 * full)).max() <= 1
+        assert pred.probs.dtype == np.float16
+        np.testing.assert_allclose(pred.probs.astype(np.float32), full, atol=1e-3)
 
 
 class TestTTA:

@@ -18,6 +18,7 @@ from segwise.errors import InputError
 from segwise.metrics import ConfusionMatrix
 from segwise.metrics.boundary import BoundaryAccumulator
 from segwise.metrics.families import build_states, registered_families
+from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
@@ -25,6 +26,21 @@ from tests.reference.masks import blob_labels, perturb
 
 C = 3  # classes; the ground truth also holds 3 (void: outside [0, 3), or a class of a 4-class state)
 NAMES = ["a", "b", "c", "d"]
+
+
+class ProbsFromLabels(ProbabilityAccumulator):
+    """The probabilities state, fed with the cases' label maps turned into deterministic softmax maps."""
+
+    def update(self, pred: Any, target: Any) -> None:
+        labels = np.asarray(pred).astype(np.int64)
+        h, w = labels.shape[-2:]
+        yy, xx = np.mgrid[0:h, 0:w]
+        logits = np.stack(
+            [2.0 * (labels == c) + 0.7 * np.sin(c + 0.7 * yy + 1.3 * xx) for c in range(self.num_classes)]
+        )
+        logits = np.moveaxis(logits, 0, -3)  # (..., C, H, W)
+        e = np.exp(logits - logits.max(axis=-3, keepdims=True))
+        super().update((e / e.sum(axis=-3, keepdims=True)).astype(np.float16), target)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ CASES = {
     ),
     "regions": Case(lambda: RegionAccumulator(C, C), lambda: RegionAccumulator(C, C, connectivity=4)),
     "ci": Case(lambda: BootstrapCI(num_resamples=50, seed=1), lambda: BootstrapCI(num_resamples=50, seed=2)),
+    "probs": Case(lambda: ProbsFromLabels(C, C), lambda: ProbsFromLabels(C, C, calibration_bins=10)),
 }
 
 
@@ -218,6 +235,8 @@ def test_empty_state(case):
         assert result["num_pixels"] == 0 and result["miou"] is None and result["num_images"] == 0
     elif isinstance(fresh, BoundaryAccumulator):
         assert math.isnan(result["bf"]) and math.isnan(result["biou"])
+    elif isinstance(fresh, ProbabilityAccumulator):
+        assert result["probs_pixels"] == 0 and result["ece"] is None and result["roc_auc"] == [None] * C
     else:
         assert result["objects"]["tp"] == 0 and math.isnan(result["objects"]["f1"])
 

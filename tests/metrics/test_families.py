@@ -29,8 +29,9 @@ from segwise.metrics.state import MetricState
 
 def test_registered_families_and_their_flags_in_segwise_eval():
     fams = registered_families()
-    assert list(fams) == ["pixel", "boundary", "regions", "ci"]
+    assert list(fams) == ["pixel", "boundary", "regions", "ci", "probs"]
     assert fams["pixel"].flag is None  # always evaluated
+    assert fams["probs"].needs == "probs"  # fed with probabilities: --probs DIR, not part of --all
     eval_cmd = typer.main.get_command(app).commands["eval"]
     eval_flags = {opt for param in eval_cmd.params for opt in param.opts}
     optional = [f for f in fams.values() if f.flag is not None]
@@ -41,7 +42,9 @@ def test_registered_families_and_their_flags_in_segwise_eval():
 
 
 def test_unknown_names_and_options_say_what_exists():
-    with pytest.raises(InputError, match="did you mean 'boundary'.*available: pixel, boundary, regions, ci"):
+    with pytest.raises(
+        InputError, match="did you mean 'boundary'.*available: pixel, boundary, regions, ci, probs"
+    ):
         get_family("boundry")
     with pytest.raises(InputError, match="unknown metric family 'region'"):
         select_families({"region": True})
@@ -54,6 +57,7 @@ def test_unknown_names_and_options_say_what_exists():
 def test_select_and_build_in_registry_order():
     assert select_families({"ci": True, "boundary": True, "regions": False}) == ("boundary", "ci")
     assert select_families({"ci": False}, everything=True) == ("boundary", "regions", "ci")
+    assert select_families({"probs": True}, everything=True) == ("boundary", "regions", "ci", "probs")
     states = build_states(
         ["ci", "boundary"], 4, 3, {"bf_theta": 2.0, "biou_d": None, "resamples": 20, "seed": 5}
     )

@@ -276,3 +276,16 @@ def test_eval_writes_a_report(case, tmp_path):
     text = out.read_text()
     assert_self_contained(text)
     assert _parse(text).rows["class-table"] == 6 and ">Trimap<" in text and ">Worst and best images<" in text
+
+
+def test_reliability_diagram_when_the_result_has_calibration(case):
+    from segwise.metrics.probs import ProbabilityAccumulator
+
+    rng = np.random.default_rng(0)
+    acc = ProbabilityAccumulator(6, 255)
+    t = rng.integers(0, 6, size=(20, 30))
+    p = rng.dirichlet(np.ones(6), size=(20, 30)).transpose(2, 0, 1).astype(np.float16)
+    acc.update(p, t)
+    text = build_report({**case["result"], **{k: v for k, v in acc.result().items() if k != "policy"}})
+    assert 'alt="Reliability diagram"' in text
+    assert 'alt="Reliability diagram"' not in build_report(case["result"])

@@ -6,7 +6,10 @@ Outputs go to sub-folders of ``out`` named by kind, one file per input, named by
 * ``index/<stem>.png``: class ids (8-bit, 16-bit beyond 256 classes), what ``segwise eval --pred`` reads;
 * ``color/<stem>.png``: the class colours of the DatasetSpec;
 * ``overlay/<stem>.jpg``: colours blended half-and-half over the input;
-* ``probs/<stem>.npz``: ``probs`` ``(C, H, W)`` uint8 (``round(255 p)``) and ``class_names``.
+* ``probs/<stem>.npy``: the class probabilities, ``(C, H, W)`` float16 in the order of the
+  DatasetSpec's classes (a plain ``np.save`` file: ``np.load(path)``), what
+  ``segwise eval --probs`` reads. With ``--roi`` they are left as predicted (also outside the ROI);
+  the ROI only changes the index output and the evaluation.
 
 Every file is written atomically. An input that cannot be read (corrupt file, wrong channel
 count) is reported and skipped; the others are still predicted and their outputs stay valid.
@@ -106,11 +109,9 @@ def write_outputs(
         if kind == "probs":
             if pred.probs is None:
                 raise InputError("--save probs needs predictions made with return_probs=True.")
-            path = out_dir / "probs" / f"{stem}.npz"
+            path = out_dir / "probs" / f"{stem}.npy"
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.savez_compressed(
-                    fh, probs=pred.probs, class_names=np.array(spec.class_names), scale=np.float32(255)
-                )
+                np.save(fh, np.asarray(pred.probs, np.float16), allow_pickle=False)
         else:
             arr = {"index": pred.index, "color": color, "overlay": None}[kind]
             if kind == "overlay":
@@ -170,7 +171,8 @@ def predict_paths(
             output holds the ignore value (the spec's ignore index, else 255) and nothing is evaluated.
         match: pairing regex (first capture group = key) for ``eval_gt`` and ``roi``.
         families: with ``eval_gt``, metric families to add to the pixel scores (names in
-            :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does.
+            :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does;
+            ``"probs"`` scores the float16 probabilities (as written to ``probs/``).
         family_options: their options (see :func:`segwise.evaluate.evaluate_folders`).
 
     Returns:
@@ -212,13 +214,14 @@ def predict_paths(
             if on_image is not None:
                 on_image(path, False)
             continue
-        pred = predictor.predict(image, return_probs="probs" in save)
+        need_probs = evaluation is not None and bool(evaluation.probs_states)  # e.g. families=("probs",)
+        pred = predictor.predict(image, return_probs="probs" in save or need_probs)
         if inside is not None:  # outside the ROI: the ignore value, in the index output too
             pred = Prediction(np.where(inside, pred.index, outside).astype(pred.index.dtype), pred.probs)
             target = apply_roi(target, inside, outside) if target is not None else None
         write_outputs(out_dir, path.stem, image, pred, spec, save)
         if evaluation is not None and target is not None:
-            evaluation.add(pred.index, target)
+            evaluation.add(pred.index, target, probs=pred.probs)
             evaluated.append(path)
         summary.predicted.append(path.stem)
         if on_image is not None:

@@ -342,7 +342,8 @@ class Prediction:
 
     Attributes:
         index: ``(H, W)`` class ids (uint8, or uint16 for more than 256 classes).
-        probs: ``(C, H, W)`` uint8 probabilities quantised as ``round(255 * p)``, or ``None``.
+        probs: ``(C, H, W)`` float16 class probabilities (softmax, summing to 1 per pixel up to float16
+            rounding), or ``None``.
     """
 
     index: np.ndarray
@@ -369,14 +370,14 @@ def predict_probabilities(
 def predict_image(
     image: np.ndarray, model: LogitsFn, spec: DatasetSpec, *, return_probs: bool = False, **options: Any
 ) -> Prediction:
-    """Class ids (and optionally uint8 probabilities) of one image, in bounded memory.
+    """Class ids (and optionally float16 probabilities) of one image, in bounded memory.
 
     Options are those of :func:`stream_probabilities` (``tile``, ``overlap``, ``tta``,
     ``batch_size``, ``device``).
 
     Shape:
         - image: ``(H, W, in_channels)`` uint8
-        - output: ``index (H, W)``, ``probs (C, H, W)`` uint8
+        - output: ``index (H, W)``, ``probs (C, H, W)`` float16
 
     >>> spec = DatasetSpec("toy", ("a", "b"))
     >>> model = torch.nn.Conv2d(3, 2, 1)
@@ -386,16 +387,16 @@ def predict_image(
     height, width = check_image(image, spec.in_channels).shape[:2]
     dtype = np.uint8 if spec.num_classes <= 256 else np.uint16
     index = np.empty((height, width), dtype)
-    probs_u8 = np.empty((spec.num_classes, height, width), np.uint8) if return_probs else None
+    probs_f16 = np.empty((spec.num_classes, height, width), np.float16) if return_probs else None
 
     def sink(y: int, probs: torch.Tensor) -> None:
         rows = probs.shape[1]
         index[y : y + rows] = argmax_classes(probs)
-        if probs_u8 is not None:
-            probs_u8[:, y : y + rows] = probs.mul(255.0).round_().to(torch.uint8).cpu().numpy()
+        if probs_f16 is not None:
+            probs_f16[:, y : y + rows] = probs.to(torch.float16).cpu().numpy()
 
     stream_probabilities(image, model, spec, sink, **options)
-    return Prediction(index, probs_u8)
+    return Prediction(index, probs_f16)
 
 
 class Predictor:

@@ -12,7 +12,9 @@ Registered, in evaluation order:
 * ``boundary`` (``--boundary``): :class:`~segwise.metrics.boundary.BoundaryAccumulator`;
 * ``regions`` (``--regions``): :class:`~segwise.metrics.regions.RegionAccumulator`;
 * ``ci`` (``--ci``): :class:`~segwise.metrics.stats.BootstrapCI`, over the pixel state and, when
-  evaluated, the boundary state.
+  evaluated, the boundary state;
+* ``probs`` (``--probs DIR``): :class:`~segwise.metrics.probs.ProbabilityAccumulator`, fed with the
+  class probabilities instead of the class ids (``needs="probs"``; not part of ``--all``).
 
 A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` and one
 :func:`register_family` call below; the command line only adds its flag.
@@ -28,6 +30,7 @@ from typing import Any
 from segwise.errors import InputError
 from segwise.metrics.boundary import BoundaryAccumulator
 from segwise.metrics.confusion import ConfusionMatrix
+from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
@@ -60,6 +63,8 @@ class MetricFamily:
         summary: ``summary(result) -> lines`` printed after the pixel table (none when the result
             does not hold the family).
         options: the family's options and their defaults, passed to ``build`` by keyword.
+        needs: what its ``update`` takes as first argument: ``"labels"`` (predicted class ids) or
+            ``"probs"`` (class probabilities ``(C, H, W)``; such a family is not part of ``--all``).
     """
 
     name: str
@@ -69,6 +74,7 @@ class MetricFamily:
     result_keys: tuple[str, ...]
     summary: Callable[[Mapping[str, Any]], list[str]]
     options: Mapping[str, Any] = field(default_factory=dict)
+    needs: str = "labels"
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -97,7 +103,7 @@ def registered_families() -> dict[str, MetricFamily]:
     """A copy of the registry, in evaluation order.
 
     >>> list(registered_families())
-    ['pixel', 'boundary', 'regions', 'ci']
+    ['pixel', 'boundary', 'regions', 'ci', 'probs']
     """
     return dict(_FAMILIES)
 
@@ -134,7 +140,7 @@ def select_families(requested: Mapping[str, bool], everything: bool = False) -> 
     return tuple(
         f.name
         for f in _FAMILIES.values()
-        if f.flag is not None and (everything or requested.get(f.name, False))
+        if f.flag is not None and (requested.get(f.name, False) or (everything and f.needs == "labels"))
     )
 
 
@@ -313,5 +319,53 @@ register_family(
         result_keys=("ci",),
         summary=_ci_summary,
         options={"resamples": 1000, "seed": 0},
+    )
+)
+
+
+def _build_probs(
+    num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState], *, calibration_bins: int
+) -> MetricState:
+    return ProbabilityAccumulator(num_classes, ignore_index, calibration_bins=calibration_bins)
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "–" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _probs_summary(result: Mapping[str, Any]) -> list[str]:
+    if "ece" not in result:
+        return []
+    lines = [
+        f"probabilities: mean ROC AUC {_num(result['mean_roc_auc'])}, mean AP {_num(result['mean_average_precision'])} "
+        "(one-vs-rest, over classes where defined)",
+        f"calibration: ECE {_pct(result['ece'])} ({result['calibration']['bins']} bins), class-wise ECE "
+        f"{_pct(result['classwise_ece'])}, MCE {_pct(result['mce'])}, Brier {_num(result['brier'])}, "
+        f"NLL {_num(result['nll'])}",
+    ]
+    if "sensitivity" in result:
+        best = (result.get("best_threshold") or {}).get("f1")
+        at = (
+            f"; best F1 {_pct(best['f1'])} at p1 >= {best['threshold']:.4g} (precision {_pct(best['precision'])}, "
+            f"recall {_pct(best['recall'])})"
+            if best
+            else ""
+        )
+        lines.append(
+            f"sensitivity {_pct(result['sensitivity'])}, specificity {_pct(result['specificity'])} (argmax){at}"
+        )
+    return lines
+
+
+register_family(
+    MetricFamily(
+        name="probs",
+        flag="--probs",
+        description="ROC AUC, average precision, calibration (ECE, MCE), Brier, NLL of class probabilities",
+        build=_build_probs,
+        result_keys=("roc_auc", "ece", "calibration"),
+        summary=_probs_summary,
+        options={"calibration_bins": 15},
+        needs="probs",
     )
 )

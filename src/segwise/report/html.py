@@ -3,8 +3,8 @@ evaluation result, optionally with a training run and a comparison.
 
 Sections: summary cards (with confidence intervals when the result has them), a sortable
 per-class table, per-class IoU and BF bars, class frequency next to IoU, the row-normalised
-confusion matrix, the trimap curve, the worst-k and best-k images, training curves and a
-comparison table. See docs/report.md.
+confusion matrix, the trimap curve, a reliability diagram (results with probabilities), the
+worst-k and best-k images, training curves and a comparison table. See docs/report.md.
 """
 
 from __future__ import annotations
@@ -354,6 +354,10 @@ def build_report(
                 "Per-class BF",
                 plots.per_class_bars(names, bf, colors, "Boundary F1 per class (%)", result.get("bf")),
             )
+        )
+    if result.get("calibration"):  # segwise eval --probs
+        charts.append(
+            ("Reliability diagram", plots.reliability_diagram(result["calibration"], result.get("ece")))
         )
     source = result.get("source") or {}
     cards = [

@@ -174,6 +174,35 @@ def trimap_curve(trimap: Mapping[str, Any]) -> str:
     return figure_uri(fig)
 
 
+def reliability_diagram(calibration: Mapping[str, Any], ece: float | None = None) -> str:
+    """Top-label reliability diagram: accuracy against confidence per bin, with the bins' pixel shares."""
+    plt = _plt()
+    edges = list(calibration["edges"])
+    count = list(calibration["count"])
+    total = sum(count) or 1
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    acc = [_value(v) for v in calibration["accuracy"]]
+    conf = [_value(v) for v in calibration["confidence"]]
+    fig, (ax, share) = plt.subplots(
+        2, 1, figsize=(4.6, 4.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
+    ax.bar(centres, acc, width=widths, edgecolor="black", linewidth=0.5, alpha=0.8, label="accuracy")
+    ax.plot(conf, acc, "o", color="tab:red", markersize=3, label="mean confidence")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ece_text = "" if ece is None else f" (ECE {100 * ece:.2f}%)"
+    ax.set_title(f"Reliability diagram, top label{ece_text}")
+    ax.legend(fontsize=7, loc="upper left")
+    share.bar(centres, [c / total for c in count], width=widths, color="gray")
+    share.set_xlabel("confidence (max probability)")
+    share.set_ylabel("pixels")
+    share.set_xlim(0, 1)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
 def training_curves(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """Loss, validation scores and learning rate per epoch from a run's ``metrics.csv`` rows."""
     plt = _plt()
