@@ -132,6 +132,16 @@ def eval_cmd(
         bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
     ] = False,
     all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
+    uncertainty: Annotated[
+        Path | None,
+        typer.Option(
+            "--uncertainty",
+            help="Folder of <key>.npy uncertainty maps (predict --save uncertainty): add error AUROC, risk-coverage.",
+        ),
+    ] = None,
+    uncertainty_bins: Annotated[
+        int, typer.Option("--uncertainty-bins", help="Histogram bins over [0, log C] for --uncertainty.")
+    ] = 4096,
     bf_theta: Annotated[
         float | None, typer.Option("--bf-theta", help="BF tolerance in px (default 0.75% of the diagonal).")
     ] = None,
@@ -160,11 +170,16 @@ def eval_cmd(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
         pred_value_map=pred_value_map,
     )  # fmt: skip
-    families = select_families({"boundary": boundary, "regions": regions, "ci": ci}, everything=all_metrics)
-    options = {"bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed}
+    requested = {"boundary": boundary, "regions": regions, "ci": ci, "uncertainty": uncertainty is not None}
+    families = select_families(requested, everything=all_metrics)
+    options = {
+        "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
+        "uncertainty_bins": uncertainty_bins,
+    }  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
         reader=reader, families=families, family_options=options,
+        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
     )  # fmt: skip
     print_result(result, console)
     if json_out is not None:

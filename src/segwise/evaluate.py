@@ -37,7 +37,7 @@ from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
-from segwise.metrics.families import build_states, summary_lines
+from segwise.metrics.families import build_states, get_family, summary_lines
 from segwise.metrics.scalar import Metric, parse_metric
 from segwise.metrics.state import MetricState
 
@@ -77,16 +77,40 @@ class Evaluation:
         self.states: dict[str, MetricState] = build_states(families, num_classes, ignore_index, options)
         self.pixel = cast(ConfusionMatrix, self.states["pixel"])
         self.accumulators: list[Any] = [s for name, s in self.states.items() if name != "pixel"]
+        # the extra per-image arrays each accumulator takes (its family's ``inputs``), by position
+        self.accumulator_inputs: list[tuple[str, ...]] = [
+            get_family(name).inputs for name in self.states if name != "pixel"
+        ]
         self.accumulators += list(accumulators)
+        self.accumulator_inputs += [()] * (len(self.accumulators) - len(self.accumulator_inputs))
 
-    def add(self, pred: np.ndarray, target: np.ndarray, matrix: np.ndarray | None = None) -> None:
-        """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), and
-        its confusion matrix when it was counted already (e.g. in a worker thread)."""
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the extra per-image arrays the chosen families need (see :meth:`add`)."""
+        return tuple(dict.fromkeys(n for names in self.accumulator_inputs for n in names))
+
+    def add(
+        self,
+        pred: np.ndarray,
+        target: np.ndarray,
+        matrix: np.ndarray | None = None,
+        inputs: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), its
+        confusion matrix when it was counted already (e.g. in a worker thread), and the extra arrays
+        of the families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``)."""
         if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
-        for acc in self.accumulators:
-            acc.update(pred, target)
+        inputs = inputs or {}
+        for acc, names in zip(self.accumulators, self.accumulator_inputs, strict=True):
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise InputError(
+                    f"{type(acc).__name__} needs the per-image input {missing[0]!r}; pass "
+                    f"Evaluation.add(..., inputs={{{missing[0]!r}: array}}) (segwise eval --{missing[0]} DIR)."
+                )
+            acc.update(pred, target, **{n: inputs[n] for n in names})
 
     def result(
         self, class_names: Sequence[str] | None = None, extra_policy: Mapping[str, Any] | None = None
@@ -142,6 +166,51 @@ def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) 
             "the names differ."
         )
     return {g: by_gt[key_of[g]] for g in gt_files}
+
+
+def pair_arrays(
+    gts: Mapping[str, Path],
+    needed: Sequence[str],
+    folders: Mapping[str, str | os.PathLike[str]],
+    match: str | None = None,
+) -> dict[str, dict[Path, Path]]:
+    """For each needed input name, ``{ground-truth file: <key>.npy}`` from its folder, for the
+    ground truths ``gts`` (``{key: file}``), paired like the predictions; a missing folder or file
+    raises :class:`DataError`."""
+    unused = [n for n in folders if n not in needed]
+    if unused:
+        raise InputError(f"no evaluated metric family takes the input {unused[0]!r}; needed: {list(needed)}.")
+    out: dict[str, dict[Path, Path]] = {}
+    for name in needed:
+        if name not in folders:
+            raise InputError(f"the {name} metrics need a folder of per-image arrays: pass --{name} DIR.")
+        folder = Path(folders[name])
+        if not folder.is_dir():
+            raise DataError(f"{name} folder {folder} does not exist or is not a folder.")
+        by_gt, _ = pair_to(gts, keyed_files(folder, (".npy",), name, match), prefix=match is None)
+        missing = [g for k, g in gts.items() if k not in by_gt]
+        if missing:
+            raise DataError(
+                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: {_listing(missing)}."
+            )
+        out[name] = {g: by_gt[k] for k, g in gts.items()}
+    return out
+
+
+def _load_pair_and_arrays(
+    gt_path: Path, pred_path: Path, reader: MaskReader, roi_path: Path | None, arrays: Mapping[str, Path]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    pred, target, cm = load_pair(gt_path, pred_path, reader, roi_path)
+    loaded = {}
+    for name, path in arrays.items():
+        a = np.load(path, allow_pickle=False)
+        if a.shape[-2:] != target.shape:
+            raise DataError(
+                f"size mismatch: {name} array {path} is {a.shape} but ground truth {gt_path} is "
+                f"{target.shape[1]}x{target.shape[0]} (WxH); write it at the ground truth's size."
+            )
+        loaded[name] = a
+    return pred, target, cm, loaded
 
 
 def _listing(paths: list[Path], limit: int = 10) -> str:
@@ -231,6 +300,7 @@ def evaluate_folders(
     keep_matrices: bool = False,
     families: Iterable[str] = (),
     family_options: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
@@ -262,6 +332,9 @@ def evaluate_folders(
         families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
             ``regions``, ``ci``), built with the evaluation's ignore index.
         family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}``.
+        inputs: folders of the extra per-image arrays the families need, by input name, e.g.
+            ``{"uncertainty": "out/uncertainty"}``: one ``<key>.npy`` per ground truth, paired like
+            the predictions.
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
@@ -293,11 +366,14 @@ def evaluate_folders(
     if not pairs:
         raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
     rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
+    paired = {g for g, _ in pairs}
+    gt_keys = {k: g for k, g in _mask_files(Path(gt_dir), "ground-truth", match).items() if g in paired}
+    extra_files = pair_arrays(gt_keys, evaluation.inputs, inputs or {}, match)
 
     workers = workers or os.cpu_count() or 1
-    args = [(g, p, reader, rois.get(g)) for g, p in pairs]
-    for pred, target, cm in _bounded_map(load_pair, args, workers):
-        evaluation.add(pred, target, cm)
+    args = [(g, p, reader, rois.get(g), {n: files[g] for n, files in extra_files.items()}) for g, p in pairs]
+    for pred, target, cm, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
+        evaluation.add(pred, target, cm, arrays)
 
     policy: dict[str, Any] = {
         "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),

@@ -29,7 +29,7 @@ from segwise.metrics.state import MetricState
 
 def test_registered_families_and_their_flags_in_segwise_eval():
     fams = registered_families()
-    assert list(fams) == ["pixel", "boundary", "regions", "ci"]
+    assert list(fams) == ["pixel", "boundary", "regions", "ci", "uncertainty"]
     assert fams["pixel"].flag is None  # always evaluated
     eval_cmd = typer.main.get_command(app).commands["eval"]
     eval_flags = {opt for param in eval_cmd.params for opt in param.opts}
@@ -41,7 +41,9 @@ def test_registered_families_and_their_flags_in_segwise_eval():
 
 
 def test_unknown_names_and_options_say_what_exists():
-    with pytest.raises(InputError, match="did you mean 'boundary'.*available: pixel, boundary, regions, ci"):
+    with pytest.raises(
+        InputError, match="did you mean 'boundary'.*available: pixel, boundary, regions, ci, uncertainty"
+    ):
         get_family("boundry")
     with pytest.raises(InputError, match="unknown metric family 'region'"):
         select_families({"region": True})

@@ -12,7 +12,9 @@ Registered, in evaluation order:
 * ``boundary`` (``--boundary``): :class:`~segwise.metrics.boundary.BoundaryAccumulator`;
 * ``regions`` (``--regions``): :class:`~segwise.metrics.regions.RegionAccumulator`;
 * ``ci`` (``--ci``): :class:`~segwise.metrics.stats.BootstrapCI`, over the pixel state and, when
-  evaluated, the boundary state.
+  evaluated, the boundary state;
+* ``uncertainty`` (``--uncertainty DIR``): :class:`~segwise.metrics.uncertainty.UncertaintyAccumulator`,
+  fed per image with the extra input ``uncertainty`` (a family's ``inputs``).
 
 A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` and one
 :func:`register_family` call below; the command line only adds its flag.
@@ -31,6 +33,7 @@ from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
+from segwise.metrics.uncertainty import UncertaintyAccumulator
 
 __all__ = [
     "MetricFamily",
@@ -60,6 +63,9 @@ class MetricFamily:
         summary: ``summary(result) -> lines`` printed after the pixel table (none when the result
             does not hold the family).
         options: the family's options and their defaults, passed to ``build`` by keyword.
+        inputs: names of extra per-image arrays the family's ``update`` takes by keyword besides
+            ``(pred, target)``, e.g. ``("uncertainty",)``; the evaluation must be given them, so
+            ``--all`` does not add such a family.
     """
 
     name: str
@@ -69,6 +75,7 @@ class MetricFamily:
     result_keys: tuple[str, ...]
     summary: Callable[[Mapping[str, Any]], list[str]]
     options: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -97,7 +104,7 @@ def registered_families() -> dict[str, MetricFamily]:
     """A copy of the registry, in evaluation order.
 
     >>> list(registered_families())
-    ['pixel', 'boundary', 'regions', 'ci']
+    ['pixel', 'boundary', 'regions', 'ci', 'uncertainty']
     """
     return dict(_FAMILIES)
 
@@ -122,7 +129,7 @@ def get_family(name: str) -> MetricFamily:
 
 def select_families(requested: Mapping[str, bool], everything: bool = False) -> tuple[str, ...]:
     """The optional families to evaluate, in registry order, from ``{name: flag given}`` (the
-    command-line flags) and ``everything`` (``--all``).
+    command-line flags) and ``everything`` (``--all``: every family that needs no extra ``inputs``).
 
     >>> select_families({"boundary": False, "regions": True, "ci": False})
     ('regions',)
@@ -134,7 +141,7 @@ def select_families(requested: Mapping[str, bool], everything: bool = False) -> 
     return tuple(
         f.name
         for f in _FAMILIES.values()
-        if f.flag is not None and (everything or requested.get(f.name, False))
+        if f.flag is not None and ((everything and not f.inputs) or requested.get(f.name, False))
     )
 
 
@@ -313,5 +320,37 @@ register_family(
         result_keys=("ci",),
         summary=_ci_summary,
         options={"resamples": 1000, "seed": 0},
+    )
+)
+
+
+def _build_uncertainty(
+    num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState], *, uncertainty_bins: int
+) -> MetricState:
+    return UncertaintyAccumulator(num_classes, ignore_index, bins=uncertainty_bins)
+
+
+def _uncertainty_summary(result: Mapping[str, Any]) -> list[str]:
+    u = result.get("uncertainty")
+    if not u:
+        return []
+    auc = (u["error_auroc_entropy"], u["error_auroc_mi"])
+    text = ["–" if a is None else f"{a:.3f}" for a in auc]
+    return [
+        f"uncertainty: error AUROC entropy {text[0]}, MI {text[1]}; AURC {_pct(u['aurc'])} "
+        f"(risk at 50% coverage {_pct(u['risk_coverage']['risk'][4])})"
+    ]
+
+
+register_family(
+    MetricFamily(
+        name="uncertainty",
+        flag="--uncertainty",
+        description="how well uncertainty maps find errors: error AUROC, risk-coverage, AURC",
+        build=_build_uncertainty,
+        result_keys=("uncertainty",),
+        summary=_uncertainty_summary,
+        options={"uncertainty_bins": 4096},
+        inputs=("uncertainty",),
     )
 )
