@@ -551,7 +551,7 @@ def predict_cmd(
         Path | None, typer.Option("--onnx", help="A model from segwise export, run by onnxruntime.")
     ] = None,
     save: Annotated[
-        str, typer.Option("--save", help="Outputs: index,color,overlay,probs.")
+        str, typer.Option("--save", help="Outputs: index,color,overlay,probs,uncertainty.")
     ] = "index,color,overlay",
     tile: Annotated[
         int | None, typer.Option("--tile", help="Sliding-window side in px (default: whole image).")
@@ -560,6 +560,13 @@ def predict_cmd(
     tta: Annotated[
         str | None, typer.Option("--tta", help="Test-time augmentation: flip,scales=0.75,1,1.25.")
     ] = None,
+    mc_dropout: Annotated[
+        int,
+        typer.Option(
+            "--mc-dropout", help="MC dropout: N stochastic passes (dropout active) averaged; 0 = off."
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the MC-dropout masks.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 1,
     device: Annotated[
         str, typer.Option("--device", help="cpu, cuda, cuda:N or auto (PyTorch only).")
@@ -585,7 +592,7 @@ def predict_cmd(
     run_predict(
         inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
         tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
-        err_console=err_console, roi=roi, match=match,
+        err_console=err_console, roi=roi, match=match, mc_dropout=mc_dropout, seed=seed,
     )  # fmt: skip
 
 
