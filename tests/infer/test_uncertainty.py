@@ -111,3 +111,32 @@ def test_cli_predict_mc_dropout_then_eval_uncertainty(dropout_ckpt, shapes, tmp_
 def test_checkpoint_keeps_the_dropout(dropout_ckpt):
     assert load_checkpoint(dropout_ckpt)  # readable; the rebuilt model has its dropout layer
     assert enable_mc_dropout(Predictor.from_checkpoint(dropout_ckpt).model) >= 1
+
+
+def _edge_model() -> torch.nn.Module:
+    """Blur -> dropout -> threshold at 0.6: a square comes out slightly shrunk, so the model errs
+    just inside the object's edges, where the blurred score (and the uncertainty) is intermediate."""
+    blur = torch.nn.Conv2d(3, 1, 7, padding=3, bias=False)
+    head = torch.nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        blur.weight.fill_(1.0 / (3 * 49))
+        head.weight.copy_(torch.tensor([0.0, 10.0]).view(2, 1, 1, 1))
+        head.bias.copy_(torch.tensor([0.0, -6.0]))
+    return torch.nn.Sequential(blur, torch.nn.Dropout(0.3), head)
+
+
+def test_mc_dropout_uncertainty_finds_errors_at_object_edges():
+    from segwise.data.spec import DatasetSpec
+    from segwise.metrics.uncertainty import UncertaintyAccumulator
+
+    spec = DatasetSpec("sq", ("bg", "fg"), mean=(0.0,) * 3, std=(1.0,) * 3)
+    target = np.zeros((48, 48), np.uint8)
+    target[12:36, 10:38] = 1
+    image = np.repeat(target[..., None] * 255, 3, axis=2).astype(np.uint8)
+    out = Predictor(_edge_model(), spec, mc_dropout=8, seed=0).predict(image, return_uncertainty=True)
+    assert (out.index != target).any()  # errs somewhere (at the edges)
+    acc = UncertaintyAccumulator(2, 255)
+    acc.update(out.index, target, uncertainty=out.uncertainty)
+    r = acc.result()["uncertainty"]
+    assert r["error_auroc_entropy"] > 0.8 and r["error_auroc_mi"] > 0.5
+    assert r["risk_coverage"]["risk"][4] < r["risk_coverage"]["risk"][-1]  # certain pixels err less
