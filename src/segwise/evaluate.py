@@ -389,6 +389,8 @@ def evaluate_folders(
     result["source"] = {"gt": str(gt_dir), "pred": str(pred_dir)}
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
+    for name, folder in (inputs or {}).items():  # e.g. the uncertainty maps
+        result["source"][name] = str(folder)
     if match is not None:  # the report finds each input image by this key
         result["source"]["match"] = match
     result["spec"] = reader.spec.to_dict()

@@ -142,7 +142,9 @@ def test_eval_cli_pairs_npy_maps_like_predictions(tmp_path, capsys):
     args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--num-classes", "3",
             "--ignore-index", "255", "--json", str(out)]  # fmt: skip
     assert main([*args, "--uncertainty", str(tmp_path / "unc")]) == 0
-    r = json.loads(out.read_text())["uncertainty"]
+    full = json.loads(out.read_text())
+    r = full["uncertainty"]
+    assert full["source"]["uncertainty"] == str(tmp_path / "unc")
     assert r["error_auroc_entropy"] > 0.8 and len(r["risk_coverage"]["risk"]) == 10
     assert "error AUROC entropy" in capsys.readouterr().out
     (tmp_path / "unc" / "im0.npy").unlink()
