@@ -146,6 +146,16 @@ def eval_cmd(
         bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
     ] = False,
     all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
+    uncertainty: Annotated[
+        Path | None,
+        typer.Option(
+            "--uncertainty",
+            help="Folder of <key>.npy uncertainty maps (predict --save uncertainty): add error AUROC, risk-coverage.",
+        ),
+    ] = None,
+    uncertainty_bins: Annotated[
+        int, typer.Option("--uncertainty-bins", help="Histogram bins over [0, log C] for --uncertainty.")
+    ] = 4096,
     bf_theta: Annotated[
         float | None, typer.Option("--bf-theta", help="BF tolerance in px (default 0.75% of the diagonal).")
     ] = None,
@@ -175,12 +185,16 @@ def eval_cmd(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
         pred_value_map=pred_value_map,
     )  # fmt: skip
-    families = select_families({"boundary": boundary, "regions": regions, "ci": ci}, everything=all_metrics)
-    options = {"bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
-               "calibration_bins": calibration_bins}  # fmt: skip
+    requested = {"boundary": boundary, "regions": regions, "ci": ci, "uncertainty": uncertainty is not None}
+    families = select_families(requested, everything=all_metrics)
+    options = {
+        "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
+        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins,
+    }  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
         reader=reader, families=families, family_options=options, probs_dir=probs,
+        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
     )  # fmt: skip
     print_result(result, console)
     if json_out is not None:
@@ -552,7 +566,7 @@ def predict_cmd(
         Path | None, typer.Option("--onnx", help="A model from segwise export, run by onnxruntime.")
     ] = None,
     save: Annotated[
-        str, typer.Option("--save", help="Outputs: index,color,overlay,probs.")
+        str, typer.Option("--save", help="Outputs: index,color,overlay,probs,uncertainty.")
     ] = "index,color,overlay",
     tile: Annotated[
         int | None, typer.Option("--tile", help="Sliding-window side in px (default: whole image).")
@@ -561,6 +575,13 @@ def predict_cmd(
     tta: Annotated[
         str | None, typer.Option("--tta", help="Test-time augmentation: flip,scales=0.75,1,1.25.")
     ] = None,
+    mc_dropout: Annotated[
+        int,
+        typer.Option(
+            "--mc-dropout", help="MC dropout: N stochastic passes (dropout active) averaged; 0 = off."
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the MC-dropout masks.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 1,
     device: Annotated[
         str, typer.Option("--device", help="cpu, cuda, cuda:N or auto (PyTorch only).")
@@ -586,7 +607,7 @@ def predict_cmd(
     run_predict(
         inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
         tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
-        err_console=err_console, roi=roi, match=match,
+        err_console=err_console, roi=roi, match=match, mc_dropout=mc_dropout, seed=seed,
     )  # fmt: skip
 
 

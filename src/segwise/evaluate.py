@@ -77,13 +77,20 @@ class Evaluation:
     ) -> None:
         self.states: dict[str, MetricState] = build_states(families, num_classes, ignore_index, options)
         self.pixel = cast(ConfusionMatrix, self.states["pixel"])
-        self.accumulators: list[Any] = [
-            s for name, s in self.states.items() if name != "pixel" and get_family(name).needs == "labels"
-        ]
+        labels = [name for name in self.states if name != "pixel" and get_family(name).needs == "labels"]
+        self.accumulators: list[Any] = [self.states[name] for name in labels]
+        # the extra per-image arrays each accumulator takes (its family's ``inputs``), by position
+        self.accumulator_inputs: list[tuple[str, ...]] = [get_family(name).inputs for name in labels]
         self.accumulators += list(accumulators)
+        self.accumulator_inputs += [()] * (len(self.accumulators) - len(self.accumulator_inputs))
         self.probs_states: list[MetricState] = [
             s for name, s in self.states.items() if get_family(name).needs == "probs"
         ]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the extra per-image arrays the chosen families need (see :meth:`add`)."""
+        return tuple(dict.fromkeys(n for names in self.accumulator_inputs for n in names))
 
     def add(
         self,
@@ -91,15 +98,24 @@ class Evaluation:
         target: np.ndarray,
         matrix: np.ndarray | None = None,
         probs: np.ndarray | None = None,
+        inputs: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), its
-        confusion matrix when it was counted already (e.g. in a worker thread), and the class
-        probabilities ``(C, H, W)`` when a family needs them (``probs``)."""
+        confusion matrix when it was counted already (e.g. in a worker thread), the class
+        probabilities ``(C, H, W)`` when a family needs them (``probs``), and the extra arrays of the
+        families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``)."""
         if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
-        for acc in self.accumulators:
-            acc.update(pred, target)
+        inputs = inputs or {}
+        for acc, names in zip(self.accumulators, self.accumulator_inputs, strict=True):
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise InputError(
+                    f"{type(acc).__name__} needs the per-image input {missing[0]!r}; pass "
+                    f"Evaluation.add(..., inputs={{{missing[0]!r}: array}}) (segwise eval --{missing[0]} DIR)."
+                )
+            acc.update(pred, target, **{n: inputs[n] for n in names})
         if self.probs_states and probs is None:
             raise InputError("the probs family needs the class probabilities of every image: pass probs=.")
         for state in self.probs_states:
@@ -240,6 +256,61 @@ def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) 
     return {g: by_gt[key_of[g]] for g in gt_files}
 
 
+def pair_arrays(
+    gts: Mapping[str, Path],
+    needed: Sequence[str],
+    folders: Mapping[str, str | os.PathLike[str]],
+    match: str | None = None,
+) -> dict[str, dict[Path, Path]]:
+    """For each needed input name, ``{ground-truth file: <key>.npy}`` from its folder, for the
+    ground truths ``gts`` (``{key: file}``), paired like the predictions; a missing folder or file
+    raises :class:`DataError`."""
+    unused = [n for n in folders if n not in needed]
+    if unused:
+        raise InputError(f"no evaluated metric family takes the input {unused[0]!r}; needed: {list(needed)}.")
+    out: dict[str, dict[Path, Path]] = {}
+    for name in needed:
+        if name not in folders:
+            raise InputError(f"the {name} metrics need a folder of per-image arrays: pass --{name} DIR.")
+        folder = Path(folders[name])
+        if not folder.is_dir():
+            raise DataError(f"{name} folder {folder} does not exist or is not a folder.")
+        by_gt, _ = pair_to(gts, keyed_files(folder, (".npy",), name, match), prefix=match is None)
+        missing = [g for k, g in gts.items() if k not in by_gt]
+        if missing:
+            raise DataError(
+                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: {_listing(missing)}."
+            )
+        out[name] = {g: by_gt[k] for k, g in gts.items()}
+    return out
+
+
+def _load_pair_and_arrays(
+    gt_path: Path,
+    pred_path: Path | None,
+    reader: MaskReader,
+    roi_path: Path | None,
+    arrays: Mapping[str, Path],
+    probs_path: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    probs: np.ndarray | None = None
+    if probs_path is None:
+        assert pred_path is not None
+        pred, target, cm = load_pair(gt_path, pred_path, reader, roi_path)
+    else:
+        pred, target, cm, probs = load_probs_pair(gt_path, pred_path, probs_path, reader, roi_path)
+    loaded = {}
+    for name, path in arrays.items():
+        a = np.load(path, allow_pickle=False)
+        if a.shape[-2:] != target.shape:
+            raise DataError(
+                f"size mismatch: {name} array {path} is {a.shape} but ground truth {gt_path} is "
+                f"{target.shape[1]}x{target.shape[0]} (WxH); write it at the ground truth's size."
+            )
+        loaded[name] = a
+    return pred, target, cm, probs, loaded
+
+
 def _listing(paths: list[Path], limit: int = 10) -> str:
     names = ", ".join(p.name for p in paths[:limit])
     return names + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
@@ -328,6 +399,7 @@ def evaluate_folders(
     families: Iterable[str] = (),
     family_options: Mapping[str, Any] | None = None,
     probs_dir: str | os.PathLike[str] | None = None,
+    inputs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
@@ -362,6 +434,9 @@ def evaluate_folders(
         probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
             probs``), paired like predictions: adds the ``probs`` family. Without ``pred_dir`` their
             argmax is the prediction of the pixel scores.
+        inputs: folders of the extra per-image arrays the families need, by input name, e.g.
+            ``{"uncertainty": "out/uncertainty"}``: one ``<key>.npy`` per ground truth, paired like
+            the predictions.
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
@@ -412,16 +487,20 @@ def evaluate_folders(
     if not pairs:
         raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
     rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
+    paired = {g for g, _ in pairs}
+    gt_keys = {k: g for k, g in _mask_files(Path(gt_dir), "ground-truth", match).items() if g in paired}
+    extra_files = pair_arrays(gt_keys, evaluation.inputs, inputs or {}, match)
 
     workers = workers or os.cpu_count() or 1
-    if probs_dir is None:
-        args = [(g, p, reader, rois.get(g)) for g, p in pairs]
-        for pred, target, cm in _bounded_map(load_pair, args, workers):
-            evaluation.add(pred, target, cm)
-    else:
-        args = [(g, None if pred_dir is None else p, probs_of[g], reader, rois.get(g)) for g, p in pairs]
-        for pred, target, cm, probs in _bounded_map(load_probs_pair, args, workers):
-            evaluation.add(pred, target, cm, probs=probs)
+    args = [
+        (
+            g, None if pred_dir is None else p, reader, rois.get(g),
+            {n: files[g] for n, files in extra_files.items()}, probs_of.get(g),
+        )
+        for g, p in pairs
+    ]  # fmt: skip
+    for pred, target, cm, probs, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
+        evaluation.add(pred, target, cm, probs=probs, inputs=arrays)
 
     policy: dict[str, Any] = {
         "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
@@ -439,6 +518,8 @@ def evaluate_folders(
         result["source"]["probs"] = str(probs_dir)
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
+    for name, folder in (inputs or {}).items():  # e.g. the uncertainty maps
+        result["source"][name] = str(folder)
     if match is not None:  # the report finds each input image by this key
         result["source"]["match"] = match
     result["spec"] = reader.spec.to_dict()

@@ -22,6 +22,7 @@ from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
+from segwise.metrics.uncertainty import UncertaintyAccumulator
 from tests.reference.masks import blob_labels, perturb
 
 C = 3  # classes; the ground truth also holds 3 (void: outside [0, 3), or a class of a 4-class state)
@@ -50,6 +51,16 @@ class Case:
     num_classes: int = C
 
 
+class _UncertaintyFromLabels(UncertaintyAccumulator):
+    """The uncertainty state fed by ``update(pred, target)``: maps made from the labels (higher where
+    wrong), so the shared contract cases can drive it."""
+
+    def update(self, pred: Any, target: Any, uncertainty: Any = None) -> None:
+        p, t = np.asarray(pred), np.asarray(target)
+        ent = 0.2 + 0.5 * (p != t) + 0.05 * (t % 3)
+        super().update(p, t, uncertainty=np.stack([ent, ent / 2], axis=-3))
+
+
 CASES = {
     "confusion": Case(lambda: ConfusionMatrix(C, C), lambda: ConfusionMatrix(C + 1, C)),
     "confusion_per_image": Case(
@@ -66,6 +77,7 @@ CASES = {
     "regions": Case(lambda: RegionAccumulator(C, C), lambda: RegionAccumulator(C, C, connectivity=4)),
     "ci": Case(lambda: BootstrapCI(num_resamples=50, seed=1), lambda: BootstrapCI(num_resamples=50, seed=2)),
     "probs": Case(lambda: ProbsFromLabels(C, C), lambda: ProbsFromLabels(C, C, calibration_bins=10)),
+    "uncertainty": Case(lambda: _UncertaintyFromLabels(C, C), lambda: _UncertaintyFromLabels(C, C, bins=64)),
 }
 
 
@@ -237,6 +249,8 @@ def test_empty_state(case):
         assert math.isnan(result["bf"]) and math.isnan(result["biou"])
     elif isinstance(fresh, ProbabilityAccumulator):
         assert result["probs_pixels"] == 0 and result["ece"] is None and result["roc_auc"] == [None] * C
+    elif isinstance(fresh, UncertaintyAccumulator):
+        assert result["uncertainty"]["pixels"] == 0 and result["uncertainty"]["aurc"] is None
     else:
         assert result["objects"]["tp"] == 0 and math.isnan(result["objects"]["f1"])
 

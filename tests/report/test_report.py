@@ -289,3 +289,15 @@ def test_reliability_diagram_when_the_result_has_calibration(case):
     text = build_report({**case["result"], **{k: v for k, v in acc.result().items() if k != "policy"}})
     assert 'alt="Reliability diagram"' in text
     assert 'alt="Reliability diagram"' not in build_report(case["result"])
+
+
+def test_uncertainty_section_with_risk_coverage_plot(case):
+    result = dict(case["result"])
+    assert ">Uncertainty<" not in build_report(result)
+    result["uncertainty"] = {
+        "error_auroc_entropy": 0.81, "error_auroc_mi": 0.7, "aurc": 0.05, "pixels": 100, "wrong_pixels": 10,
+        "risk_coverage": {"coverage": [0.1 * k for k in range(1, 11)], "risk": [0.01 * k for k in range(1, 11)]},
+    }  # fmt: skip
+    text = build_report(result)
+    assert ">Uncertainty<" in text and "entropy 0.810" in text and 'alt="risk-coverage curve"' in text
+    assert_self_contained(text)

@@ -28,6 +28,8 @@ def run_predict(
     err_console: Any,
     roi: Path | None = None,
     match: str | None = None,
+    mc_dropout: int = 0,
+    seed: int = 0,
 ) -> PredictSummary:
     """Run ``segwise predict``; raises :class:`DataError` at the end when inputs were skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -56,13 +58,21 @@ def run_predict(
             raise InputError(
                 "--device applies to --checkpoint; onnxruntime picks CUDA when available, else CPU."
             )
+        if mc_dropout:
+            raise InputError(
+                "--mc-dropout runs a PyTorch model with its dropout layers active; give --checkpoint, not --onnx "
+                "(or use --tta for uncertainty from augmentations)."
+            )
         predictor = Predictor.from_onnx(onnx, **options)
     else:
         dev = _device(device)
-        predictor = Predictor.from_checkpoint(checkpoint, device=dev, **options)  # type: ignore[arg-type]
+        predictor = Predictor.from_checkpoint(
+            checkpoint,  # type: ignore[arg-type]
+            device=dev, mc_dropout=mc_dropout, seed=seed, **options,
+        )  # fmt: skip
     console.print(
         f"predicting {len(paths)} image{'s' * (len(paths) != 1)} with {predictor.source} "
-        f"(tile {tile or 'whole image'}, TTA {predictor.tta.describe()}, {predictor.describe_calibration()}) -> {out}",
+        f"(tile {tile or 'whole image'}, {predictor.describe_sampling()}, {predictor.describe_calibration()}) -> {out}",
         highlight=False,
     )
     with Progress(

@@ -10,6 +10,9 @@ Outputs go to sub-folders of ``out`` named by kind, one file per input, named by
   DatasetSpec's classes (a plain ``np.save`` file: ``np.load(path)``), what
   ``segwise eval --probs`` reads. With ``--roi`` they are left as predicted (also outside the ROI);
   the ROI only changes the index output and the evaluation.
+* ``uncertainty/<stem>.npy``: ``(2, H, W)`` float16 = (predictive entropy, mutual information) in
+  nats, what ``segwise eval --uncertainty`` reads; ``uncertainty/<stem>_entropy.png`` and
+  ``<stem>_mi.png``: heat maps of both, divided by log C (inferno: black certain, yellow uniform).
 
 Every file is written atomically. An input that cannot be read (corrupt file, wrong channel
 count) is reported and skipped; the others are still predicted and their outputs stay valid.
@@ -31,11 +34,11 @@ from segwise.data.masks import roi_ignore_value
 from segwise.data.readers import IMAGE_SUFFIXES, apply_roi, read_image, read_roi, read_spec_mask
 from segwise.data.spec import DatasetSpec
 from segwise.errors import DataError, InputError
-from segwise.infer.outputs import encode_image
+from segwise.infer.outputs import encode_image, uncertainty_heatmap
 from segwise.infer.predict import Prediction, Predictor
 from segwise.io_utils import atomic_path, atomic_write_bytes, check_writable_dir, write_json
 
-SAVE_KINDS = ("index", "color", "overlay", "probs")
+SAVE_KINDS = ("index", "color", "overlay", "probs", "uncertainty")
 DEFAULT_SAVE = ("index", "color", "overlay")
 
 
@@ -120,6 +123,21 @@ def write_outputs(
             path = out_dir / kind / f"{stem}{ext}"
             atomic_write_bytes(path, encode_image(arr, ext, path))
         written.append(path)
+    return written
+
+
+def write_uncertainty(out_dir: Path, stem: str, pred: Prediction, num_classes: int) -> list[Path]:
+    """Write ``uncertainty/<stem>.npy`` (2, H, W) float16 nats and its two heat maps, atomically."""
+    if pred.uncertainty is None:
+        raise InputError("--save uncertainty needs predictions made with return_uncertainty=True.")
+    path = out_dir / "uncertainty" / f"{stem}.npy"
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, pred.uncertainty.astype(np.float16))
+    written = [path]
+    for name, values in zip(("entropy", "mi"), pred.uncertainty, strict=True):
+        png = out_dir / "uncertainty" / f"{stem}_{name}.png"
+        atomic_write_bytes(png, encode_image(uncertainty_heatmap(values, num_classes), ".png", png))
+        written.append(png)
     return written
 
 
@@ -215,11 +233,16 @@ def predict_paths(
                 on_image(path, False)
             continue
         need_probs = evaluation is not None and bool(evaluation.probs_states)  # e.g. families=("probs",)
-        pred = predictor.predict(image, return_probs="probs" in save or need_probs)
+        pred = predictor.predict(
+            image, return_probs="probs" in save or need_probs, return_uncertainty="uncertainty" in save
+        )
         if inside is not None:  # outside the ROI: the ignore value, in the index output too
-            pred = Prediction(np.where(inside, pred.index, outside).astype(pred.index.dtype), pred.probs)
+            index = np.where(inside, pred.index, outside).astype(pred.index.dtype)
+            pred = Prediction(index, pred.probs, pred.uncertainty)
             target = apply_roi(target, inside, outside) if target is not None else None
-        write_outputs(out_dir, path.stem, image, pred, spec, save)
+        write_outputs(out_dir, path.stem, image, pred, spec, [k for k in save if k != "uncertainty"])
+        if "uncertainty" in save:
+            write_uncertainty(out_dir, path.stem, pred, spec.num_classes)
         if evaluation is not None and target is not None:
             evaluation.add(pred.index, target, probs=pred.probs)
             evaluated.append(path)

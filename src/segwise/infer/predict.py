@@ -9,6 +9,13 @@ more windows it is normalised and handed to a ``sink``. Memory is therefore boun
 size, the image width and the class count — never by ``H x W x C`` floats.
 
 An image no larger than the tile (or ``tile=None``) is one window: the whole-image prediction.
+
+Uncertainty: the *samples* of a pixel are its TTA views, times ``mc_samples`` stochastic passes
+with the dropout layers in train mode (Monte Carlo dropout, as in Bayesian SegNet; BatchNorm stays
+in eval mode, see :func:`enable_mc_dropout`). The prediction is the argmax of the mean probabilities
+p̄; with ``return_uncertainty`` each pixel also gets the predictive entropy ``H[p̄] = -Σ_c p̄_c log p̄_c``
+and the mutual information ``MI = H[p̄] - mean_s H[p_s]`` (nats; MI is 0 with a single sample).
+The mean per-sample entropy is blended across windows like the probabilities.
 :class:`Predictor` wraps a PyTorch model (from a checkpoint) or an ONNX model with its
 :class:`~segwise.data.spec.DatasetSpec` and the options.
 """
@@ -177,14 +184,65 @@ def _logits(model: LogitsFn, x: torch.Tensor, num_classes: int) -> torch.Tensor:
     return out
 
 
+_DROPOUT_TYPES = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
+
+
+def enable_mc_dropout(model: Any) -> int:
+    """Put the dropout layers (``p > 0``) of ``model`` in train mode, the rest in eval mode (BatchNorm
+    keeps its running statistics); returns how many there are. None is an :class:`InputError`.
+
+    >>> enable_mc_dropout(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.Dropout2d(0.2)))
+    1
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(
+            "--mc-dropout runs a PyTorch model with its dropout layers active; give --checkpoint, not --onnx "
+            "(or use --tta for uncertainty from augmentations)."
+        )
+    model.eval()
+    layers = [m for m in model.modules() if isinstance(m, _DROPOUT_TYPES) and m.p > 0]
+    if not layers:
+        raise InputError(
+            "--mc-dropout needs a model with dropout, but this one has no dropout layer with p > 0. Train it "
+            "with model.dropout > 0 in the config (create_model(..., dropout=0.2)), or use --tta for "
+            "uncertainty from augmentations."
+        )
+    for m in layers:
+        m.train()
+    return len(layers)
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats over dim 1, keeping the dim: ``(N, C, H, W)`` -> ``(N, 1, H, W)``."""
+    return -torch.special.xlogy(probs, probs).sum(dim=1, keepdim=True)
+
+
 def tta_probabilities(
-    batch: torch.Tensor, model: LogitsFn, num_classes: int, tta: TTA = TTA()
+    batch: torch.Tensor,
+    model: LogitsFn,
+    num_classes: int,
+    tta: TTA = TTA(),
+    *,
+    mc_samples: int = 1,
+    expected_entropy: bool = False,
 ) -> torch.Tensor:
-    """Softmax probabilities of a batch, averaged over the TTA views.
+    """Softmax probabilities of a batch, averaged over the TTA views (and ``mc_samples`` passes of
+    each, for MC dropout: the model's dropout layers must be in train mode).
+
+    With ``expected_entropy`` one channel is appended: the mean over the samples of each sample's
+    entropy ``mean_s H[p_s]`` (nats), from which the mutual information follows.
 
     Shape:
         - batch: ``(N, in_channels, H, W)`` normalised floats
-        - output: ``(N, num_classes, H, W)`` float32, summing to 1 over dim 1
+        - output: ``(N, num_classes, H, W)`` float32, summing to 1 over dim 1 (``num_classes + 1``
+          channels with ``expected_entropy``)
 
     >>> model = torch.nn.Conv2d(3, 4, 1)
     >>> p = tta_probabilities(torch.zeros(2, 3, 5, 7), model, 4, TTA(flip=True, scales=(1.0, 1.5)))
@@ -193,7 +251,8 @@ def tta_probabilities(
     """
     height, width = batch.shape[-2:]
     total: torch.Tensor | None = None
-    for scale in tta.scales:
+    ent_total: torch.Tensor | None = None
+    for scale in tta.scales * mc_samples:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         x = batch if size == (height, width) else F.interpolate(
             batch, size=size, mode="bilinear", align_corners=False, antialias=scale < 1
@@ -204,10 +263,16 @@ def tta_probabilities(
                 probs = probs.flip(-1)
             if size != (height, width):
                 probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
+            if expected_entropy:
+                ent = _entropy(probs)
+                ent_total = ent if ent_total is None else ent_total.add_(ent)
             total = probs if total is None else total.add_(probs)
     if total is None:
         raise InputError("TTA has no views; give at least one scale.")
-    return total if tta.num_views == 1 else total.div_(tta.num_views)
+    if ent_total is not None:
+        total = torch.cat([total, ent_total], dim=1)
+    views = tta.num_views * mc_samples
+    return total if views == 1 else total.div_(views)
 
 
 def check_image(image: Any, in_channels: int, source: str = "image") -> np.ndarray:
@@ -246,6 +311,8 @@ def stream_probabilities(
     tta: TTA = TTA(),
     batch_size: int = 1,
     device: str | torch.device = "cpu",
+    mc_samples: int = 1,
+    expected_entropy: bool = False,
 ) -> None:
     """Predict class probabilities of ``image`` band by band, blending overlapping windows.
 
@@ -260,10 +327,12 @@ def stream_probabilities(
         tta: test-time augmentation.
         batch_size: windows per forward pass.
         device: where the batches go (the model must be there already).
+        mc_samples: stochastic passes per view (MC dropout; see :func:`enable_mc_dropout`).
+        expected_entropy: append the mean per-sample entropy as channel ``C`` of the sink's bands.
 
     Shape:
         - image: ``(H, W, in_channels)``
-        - sink probs: ``(C, rows, W)``, the bands tiling ``H``
+        - sink probs: ``(C, rows, W)`` (``C + 1`` with ``expected_entropy``), the bands tiling ``H``
     """
     _check_options(tile, overlap, batch_size)
     image = check_image(image, spec.in_channels)
@@ -275,7 +344,7 @@ def stream_probabilities(
     xs = window_starts(width, tw, overlap) if tile is not None else [0]
     weights = edge_weights(th, tw, _ramp(ys, th), _ramp(xs, tw)).to(device)
     # The band holds rows [ys[r], ys[r] + th): every window of row r adds into it.
-    acc = torch.zeros(num_classes, th, width, device=device)
+    acc = torch.zeros(num_classes + int(expected_entropy), th, width, device=device)
     wsum = torch.zeros(th, width, device=device)
     for r, y in enumerate(ys):
         if r > 0:
@@ -286,7 +355,10 @@ def stream_probabilities(
         for i in range(0, len(xs), batch_size):
             chunk = xs[i : i + batch_size]
             crops = np.stack([image[y : y + th, x : x + tw] for x in chunk])
-            probs = tta_probabilities(to_input(crops, spec, device), model, num_classes, tta)
+            probs = tta_probabilities(
+                to_input(crops, spec, device), model, num_classes, tta,
+                mc_samples=mc_samples, expected_entropy=expected_entropy,
+            )  # fmt: skip
             for x, p in zip(chunk, probs, strict=True):
                 acc[:, :, x : x + tw].addcmul_(p, weights)
                 wsum[:, x : x + tw].add_(weights)
@@ -344,10 +416,12 @@ class Prediction:
         index: ``(H, W)`` class ids (uint8, or uint16 for more than 256 classes).
         probs: ``(C, H, W)`` float16 class probabilities (softmax, summing to 1 per pixel up to float16
             rounding), or ``None``.
+        uncertainty: ``(2, H, W)`` float16 (predictive entropy, mutual information) in nats, or ``None``.
     """
 
     index: np.ndarray
     probs: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
 
 
 def predict_probabilities(
@@ -368,7 +442,13 @@ def predict_probabilities(
 
 
 def predict_image(
-    image: np.ndarray, model: LogitsFn, spec: DatasetSpec, *, return_probs: bool = False, **options: Any
+    image: np.ndarray,
+    model: LogitsFn,
+    spec: DatasetSpec,
+    *,
+    return_probs: bool = False,
+    return_uncertainty: bool = False,
+    **options: Any,
 ) -> Prediction:
     """Class ids (and optionally float16 probabilities) of one image, in bounded memory.
 
@@ -377,7 +457,7 @@ def predict_image(
 
     Shape:
         - image: ``(H, W, in_channels)`` uint8
-        - output: ``index (H, W)``, ``probs (C, H, W)`` float16
+        - output: ``index (H, W)``, ``probs (C, H, W)`` float16, ``uncertainty (2, H, W)`` float16
 
     >>> spec = DatasetSpec("toy", ("a", "b"))
     >>> model = torch.nn.Conv2d(3, 2, 1)
@@ -388,15 +468,22 @@ def predict_image(
     dtype = np.uint8 if spec.num_classes <= 256 else np.uint16
     index = np.empty((height, width), dtype)
     probs_f16 = np.empty((spec.num_classes, height, width), np.float16) if return_probs else None
+    unc = np.empty((2, height, width), np.float16) if return_uncertainty else None
 
     def sink(y: int, probs: torch.Tensor) -> None:
         rows = probs.shape[1]
+        if unc is not None:
+            expected = probs[spec.num_classes :]
+            probs = probs[: spec.num_classes]
+            entropy = _entropy(probs[None])[0]
+            mi = (entropy - expected).clamp_(min=0.0)  # >= 0 up to rounding (Jensen)
+            unc[:, y : y + rows] = torch.cat([entropy, mi]).cpu().numpy()
         index[y : y + rows] = argmax_classes(probs)
         if probs_f16 is not None:
             probs_f16[:, y : y + rows] = probs.to(torch.float16).cpu().numpy()
 
-    stream_probabilities(image, model, spec, sink, **options)
-    return Prediction(index, probs_f16)
+    stream_probabilities(image, model, spec, sink, expected_entropy=return_uncertainty, **options)
+    return Prediction(index, probs_f16, unc)
 
 
 class Predictor:
@@ -409,6 +496,10 @@ class Predictor:
         source: where the model came from (checkpoint or ONNX path), for messages and results.
         calibration: the checkpoint's temperature scaling, when ``model`` applies it (see
             :meth:`from_checkpoint`); only described in messages here.
+        mc_dropout: stochastic passes per view with the dropout layers active (Monte Carlo dropout;
+            0: off). The model needs dropout layers (:func:`enable_mc_dropout`).
+        seed: seed of the dropout masks; each image is predicted from this seed, so results do not
+            depend on the order of the images.
 
     Example:
         >>> spec = DatasetSpec("toy", ("a", "b"))
@@ -429,10 +520,18 @@ class Predictor:
         device: str | torch.device = "cpu",
         source: str = "model",
         calibration: Calibration | None = None,
+        mc_dropout: int = 0,
+        seed: int = 0,
     ) -> None:
         _check_options(tile, overlap, batch_size)
+        if isinstance(mc_dropout, bool) or not isinstance(mc_dropout, int) or mc_dropout < 0:
+            raise InputError(f"--mc-dropout must be an integer >= 0 (passes per view); got {mc_dropout!r}.")
         if isinstance(model, torch.nn.Module):
             model.eval()
+        if mc_dropout:
+            enable_mc_dropout(model)
+        self.mc_dropout = mc_dropout
+        self.seed = int(seed)
         self.model = model
         self.spec = spec
         self.tile = tile
@@ -482,9 +581,36 @@ class Predictor:
         return {"tile": self.tile, "overlap": self.overlap, "tta": self.tta, "batch_size": self.batch_size,
                 "device": self.device}  # fmt: skip
 
-    def predict(self, image: np.ndarray, return_probs: bool = False) -> Prediction:
+    @property
+    def num_samples(self) -> int:
+        """Samples per pixel: TTA views times MC-dropout passes."""
+        return self.tta.num_views * max(1, self.mc_dropout)
+
+    def describe_sampling(self) -> str:
+        """``"MC dropout 8 x TTA flip = 16 samples"``, ``"1 sample"``."""
+        parts = ([f"MC dropout {self.mc_dropout}"] if self.mc_dropout else []) + (
+            [f"TTA {self.tta.describe()}"] if self.tta.num_views > 1 else []
+        )
+        n = self.num_samples
+        return (" x ".join(parts) + " = " if parts else "") + f"{n} sample{'s' * (n != 1)}"
+
+    def predict(
+        self, image: np.ndarray, return_probs: bool = False, return_uncertainty: bool = False
+    ) -> Prediction:
         """Predict one ``(H, W, in_channels)`` uint8 image (see :func:`predict_image`)."""
-        return predict_image(image, self.model, self.spec, return_probs=return_probs, **self.options)
+        options = {**self.options, "mc_samples": max(1, self.mc_dropout)}
+        if not self.mc_dropout:
+            return predict_image(
+                image, self.model, self.spec, return_probs=return_probs, return_uncertainty=return_uncertainty,
+                **options,
+            )  # fmt: skip
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # seeded dropout masks, the global RNG untouched
+            torch.manual_seed(self.seed)
+            return predict_image(
+                image, self.model, self.spec, return_probs=return_probs, return_uncertainty=return_uncertainty,
+                **options,
+            )  # fmt: skip
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Full float32 probabilities ``(C, H, W)`` (see :func:`predict_probabilities`)."""

@@ -15,6 +15,8 @@ Registered, in evaluation order:
   evaluated, the boundary state;
 * ``probs`` (``--probs DIR``): :class:`~segwise.metrics.probs.ProbabilityAccumulator`, fed with the
   class probabilities instead of the class ids (``needs="probs"``; not part of ``--all``).
+* ``uncertainty`` (``--uncertainty DIR``): :class:`~segwise.metrics.uncertainty.UncertaintyAccumulator`,
+  fed per image with the extra input ``uncertainty`` (a family's ``inputs``).
 
 A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` and one
 :func:`register_family` call below; the command line only adds its flag.
@@ -34,6 +36,7 @@ from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
+from segwise.metrics.uncertainty import UncertaintyAccumulator
 
 __all__ = [
     "MetricFamily",
@@ -65,6 +68,9 @@ class MetricFamily:
         options: the family's options and their defaults, passed to ``build`` by keyword.
         needs: what its ``update`` takes as first argument: ``"labels"`` (predicted class ids) or
             ``"probs"`` (class probabilities ``(C, H, W)``; such a family is not part of ``--all``).
+        inputs: names of extra per-image arrays the family's ``update`` takes by keyword besides
+            ``(pred, target)``, e.g. ``("uncertainty",)``; the evaluation must be given them, so
+            ``--all`` does not add such a family.
     """
 
     name: str
@@ -75,6 +81,7 @@ class MetricFamily:
     summary: Callable[[Mapping[str, Any]], list[str]]
     options: Mapping[str, Any] = field(default_factory=dict)
     needs: str = "labels"
+    inputs: tuple[str, ...] = ()
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -103,7 +110,7 @@ def registered_families() -> dict[str, MetricFamily]:
     """A copy of the registry, in evaluation order.
 
     >>> list(registered_families())
-    ['pixel', 'boundary', 'regions', 'ci', 'probs']
+    ['pixel', 'boundary', 'regions', 'ci', 'probs', 'uncertainty']
     """
     return dict(_FAMILIES)
 
@@ -128,7 +135,7 @@ def get_family(name: str) -> MetricFamily:
 
 def select_families(requested: Mapping[str, bool], everything: bool = False) -> tuple[str, ...]:
     """The optional families to evaluate, in registry order, from ``{name: flag given}`` (the
-    command-line flags) and ``everything`` (``--all``).
+    command-line flags) and ``everything`` (``--all``: every family fed with class ids and no extra ``inputs``).
 
     >>> select_families({"boundary": False, "regions": True, "ci": False})
     ('regions',)
@@ -140,7 +147,8 @@ def select_families(requested: Mapping[str, bool], everything: bool = False) -> 
     return tuple(
         f.name
         for f in _FAMILIES.values()
-        if f.flag is not None and (requested.get(f.name, False) or (everything and f.needs == "labels"))
+        if f.flag is not None
+        and ((everything and f.needs == "labels" and not f.inputs) or requested.get(f.name, False))
     )
 
 
@@ -367,5 +375,37 @@ register_family(
         summary=_probs_summary,
         options={"calibration_bins": 15},
         needs="probs",
+    )
+)
+
+
+def _build_uncertainty(
+    num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState], *, uncertainty_bins: int
+) -> MetricState:
+    return UncertaintyAccumulator(num_classes, ignore_index, bins=uncertainty_bins)
+
+
+def _uncertainty_summary(result: Mapping[str, Any]) -> list[str]:
+    u = result.get("uncertainty")
+    if not u:
+        return []
+    auc = (u["error_auroc_entropy"], u["error_auroc_mi"])
+    text = ["–" if a is None else f"{a:.3f}" for a in auc]
+    return [
+        f"uncertainty: error AUROC entropy {text[0]}, MI {text[1]}; AURC {_pct(u['aurc'])} "
+        f"(risk at 50% coverage {_pct(u['risk_coverage']['risk'][4])})"
+    ]
+
+
+register_family(
+    MetricFamily(
+        name="uncertainty",
+        flag="--uncertainty",
+        description="how well uncertainty maps find errors: error AUROC, risk-coverage, AURC",
+        build=_build_uncertainty,
+        result_keys=("uncertainty",),
+        summary=_uncertainty_summary,
+        options={"uncertainty_bins": 4096},
+        inputs=("uncertainty",),
     )
 )

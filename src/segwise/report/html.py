@@ -394,11 +394,15 @@ def build_report(
         "frequency": plots.frequency_vs_iou(names, shares, iou, colors),
         "confusion": plots.confusion_heatmap(result["confusion_matrix"], names),
         "trimap": plots.trimap_curve(result["trimap"]) if result.get("trimap") else None,
+        "risk_coverage": plots.risk_coverage_curve(result["uncertainty"])
+        if result.get("uncertainty")
+        else None,
         "gallery": _gallery(result, _path(images), _path(gt), _path(pred), table, colors, k) if k else None,
         "training": plots.training_curves(read_metrics_csv(run)) if run is not None else None,
         "run": str(run) if run is not None else None,
         "comparison": _comparison_table(comparison) if comparison is not None else None,
         "objects": result.get("objects"),
+        "uncertainty": result.get("uncertainty"),
         "notes": _summary_notes(result),
         "legend": [
             {"name": n, "color": "#{:02x}{:02x}{:02x}".format(*c)} for n, c in zip(names, colors, strict=True)

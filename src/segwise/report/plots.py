@@ -203,6 +203,24 @@ def reliability_diagram(calibration: Mapping[str, Any], ece: float | None = None
     return figure_uri(fig)
 
 
+def risk_coverage_curve(uncertainty: Mapping[str, Any]) -> str:
+    """Error rate of the most certain pixels against coverage (``segwise eval --uncertainty``)."""
+    plt = _plt()
+    rc = uncertainty["risk_coverage"]
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    ax.plot(
+        [100 * c for c in rc["coverage"]], [_value(r) * 100 for r in rc["risk"]], "o-", label="by entropy"
+    )
+    full = _value(rc["risk"][-1]) * 100
+    ax.axhline(full, ls="--", color="grey", lw=1, label=f"all pixels ({full:.2f}%)")
+    ax.set_xlabel("coverage: most certain pixels kept (%)")
+    ax.set_ylabel("error rate (%)")
+    ax.set_title(f"Risk-coverage (AURC {_value(uncertainty.get('aurc')) * 100:.2f}%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure_uri(fig)
+
+
 def training_curves(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """Loss, validation scores and learning rate per epoch from a run's ``metrics.csv`` rows."""
     plt = _plt()
