@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from segwise.errors import InputError
+from segwise.metrics import _probs_kernels
 from segwise.metrics.state import MetricState
 
 __all__ = ["NLL_EPS", "NUM_SCORE_BINS", "POLICY", "ProbabilityAccumulator", "score_bins"]
@@ -226,35 +227,23 @@ class ProbabilityAccumulator(MetricState):
                 f"target holds {np.unique(y[bad])[:5].tolist()}, not class ids in [0, {c}) nor the ignore "
                 f"value {self.ignore_index}."
             )
-        y = y[valid]
-        p = probs.reshape(c, -1)[:, valid]  # (C, n), as given
-        n = y.size
-        if n == 0:
+        if not valid.any():
             return
-        p64 = p.astype(np.float64)
-        onehot = np.zeros((c, n), bool)
-        onehot[y, np.arange(n)] = True
-        bins = score_bins(p)
-        for k in range(c):
-            self.pos_hist[k] += np.bincount(bins[k][onehot[k]], minlength=NUM_SCORE_BINS)
-            self.neg_hist[k] += np.bincount(bins[k][~onehot[k]], minlength=NUM_SCORE_BINS)
-        top = p64.argmax(axis=0)
-        conf = p64[top, np.arange(n)]
-        correct = top == y
-        kb = self.calibration_bins
-        b = self._bin(conf)
-        self.top_count += np.bincount(b, minlength=kb)
-        self.top_conf += np.bincount(b, weights=conf, minlength=kb)
-        self.top_correct += np.bincount(b, weights=correct, minlength=kb).astype(np.int64)
-        cb = self._bin(p64)
-        for k in range(c):
-            self.class_count[k] += np.bincount(cb[k], minlength=kb)
-            self.class_conf[k] += np.bincount(cb[k], weights=p64[k], minlength=kb)
-            self.class_pos[k] += np.bincount(cb[k], weights=onehot[k], minlength=kb).astype(np.int64)
-        py = p64[y, np.arange(n)]
-        self.loss_sums += [((p64 - onehot) ** 2).sum(), -np.log(np.clip(py, NLL_EPS, None)).sum()]
-        self.label_count += np.bincount(y, minlength=c)
-        self.label_hits += np.bincount(y[correct], minlength=c)
+        if probs.dtype == np.float16:
+            bits = np.ascontiguousarray(probs.reshape(c, -1)).view(np.uint16)
+            values = np.zeros((1, 1), np.float64)
+        else:
+            values = np.ascontiguousarray(probs.reshape(c, -1))
+            if values.dtype not in (np.float32, np.float64):
+                values = values.astype(np.float64)
+            bits = np.clip(values, 0.0, 1.0).astype(np.float32).astype(np.float16).view(np.uint16)
+        _probs_kernels.probs_update(
+            bits, values, probs.dtype == np.float16, _probs_kernels.F16_VALUES, y,
+            -1 if self.ignore_index is None else self.ignore_index, self.ignore_index is not None,
+            self.calibration_bins, NLL_EPS, self.pos_hist, self.neg_hist, self.top_count, self.top_conf,
+            self.top_correct, self.class_count, self.class_conf, self.class_pos, self.loss_sums,
+            self.label_count, self.label_hits,
+        )  # fmt: skip
 
     def calibration(self) -> dict[str, Any]:
         """Reliability-diagram data of the top label: bin edges, per-bin confidence, accuracy, count."""
