@@ -228,15 +228,7 @@ def load_probs_pair(
     target = reader.read_target(gt_path)
     probs = read_probs(probs_path, reader.num_classes, target.shape)
     pred = probs.argmax(axis=0).astype(np.uint8 if reader.num_classes <= 256 else np.uint16)
-    ignore = reader.eval_ignore_index(roi_path is not None)
-    if roi_path is not None:
-        target = apply_roi(
-            target, read_roi(roi_path), ignore, source=f"ground truth {gt_path} (ROI {roi_path})"
-        )
-    try:
-        cm = F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
-    except InputError as exc:
-        raise DataError(f"{probs_path} vs {gt_path}: {exc}") from None
+    target, cm = _count_in_roi(pred, target, reader, gt_path, roi_path, f"{probs_path} vs {gt_path}")
     return pred, target, cm, probs
 
 
@@ -346,18 +338,33 @@ def load_pair(
             f"size mismatch: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} (WxH) but ground "
             f"truth {gt_path} is {target.shape[1]}x{target.shape[0]}. Predict at the ground truth's size."
         )
+
+    def advice() -> str:  # only on an error: it scans the prediction
+        return _pred_advice(reader, pred, roi_path is not None)
+
+    target, cm = _count_in_roi(pred, target, reader, gt_path, roi_path, f"{pred_path} vs {gt_path}", advice)
+    return pred, target, cm
+
+
+def _count_in_roi(
+    pred: np.ndarray,
+    target: np.ndarray,
+    reader: MaskReader,
+    gt_path: Path,
+    roi_path: Path | None,
+    what: str,
+    advice: Callable[[], str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The target with the ROI applied (outside: the ignore value) and the image's confusion matrix."""
     ignore = reader.eval_ignore_index(roi_path is not None)
     if roi_path is not None:
         target = apply_roi(
             target, read_roi(roi_path), ignore, source=f"ground truth {gt_path} (ROI {roi_path})"
         )
     try:
-        cm = F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
+        return target, F.confusion_matrix_serial(pred, target, reader.num_classes, ignore)
     except InputError as exc:
-        raise DataError(
-            f"{pred_path} vs {gt_path}: {exc}{_pred_advice(reader, pred, roi_path is not None)}"
-        ) from None
-    return pred, target, cm
+        raise DataError(f"{what}: {exc}{advice() if advice else ''}") from None
 
 
 def _bounded_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], workers: int) -> Iterator[Any]:
