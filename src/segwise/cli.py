@@ -582,6 +582,18 @@ def predict_cmd(
         ),
     ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the MC-dropout masks.")] = 0,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="With --eval-gt, add metric families: boundary,regions,ci,probs,uncertainty or all "
+            "(probs: AUC/AP/ECE/NLL of the predicted probabilities; uncertainty: error detection by entropy and, with --mc-dropout or --tta, mutual information).",
+        ),
+    ] = None,
+    calibration_bins: Annotated[
+        int,
+        typer.Option("--calibration-bins", help="Equal-width confidence bins of ECE/MCE (--metrics probs)."),
+    ] = 15,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 1,
     device: Annotated[
         str, typer.Option("--device", help="cpu, cuda, cuda:N or auto (PyTorch only).")
@@ -607,7 +619,8 @@ def predict_cmd(
     run_predict(
         inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
         tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
-        err_console=err_console, roi=roi, match=match, mc_dropout=mc_dropout, seed=seed,
+        err_console=err_console, roi=roi, match=match, mc_dropout=mc_dropout, seed=seed, metrics=metrics,
+        calibration_bins=calibration_bins,
     )  # fmt: skip
 
 

@@ -108,6 +108,43 @@ def test_cli_predict_mc_dropout_then_eval_uncertainty(dropout_ckpt, shapes, tmp_
     assert r.returncode != 0 and "Traceback" not in r.stderr
 
 
+def test_cli_predict_eval_gt_metrics_equal_eval_of_the_written_outputs(dropout_ckpt, shapes, tmp_path):
+    """predict --eval-gt --metrics probs,uncertainty scores in the same pass what eval --probs
+    --uncertainty scores from the files it writes: the same keys, the same numbers."""
+    out = tmp_path / "out"
+    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
+                 "--mc-dropout", "3", "--seed", "2", "--save", "index,probs,uncertainty",
+                 "--eval-gt", shapes / "masks", "--metrics", "probs,uncertainty"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    same_pass = json.loads((out / "eval.json").read_text())
+    js = tmp_path / "r.json"
+    r = run_cli(["eval", "--gt", shapes / "masks", "--probs", out / "probs", "--pred", out / "index",
+                 "--num-classes", SPEC.num_classes, "--ignore-index", "255",
+                 "--uncertainty", out / "uncertainty", "--json", js])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    files = json.loads(js.read_text())
+    for key in (
+        "miou",
+        "ece",
+        "nll",
+        "brier",
+        "mce",
+        "classwise_ece",
+        "mean_roc_auc",
+        "mean_average_precision",
+    ):
+        assert same_pass[key] == pytest.approx(files[key], abs=1e-9), key
+    for key in ("error_auroc_entropy", "error_auroc_mi", "aurc"):
+        assert same_pass["uncertainty"][key] == pytest.approx(files["uncertainty"][key], abs=1e-9), key
+    assert 0.0 <= same_pass["ece"] <= 1.0 and same_pass["nll"] > 0
+    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
+                 "--metrics", "probs"])  # fmt: skip
+    assert r.returncode == 2 and "--metrics adds scores against ground truth" in r.stderr
+    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
+                 "--eval-gt", shapes / "masks", "--metrics", "prob"])  # fmt: skip
+    assert r.returncode == 2 and "did you mean 'probs'" in r.stderr
+
+
 def test_checkpoint_keeps_the_dropout(dropout_ckpt):
     assert load_checkpoint(dropout_ckpt)  # readable; the rebuilt model has its dropout layer
     assert enable_mc_dropout(Predictor.from_checkpoint(dropout_ckpt).model) >= 1

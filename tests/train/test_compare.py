@@ -47,3 +47,66 @@ def test_compare_losses_two_seeds(shapes_root, tmp_path):
 def test_compare_cli_bad_vary(tmp_path):
     res = run_cli(["compare", "--config", str(tmp_path / "missing.toml"), "--vary", "loss=ce"])
     assert res.returncode == 2 and "cannot read config" in res.stderr
+
+
+def test_compare_reports_calibration_of_the_raw_softmax(shapes_root, tmp_path):
+    """ECE/NLL/Brier of a variant equal a numpy re-statement over the same validation pixels."""
+    import numpy as np
+    import torch
+
+    from segwise.train.build import eval_dataset
+    from segwise.train.config import config_from_dict
+    from segwise.train.runs import load_model
+
+    base = tmp_path / "base.toml"
+    base.write_text("")
+    out = tmp_path / "cmp"
+    sets = [
+        s
+        for s in tiny_overrides(shapes_root, tmp_path / "unused", **{"train.epochs": "1"})
+        if not s.startswith("train.out_dir")
+    ]
+    result = run_comparison(base, ["loss=focal"], seeds=1, out_dir=out, overrides=sets)
+    variant = result["variants"][0]
+    model, ckpt = load_model(out / "name=focal" / "seed0" / "best.pt")
+    cfg = config_from_dict(ckpt["config"])
+    ds = eval_dataset(cfg.data, cfg.data.val_split, cfg.train.seed)
+    conf, correct, nll, brier = [], [], [], []
+    with torch.no_grad():
+        for image, mask in ds:
+            p = model(image[None].float())[0].softmax(0).numpy().astype(np.float64)
+            y = mask.numpy().astype(np.int64)
+            keep = y != ds.spec.ignore_index
+            p, y = p[:, keep], y[keep]
+            top = p.argmax(0)
+            conf.append(p.max(0))
+            correct.append(top == y)
+            nll.append(-np.log(np.clip(p[y, np.arange(y.size)], 1e-12, None)))
+            onehot = np.eye(p.shape[0])[:, y]
+            brier.append(((p - onehot) ** 2).sum(0))
+    conf, correct = np.concatenate(conf), np.concatenate(correct)
+    bins = np.minimum((conf * 15).astype(int), 14)
+    ece = (
+        sum(
+            abs(conf[bins == b].mean() - correct[bins == b].mean()) * (bins == b).sum()
+            for b in range(15)
+            if (bins == b).any()
+        )
+        / conf.size
+    )
+    assert variant["nll"] == pytest.approx(np.concatenate(nll).mean(), abs=1e-4)
+    assert variant["brier"] == pytest.approx(np.concatenate(brier).mean(), abs=1e-4)
+    assert variant["ece"] == pytest.approx(ece, abs=1e-3)
+    md = (out / "comparison.md").read_text()
+    assert "| ECE | NLL | Brier |" in md
+    header = (out / "comparison.csv").read_text().splitlines()[0].split(",")
+    assert header[:7] == [
+        "variant",
+        "miou",
+        "miou_std",
+        "pixel_accuracy",
+        "pixel_accuracy_std",
+        "mean_accuracy",
+        "mean_accuracy_std",
+    ]
+    assert {"ece", "nll", "brier"} <= set(header)

@@ -30,6 +30,8 @@ def run_predict(
     match: str | None = None,
     mc_dropout: int = 0,
     seed: int = 0,
+    metrics: str | None = None,
+    calibration_bins: int = 15,
 ) -> PredictSummary:
     """Run ``segwise predict``; raises :class:`DataError` at the end when inputs were skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -38,6 +40,9 @@ def run_predict(
         raise InputError("give exactly one of --checkpoint CKPT (PyTorch) or --onnx MODEL (onnxruntime).")
     if report is not None and eval_gt is None:
         raise InputError("--report needs --eval-gt GT: the report shows scores against ground truth.")
+    families = parse_metrics(metrics)
+    if families and eval_gt is None:
+        raise InputError("--metrics adds scores against ground truth; give --eval-gt GT, or drop --metrics.")
     kinds = parse_save(save)
     options = {"tile": tile, "overlap": overlap, "tta": TTA.parse(tta), "batch_size": batch_size}
     paths = list_inputs(inputs)  # fail on a bad --input before loading the model
@@ -89,8 +94,9 @@ def run_predict(
             bar.update(task, advance=1, rate=rate)
 
         summary = predict_paths(
-            predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image, roi=roi, match=match
-        )
+            predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image, roi=roi, match=match,
+            families=families, family_options={"calibration_bins": calibration_bins} if "probs" in families else None,
+        )  # fmt: skip
     console.print(
         f"wrote {len(summary.predicted)} predictions ({', '.join(kinds)}) to {out} "
         f"in {summary.seconds:.1f}s ({summary.images_per_second:.2f} img/s)",
@@ -116,6 +122,27 @@ def run_predict(
             f"the {len(summary.predicted)} other predictions in {out} are complete."
         )
     return summary
+
+
+def parse_metrics(metrics: str | None) -> tuple[str, ...]:
+    """``"probs,uncertainty"`` → the metric families ``predict --eval-gt`` adds to the pixel scores;
+    ``"all"`` is every family fed from the prediction itself (boundary, regions, ci, probs, uncertainty).
+
+    >>> parse_metrics("uncertainty, probs")
+    ('probs', 'uncertainty')
+    """
+    from segwise.metrics.families import get_family, registered_families
+
+    if not metrics:
+        return ()
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    optional = [f.name for f in registered_families().values() if f.flag is not None]
+    if names == ["all"]:
+        return tuple(optional)
+    for name in names:
+        if get_family(name).flag is None:
+            raise InputError(f"--metrics: {name!r} is always evaluated; choose from {', '.join(optional)}.")
+    return tuple(n for n in optional if n in names)
 
 
 def _device(device: str) -> str:

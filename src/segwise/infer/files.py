@@ -190,7 +190,8 @@ def predict_paths(
         match: pairing regex (first capture group = key) for ``eval_gt`` and ``roi``.
         families: with ``eval_gt``, metric families to add to the pixel scores (names in
             :mod:`segwise.metrics.families`, e.g. ``("boundary",)``), as ``segwise eval`` does;
-            ``"probs"`` scores the float16 probabilities (as written to ``probs/``).
+            ``"probs"`` scores the float16 probabilities (as written to ``probs/``) and
+            ``"uncertainty"`` the entropy and mutual-information maps (as written to ``uncertainty/``).
         family_options: their options (see :func:`segwise.evaluate.evaluate_folders`).
 
     Returns:
@@ -233,8 +234,11 @@ def predict_paths(
                 on_image(path, False)
             continue
         need_probs = evaluation is not None and bool(evaluation.probs_states)  # e.g. families=("probs",)
+        need_unc = evaluation is not None and "uncertainty" in evaluation.inputs
         pred = predictor.predict(
-            image, return_probs="probs" in save or need_probs, return_uncertainty="uncertainty" in save
+            image,
+            return_probs="probs" in save or need_probs,
+            return_uncertainty="uncertainty" in save or need_unc,
         )
         if inside is not None:  # outside the ROI: the ignore value, in the index output too
             index = np.where(inside, pred.index, outside).astype(pred.index.dtype)
@@ -244,7 +248,8 @@ def predict_paths(
         if "uncertainty" in save:
             write_uncertainty(out_dir, path.stem, pred, spec.num_classes)
         if evaluation is not None and target is not None:
-            evaluation.add(pred.index, target, probs=pred.probs)
+            arrays = {"uncertainty": pred.uncertainty} if need_unc else None
+            evaluation.add(pred.index, target, probs=pred.probs, inputs=arrays)
             evaluated.append(path)
         summary.predicted.append(path.stem)
         if on_image is not None:

@@ -3,7 +3,8 @@
 Each variant × seed is a normal training run in ``OUT/<variant>/seed<k>``; a finished run is
 reused and an interrupted one resumed, so an interrupted comparison continues where it stopped.
 Every best checkpoint is evaluated on the validation split, and the table gives the mean ± std
-over seeds.
+over seeds: mIoU, pixel and mean accuracy, per-class IoU, and the calibration of the raw softmax
+(top-label ECE with 15 bins, NLL, Brier score; docs/metrics.md), where losses differ most.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from segwise.data.spec import DatasetSpec
 from segwise.errors import InputError
 from segwise.io_utils import atomic_path, atomic_write_text, write_json
+from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.models.checkpoint import load_checkpoint
 from segwise.train.config import load_config
+
+CALIBRATION_KEYS = ("ece", "nll", "brier")
+"""Calibration scores of the raw softmax in every comparison (lower is better)."""
 
 SHORTHANDS = {"loss": "loss.name", "lr": "optim.lr", "arch": "model.arch", "optim": "optim.name",
               "augment": "data.augment", "class_weights": "data.class_weights", "schedule": "schedule.name"}  # fmt: skip
@@ -90,10 +96,15 @@ def run_comparison(
                         f"[bold]variant {name}, seed {s}[/]" + (" (resuming)" if last.exists() else "")
                     )
                 train(cfg, resume=run_dir if last.exists() else None, console=console)
-            state, spec = evaluate_checkpoint(run_dir / "best.pt", cfg.data.val_split)
+            best = run_dir / "best.pt"
+            ckpt_spec = DatasetSpec.from_json(load_checkpoint(best)["spec"])
+            probs = ProbabilityAccumulator(ckpt_spec.num_classes, ckpt_spec.ignore_index)
+            state, spec = evaluate_checkpoint(best, cfg.data.val_split, probs=probs)
             scores = state.compute()
+            calib = probs.result(state, spec.class_names)
             runs.append({"seed": base.train.seed + s, "run": str(run_dir), "miou": scores["miou"],
                          "pixel_accuracy": scores["pixel_accuracy"], "mean_accuracy": scores["mean_accuracy"],
+                         **{k: calib[k] for k in CALIBRATION_KEYS},
                          "iou": [float(x) for x in scores["iou"]]})  # fmt: skip
         variants.append({"name": name, "settings": dict(combo), "runs": runs, **_aggregate(runs)})
     result = {"kind": "segwise.comparison", "config": str(config), "split": base.data.val_split,
@@ -104,7 +115,7 @@ def run_comparison(
 
 def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("miou", "pixel_accuracy", "mean_accuracy"):
+    for key in ("miou", "pixel_accuracy", "mean_accuracy", *CALIBRATION_KEYS):
         vals = np.array([r[key] for r in runs], dtype=float)
         out[key] = float(np.nanmean(vals))
         out[f"{key}_std"] = float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0
@@ -118,10 +129,14 @@ def _pm(mean: float, std: float, seeds: int) -> str:
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if seeds > 1 else "")
 
 
+def _plain(mean: float, std: float, seeds: int) -> str:
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else "")
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     names = result["class_names"]
     seeds = result["seeds"]
-    head = ["variant", "mIoU", "pixel acc", "mean acc", *names]
+    head = ["variant", "mIoU", "pixel acc", "mean acc", "ECE", "NLL", "Brier", *names]
     lines = [
         f"# Comparison on the {result['split']} split ({seeds} seed{'s' if seeds > 1 else ''}, mean ± std, %)",
         "",
@@ -134,11 +149,15 @@ def to_markdown(result: dict[str, Any]) -> str:
         cells = [v["name"], f"**{miou}**" if v["miou"] == best else miou,
                  _pm(v["pixel_accuracy"], v["pixel_accuracy_std"], seeds),
                  _pm(v["mean_accuracy"], v["mean_accuracy_std"], seeds),
+                 _pm(v["ece"], v["ece_std"], seeds), _plain(v["nll"], v["nll_std"], seeds),
+                 _plain(v["brier"], v["brier_std"], seeds),
                  *["–" if x is None else f"{100 * x:.1f}" for x in v["iou"]]]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        "Per-class columns are IoU. Scores are dataset-level (docs/metrics.md), from each run's best.pt."
+        "Per-class columns are IoU. Scores are dataset-level (docs/metrics.md), from each run's best.pt. "
+        "ECE (top label, 15 equal-width bins, %), NLL (nats per pixel) and Brier score (sum over classes, "
+        "mean over pixels) are of the raw softmax, before any `segwise calibrate`; lower is better."
     )
     return "\n".join(lines) + "\n"
 
@@ -149,11 +168,22 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> None:
     atomic_write_text(out_dir / "comparison.md", to_markdown(result))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["variant", "miou", "miou_std", "pixel_accuracy", "pixel_accuracy_std", "mean_accuracy",
-                "mean_accuracy_std", *[f"iou_{n}" for n in result["class_names"]]])  # fmt: skip
+    keys = ["miou", "pixel_accuracy", "mean_accuracy", *CALIBRATION_KEYS]
+    w.writerow(
+        [
+            "variant",
+            *[k + s for k in keys for s in ("", "_std")],
+            *[f"iou_{n}" for n in result["class_names"]],
+        ]
+    )
     for v in result["variants"]:
-        w.writerow([v["name"], v["miou"], v["miou_std"], v["pixel_accuracy"], v["pixel_accuracy_std"],
-                    v["mean_accuracy"], v["mean_accuracy_std"], *["" if x is None else x for x in v["iou"]]])  # fmt: skip
+        w.writerow(
+            [
+                v["name"],
+                *[v[k + s] for k in keys for s in ("", "_std")],
+                *["" if x is None else x for x in v["iou"]],
+            ]
+        )
     atomic_write_text(out_dir / "comparison.csv", buf.getvalue())
     plot_comparison(result, out_dir / "comparison.png")
 

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from segwise.errors import InputError, SegwiseError
 from segwise.metrics import ConfusionMatrix
+from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.models.checkpoint import RESUME_KEYS, build_payload, load_checkpoint, save_checkpoint
 from segwise.train.build import (
     build_data,
@@ -232,8 +233,12 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = True,
     per_image: bool = False,
+    probs: ProbabilityAccumulator | None = None,
 ) -> ConfusionMatrix:
-    """Confusion matrix of ``model`` over ``loader`` (summed across processes when distributed)."""
+    """Confusion matrix of ``model`` over ``loader`` (summed across processes when distributed).
+
+    With ``probs``, the softmax of the logits (float32) is also fed to that state, image by image.
+    """
     model.eval()
     state = ConfusionMatrix(num_classes, ignore_index, per_image=per_image)
     for images, masks in loader:
@@ -244,7 +249,11 @@ def evaluate(
         with ctx:
             logits = model(images)
         state.update(logits.float().argmax(1), masks.to(device))
+        if probs is not None:
+            probs.update(logits.float().softmax(1).cpu().numpy(), masks.numpy())
     state.all_reduce()
+    if probs is not None:
+        probs.all_reduce()
     return state
 
 

@@ -10,6 +10,7 @@ import torch
 
 from segwise.errors import InputError
 from segwise.metrics import ConfusionMatrix
+from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.models.checkpoint import load_checkpoint
 from segwise.train.build import eval_dataset
 from segwise.train.config import Config, config_from_dict
@@ -33,10 +34,13 @@ def evaluate_checkpoint(
     per_image: bool = False,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
+    probs: ProbabilityAccumulator | None = None,
 ) -> tuple[ConfusionMatrix, Any]:
     """Evaluate a checkpoint on ``split`` of the dataset it was trained on (from its saved config).
 
-    Images are evaluated at their native size (``data.val_size`` of the config if set), in fp32.
+    Images are evaluated at their native size (``data.val_size`` of the config if set), in fp32,
+    without the checkpoint's calibration (raw softmax). ``probs`` (a
+    :class:`~segwise.metrics.probs.ProbabilityAccumulator`) is also fed the class probabilities.
     Returns the confusion-matrix state and the DatasetSpec.
     """
     model, ckpt = load_model(checkpoint, device)
@@ -47,6 +51,7 @@ def evaluate_checkpoint(
         per_image=per_image,
         batch_size=batch_size,
         device=device,
+        probs=probs,
     )
     return state, ds.spec
 
@@ -59,6 +64,7 @@ def evaluate_model(
     per_image: bool = False,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
+    probs: ProbabilityAccumulator | None = None,
 ) -> tuple[ConfusionMatrix, Any]:
     """Evaluate ``model`` on ``split`` of the dataset of the run config ``cfg``, as :func:`evaluate_checkpoint`
     does. Returns the confusion-matrix state and the dataset (:func:`segwise.train.build.eval_dataset`)."""
@@ -68,7 +74,9 @@ def evaluate_model(
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size)
     dev = torch.device(device)
     # fp32 for reported numbers: bf16 logits can flip the argmax of near-ties
-    state = evaluate(model, loader, ds.spec.num_classes, ds.spec.ignore_index, dev, per_image=per_image)
+    state = evaluate(
+        model, loader, ds.spec.num_classes, ds.spec.ignore_index, dev, per_image=per_image, probs=probs
+    )
     state.class_names = list(ds.spec.class_names)
     return state, ds
 
