@@ -34,6 +34,8 @@ __all__ = [
     "Geometry",
     "check_same_geometry",
     "is_volume",
+    "read_label_volume",
+    "read_roi_volume",
     "read_volume",
     "volume_stem",
     "volume_suffix",
@@ -115,6 +117,57 @@ def read_volume(path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
         direction=tuple(float(d) for d in image.GetDirection()),
     )
     return sitk.GetArrayFromImage(image), geometry
+
+
+def read_label_volume(path: str | os.PathLike[str], role: str = "label map") -> tuple[np.ndarray, Geometry]:
+    """A label map (ground truth, prediction) as integers ``(z, y, x)`` and its geometry.
+
+    Float voxels are accepted when they are all whole numbers (some tools write label maps as
+    float32) and converted; anything else (probabilities, vector voxels, a 4-D series) is a
+    :class:`DataError` naming the file and what to write instead.
+
+    Shape:
+        - output: ``(z, y, x)`` (``(y, x)`` for a 2-D file), an integer dtype
+    """
+    array, geometry = read_volume(path)
+    if array.ndim != len(geometry.spacing) or array.ndim not in (2, 3):
+        raise DataError(
+            f"{role} {path} has voxels of {array.shape[-1]} components (array shape {array.shape}, "
+            f"{len(geometry.spacing)}-D image); a label map holds one class id per voxel. Write the class ids "
+            "(e.g. the argmax over the classes) as a 3-D integer volume."
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        whole = np.isfinite(array).all() and bool((array == np.round(array)).all())
+        if not whole:
+            raise DataError(
+                f"{role} {path} holds non-integer values ({array.dtype}, e.g. {_first_fraction(array)}); a label "
+                "map holds class ids. Write the argmax of probabilities, as an integer volume (e.g. uint8)."
+            )
+        lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
+        array = array.astype(np.uint8 if lo >= 0 and hi < 256 else np.int32)
+    elif array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise DataError(
+            f"{role} {path} has voxels of type {array.dtype}; a label map holds integer class ids."
+        )
+    return array, geometry
+
+
+def _first_fraction(array: np.ndarray) -> str:
+    bad = array[~np.isfinite(array) | (array != np.round(array))]
+    return f"{bad.flat[0]:g}"
+
+
+def read_roi_volume(path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
+    """A region-of-interest volume: ``True`` where the voxel is not 0, and its geometry."""
+    array, geometry = read_volume(path)
+    if array.ndim != len(geometry.spacing):
+        raise DataError(
+            f"ROI volume {path} has voxels of {array.shape[-1]} components; an ROI volume holds one value per "
+            "voxel (0 = not evaluated)."
+        )
+    return array != 0, geometry
 
 
 def write_volume(path: str | os.PathLike[str], array: np.ndarray, geometry: Geometry) -> None:
