@@ -94,11 +94,14 @@ def folder_kind(folder: str | os.PathLike[str], role: str) -> Literal["images", 
     images = list_files(folder, MASK_SUFFIXES, role)
     if images:
         raise DataError(
-            f"{role} folder {folder} mixes label volumes ({len(volumes)} files, e.g. {volumes[0].name}) and 2-D "
-            f"masks ({len(images)} files, e.g. {images[0].name}); a folder is evaluated as one kind. Move one kind "
-            "to its own folder."
+            f"{role} folder {folder} mixes label volumes ({_files(volumes)}) and 2-D masks ({_files(images)}); a "
+            "folder is evaluated as one kind. Move one kind to its own folder."
         )
     return "volumes"
+
+
+def _files(paths: Sequence[Path]) -> str:
+    return f"{len(paths)} file{'s' if len(paths) != 1 else ''}, e.g. {paths[0].name}"
 
 
 def check_volume_options(

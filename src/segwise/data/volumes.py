@@ -206,18 +206,24 @@ def check_same_geometry(
     """Raise :class:`DataError` naming both files and the differing values unless the two volumes
     share their shape and spacing (within ``rtol`` relative) and their origin and direction
     (within ``rtol`` relative to the spacing / absolute ``1e-4``)."""
+
+    def show(
+        values: Sequence[float],
+    ) -> str:  # 6 significant digits: float32 headers print as 0.8, not 0.800000011920929
+        return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
+
     problems = []
     if tuple(shape_a) != tuple(shape_b):
         problems.append(f"shape {tuple(shape_a)} vs {tuple(shape_b)}")
     sa, sb = np.asarray(geometry_a.spacing), np.asarray(geometry_b.spacing)
     if sa.shape != sb.shape or not np.allclose(sa, sb, rtol=rtol, atol=0.0):
-        problems.append(f"spacing {geometry_a.spacing} vs {geometry_b.spacing}")
+        problems.append(f"spacing {show(geometry_a.spacing)} vs {show(geometry_b.spacing)}")
     else:
         oa, ob = np.asarray(geometry_a.origin), np.asarray(geometry_b.origin)
         if not np.allclose(oa, ob, rtol=0.0, atol=float(rtol * sa.max())):
-            problems.append(f"origin {geometry_a.origin} vs {geometry_b.origin}")
+            problems.append(f"origin {show(geometry_a.origin)} vs {show(geometry_b.origin)}")
         if not np.allclose(geometry_a.direction, geometry_b.direction, rtol=0.0, atol=1e-4):
-            problems.append(f"direction {geometry_a.direction} vs {geometry_b.direction}")
+            problems.append(f"direction {show(geometry_a.direction)} vs {show(geometry_b.direction)}")
     if problems:
         raise DataError(
             f"{a} and {b} do not share their geometry: {'; '.join(problems)}. Ground truth and prediction of a "
