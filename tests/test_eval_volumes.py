@@ -365,3 +365,32 @@ def test_compare_predictions_api_refuses_a_mismatched_case(cases, tmp_path):
         compare_predictions(
             tmp_path / "gt", [tmp_path / "pred", tmp_path / "pred_b"], num_classes=C, workers=1
         )
+
+
+def test_report_of_volumes_says_why_there_is_no_gallery(cases, tmp_path):
+    result = _run_json(
+        _eval(tmp_path, "--num-classes", "3", "--report", str(tmp_path / "r.html")), tmp_path / "r.json"
+    )
+    html = (tmp_path / "r.html").read_text()
+    assert "cases are volumes" in html and "cannot decode" not in html
+    assert result["num_images"] == len(CASES)
+
+
+def test_classes_table_names_the_classes_of_volumes(cases, tmp_path):
+    (tmp_path / "classes.csv").write_text(
+        "id,name,r,g,b\n0,background,0,0,0\n1,liver,255,0,0\n2,tumour,0,255,0\n"
+    )
+    result = _run_json(_eval(tmp_path, "--classes", str(tmp_path / "classes.csv")), tmp_path / "r.json")
+    assert result["class_names"] == ["background", "liver", "tumour"]
+    _check(result, _reference(list(cases.values())))
+
+
+def test_rgb_spec_is_refused_for_volumes(cases, tmp_path, capsys):
+    from segwise.data.spec import make_spec
+
+    spec = make_spec("x", num_classes=3).replace(mask_encoding="rgb")
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec.to_dict()))
+    assert main(_eval(tmp_path, "--spec", str(spec_path))) == 2
+    err = capsys.readouterr().err
+    assert "colour-coded" in err and "case_001.nii.gz" in err and "--value-map" in err
