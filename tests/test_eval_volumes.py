@@ -394,3 +394,35 @@ def test_rgb_spec_is_refused_for_volumes(cases, tmp_path, capsys):
     assert main(_eval(tmp_path, "--spec", str(spec_path))) == 2
     err = capsys.readouterr().err
     assert "colour-coded" in err and "case_001.nii.gz" in err and "--value-map" in err
+
+
+def test_at_most_workers_cases_are_in_flight(cases, tmp_path, monkeypatch):
+    """Volumes are large: a case is read only when one of the ``workers`` slots is free."""
+    import threading
+
+    import segwise.evaluate as ev
+
+    started: list[str] = []
+    consumed = 0
+    most = 0
+    lock = threading.Lock()
+    real = ev.load_volume_pair
+
+    def counting(gt_path, *args):
+        nonlocal most
+        with lock:
+            started.append(gt_path.name)
+            most = max(most, len(started) - consumed)
+        return real(gt_path, *args)
+
+    class Counting(Evaluation):
+        def add(self, *args, **kwargs):
+            nonlocal consumed
+            with lock:
+                consumed += 1
+            super().add(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "load_volume_pair", counting)
+    monkeypatch.setattr(ev, "Evaluation", Counting)
+    evaluate_folders(tmp_path / "gt", tmp_path / "pred", num_classes=C, workers=2)
+    assert len(started) == len(CASES) and most <= 2

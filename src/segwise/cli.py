@@ -102,7 +102,12 @@ def _main(
 
 @app.command("eval")
 def eval_cmd(
-    gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth masks.")],
+    gt: Annotated[
+        Path,
+        typer.Option(
+            "--gt", help="Folder of ground-truth masks, or of label volumes (.nii.gz, .nrrd, .mha)."
+        ),
+    ],
     pred: Annotated[
         Path | None,
         typer.Option(
@@ -176,6 +181,7 @@ def eval_cmd(
     Ground truth is read as --spec, --classes or --value-map say; predictions are class ids (what
     segwise predict writes to index/). With --roi only pixels inside the ROI masks count. With
     --probs (probs/ of segwise predict --save probs) threshold-free scores and calibration are added.
+    Label volumes (NIfTI, NRRD, MetaImage) are evaluated case by case, in voxels (docs/volumes.md).
     """
     from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders, print_result, write_csv

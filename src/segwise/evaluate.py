@@ -459,16 +459,18 @@ def evaluate_folders(
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
     Masks are decoded in parallel threads; memory stays O(C²) per image plus a few decoded images.
+    A ground-truth folder of label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...) is evaluated case
+    by case, one volume per "image", in voxels (:mod:`segwise.evaluate_volumes`, docs/volumes.md).
 
     Args:
-        gt_dir, pred_dir: folders of masks.
+        gt_dir, pred_dir: folders of masks, or of label volumes.
         num_classes: number of evaluated classes C (optional when ``spec``, ``classes`` or
             ``value_map`` gives it).
         ignore_index: ground-truth value that is not counted.
         classes: class table CSV (``id,name,r,g,b``) or a :class:`ClassTable`: names the classes and
             decodes colour-coded masks.
         allow_missing: skip unpaired files with a warning instead of raising.
-        workers: decoding threads; 0 means one per core.
+        workers: decoding threads; 0 means one per core (for volumes at most 4; at most ``workers`` cases in flight).
         warn: called with warning messages (also those of the result's ``warnings``).
         accumulators: extra metric states (:class:`~segwise.metrics.state.MetricState`); each gets
             ``update(pred, target)`` per image in ground-truth order, then ``result(state,
