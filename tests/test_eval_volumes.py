@@ -426,3 +426,13 @@ def test_at_most_workers_cases_are_in_flight(cases, tmp_path, monkeypatch):
     monkeypatch.setattr(ev, "Evaluation", Counting)
     evaluate_folders(tmp_path / "gt", tmp_path / "pred", num_classes=C, workers=2)
     assert len(started) == len(CASES) and most <= 2
+
+
+def test_evaluation_api_refuses_a_volume_for_the_2d_families():
+    t = np.zeros((2, 6, 6), np.uint8)
+    with pytest.raises(InputError, match="--boundary .* 2-D images"):
+        Evaluation(2, families=["boundary"]).add(t, t, spacing=(3.0, 1.0, 1.0))
+    ev = Evaluation(2, families=["ci", "regions"])
+    ev.add(t[0], t[0])  # a 2-D image is fine
+    with pytest.raises(InputError, match="--regions"):
+        ev.add(t, t)

@@ -120,7 +120,10 @@ class Evaluation:
 
         A volume is added the same way, as one case: class ids ``(D, H, W)`` and ``spacing``, the
         voxel size in array order ``(z, y, x)``, for the families that measure distances (the
-        pixel scores count voxels and do not need it)."""
+        pixel scores count voxels and do not need it). The 2-D families (boundary, regions, probs,
+        uncertainty) refuse a volume rather than take its slices for a batch of images."""
+        if np.ndim(target) == 3:
+            check_volume_options(self.states, subject=f"the case {np.shape(target)} is a volume")
         if spacing is not None and len(spacing) != np.ndim(target):
             raise InputError(
                 f"`spacing` has {len(spacing)} values but the case has {np.ndim(target)} axes "
@@ -516,7 +519,7 @@ def evaluate_folders(
         raise InputError("the probs family needs a folder of probabilities (--probs DIR).")
     volumes = folder_kind(Path(gt_dir), "ground-truth") == "volumes"
     if volumes:
-        check_volume_options(families, probs_dir, inputs, gt_dir)
+        check_volume_options(families, probs_dir, inputs, f"the ground truth {gt_dir} holds volumes")
     evaluation = Evaluation(reader.num_classes, ignore, families, family_options, accumulators)
     probs_of: dict[Path, Path] = {}
     if pred_dir is not None:

@@ -108,21 +108,22 @@ def check_volume_options(
     families: Iterable[str],
     probs_dir: str | os.PathLike[str] | None = None,
     inputs: Mapping[str, Any] | None = None,
-    gt_dir: str | os.PathLike[str] = "",
+    subject: str = "the ground truth holds volumes",
 ) -> None:
-    """Refuse, with what to use instead, the families and inputs that do not apply to volumes.
+    """Refuse, with what to use instead, the families and inputs that do not apply to volumes
+    (``families``: names, or a mapping keyed by them such as :attr:`Evaluation.states`).
 
     >>> check_volume_options(["ci"])
-    >>> check_volume_options(["regions"], gt_dir="gt")
+    >>> check_volume_options(["regions"])
     Traceback (most recent call last):
     ...
-    segwise.errors.InputError: the ground truth gt holds volumes, but --regions (2-D connected components matched at IoU > 0.5) is defined on 2-D images; export the slices as 2-D masks to score objects per slice. The pixel (voxel) scores and --ci take volumes: name them instead of --all.
+    segwise.errors.InputError: the ground truth holds volumes, but --regions (2-D connected components matched at IoU > 0.5) is defined on 2-D images; export the slices as 2-D masks to score objects per slice. The pixel (voxel) scores and --ci take volumes: name them instead of --all.
     """
     wanted = list(families) + (["probs"] if probs_dir is not None else []) + list(inputs or {})
     refused = [SLICE_ONLY_FAMILIES[name] for name in dict.fromkeys(wanted) if name in SLICE_ONLY_FAMILIES]
     if refused:
         raise InputError(
-            f"the ground truth {gt_dir} holds volumes, but "
+            f"{subject}, but "
             + "; ".join(refused)
             + ". The pixel (voxel) scores and --ci take volumes: name them instead of --all."
         )
