@@ -355,6 +355,7 @@ def test_compare_preds_on_volumes(cases, tmp_path):
     assert a["miou"] == pytest.approx(np.nanmean(_reference(list(cases.values()))["iou"]))
     assert b["miou"] == pytest.approx(np.nanmean(_reference(worse)["iou"]))
     assert result["comparisons"][0]["delta"]["estimate"] == pytest.approx(b["miou"] - a["miou"])
+    assert "case" in result["policy"]["volumes"]
 
 
 def test_compare_predictions_api_refuses_a_mismatched_case(cases, tmp_path):

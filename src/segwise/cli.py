@@ -323,9 +323,11 @@ def compare_preds_cmd(
     def pts(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:+.2f}"
 
+    unit = "cases" if "volumes" in result["policy"] else "images"
+
     for cmp in result["comparisons"]:
         table = Table(
-            title=f"{cmp['candidate']} − {cmp['baseline']}: per-class Δ IoU (points, {result['num_images']} images)"
+            title=f"{cmp['candidate']} − {cmp['baseline']}: per-class Δ IoU (points, {result['num_images']} {unit})"
         )
         for col in ("id", "class", "IoU base %", "IoU cand %", "Δ", "CI low", "CI high"):
             table.add_column(col, justify="left" if col == "class" else "right")

@@ -196,6 +196,9 @@ def pair_files(
 ) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
     """Pair ground-truth and prediction files by key (see the module docstring).
 
+    Both folders hold 2-D masks, or both label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...);
+    anything else is a :class:`DataError` that names both kinds.
+
     Returns:
         ``(pairs, missing, extra)``: pairs in ground-truth order, ground-truth files without a
         prediction, and prediction files without a ground truth.
@@ -686,7 +689,8 @@ def compare_predictions(
     with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
 
     Every folder must hold a prediction for every ground-truth file (the pairing rule of
-    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
+    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Label
+    volumes are compared case by case (one volume is one resampled unit). Masks
     are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
     inside the ROI masks of ``roi_dir`` when given.
     """
@@ -705,6 +709,7 @@ def compare_predictions(
     ignore = reader.eval_ignore_index(roi_dir is not None)
     metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
     stacks = []
+    volumes = False
     class_names = None
     for path in pred_paths:
         res = evaluate_folders(
@@ -712,6 +717,7 @@ def compare_predictions(
             match=match, keep_matrices=True,
         )  # fmt: skip
         class_names = res["class_names"]
+        volumes = res["source"].get("kind") == "volumes"
         stacks.append(res.pop("image_matrices"))
         warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
     out = compare_matrices(
@@ -728,6 +734,8 @@ def compare_predictions(
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)
     out["policy"].update(reader.policy())
+    if volumes:  # the resampled units are cases, the counted ones voxels
+        out["policy"].update(VOLUME_POLICY)
     if roi_dir is not None:
         out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
