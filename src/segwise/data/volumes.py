@@ -130,6 +130,11 @@ def read_label_volume(path: str | os.PathLike[str], role: str = "label map") -> 
         - output: ``(z, y, x)`` (``(y, x)`` for a 2-D file), an integer dtype
     """
     array, geometry = read_volume(path)
+    if array.ndim == len(geometry.spacing) and array.ndim > 3:
+        raise DataError(
+            f"{role} {path} is a {array.ndim}-D image (array shape {array.shape}); a label map is a 3-D volume. "
+            "Write one file per case and time point."
+        )
     if array.ndim != len(geometry.spacing) or array.ndim not in (2, 3):
         raise DataError(
             f"{role} {path} has voxels of {array.shape[-1]} components (array shape {array.shape}, "
