@@ -437,3 +437,17 @@ def test_evaluation_api_refuses_a_volume_for_the_2d_families():
     ev.add(t[0], t[0])  # a 2-D image is fine
     with pytest.raises(InputError, match="--regions"):
         ev.add(t, t)
+
+
+def test_unreadable_volume_is_named(cases, tmp_path, capsys):
+    (tmp_path / "pred" / "case_003.mha").write_bytes(b"not a MetaImage")
+    assert main(_eval(tmp_path, "--num-classes", "3")) == 2
+    err = capsys.readouterr().err
+    assert "cannot read volume" in err and "case_003.mha" in err and "Traceback" not in err
+
+
+def test_empty_prediction_folder_is_named(cases, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(_eval(tmp_path, "--num-classes", "3", pred="empty")) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "empty") in err and ".nii.gz" in err and "Traceback" not in err

@@ -181,11 +181,11 @@ def _same_kind_files(
     gts = _mask_files(gt_dir, "ground-truth", match, suffixes_of(kind))
     if other_kind != kind:
         found = keyed_files(other_dir, suffixes_of(other_kind), role, None)
-        example = next(iter(found.values())).name if found else "no file"
+        holds = "label volumes" if other_kind == "volumes" else "2-D masks"
+        holds = f"{holds} (e.g. {next(iter(found.values())).name})" if found else "no label volumes"
         raise DataError(
             f"the ground truth {gt_dir} holds {'label volumes' if kind == 'volumes' else '2-D masks'} (e.g. "
-            f"{next(iter(gts.values())).name}) but the {role} folder {other_dir} holds "
-            f"{'label volumes' if other_kind == 'volumes' else 'no volumes'} ({example}); both must hold "
+            f"{next(iter(gts.values())).name}) but the {role} folder {other_dir} holds {holds}; both must hold "
             f"{', '.join(suffixes_of(kind))} files."
         )
     return gts, _mask_files(other_dir, role, match, suffixes_of(kind))
