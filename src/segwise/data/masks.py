@@ -112,8 +112,8 @@ class MaskReader:
 
     def read_target_volume(self, path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
         """A ground-truth label volume (``.nii.gz``, ``.nrrd``, ``.mha``, ...) as class ids ``(z, y, x)``
-        and its geometry. Voxels are class ids, or mapped by the spec's value map; colour encodings
-        (palette, RGB) do not exist for volumes and are refused."""
+        and its geometry. Voxels are class ids (also under a palette encoding), or mapped by the spec's
+        value map; an RGB encoding is refused (a voxel holds one value, not a colour)."""
         path = Path(path)
         arr, geometry = read_label_volume(path, "ground-truth volume")
         s = self.spec

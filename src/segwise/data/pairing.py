@@ -1,8 +1,8 @@
 """Pairing files across folders: one rule for images, masks, ROI masks and predictions.
 
 A file's *key* is its stem (the name without its suffix; double suffixes such as ``.nii.gz`` are
-removed whole: ``case_001.nii.gz`` has the stem ``case_001``), or, with a ``match`` regex, the first capture group of the regex
-searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``, ``21_manual1.gif`` and
+removed whole: ``case_001.nii.gz`` has the stem ``case_001``), or, with a ``match`` regex, the first
+capture group of the regex searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``, ``21_manual1.gif`` and
 ``21_training_mask.gif`` the same key ``21``. With a regex, every file of a folder must match it and
 no key may occur twice in one folder; both are errors that list the files. Without a regex, the
 stem is the key, and predictions and ROI masks may also pair by prefix (see :func:`pair_to`).
