@@ -102,7 +102,12 @@ def _main(
 
 @app.command("eval")
 def eval_cmd(
-    gt: Annotated[Path, typer.Option("--gt", help="Folder of ground-truth masks.")],
+    gt: Annotated[
+        Path,
+        typer.Option(
+            "--gt", help="Folder of ground-truth masks, or of label volumes (.nii.gz, .nrrd, .mha)."
+        ),
+    ],
     pred: Annotated[
         Path | None,
         typer.Option(
@@ -176,6 +181,7 @@ def eval_cmd(
     Ground truth is read as --spec, --classes or --value-map say; predictions are class ids (what
     segwise predict writes to index/). With --roi only pixels inside the ROI masks count. With
     --probs (probs/ of segwise predict --save probs) threshold-free scores and calibration are added.
+    Label volumes (NIfTI, NRRD, MetaImage) are evaluated case by case, in voxels (docs/volumes.md).
     """
     from segwise.data.masks import mask_reader
     from segwise.evaluate import evaluate_folders, print_result, write_csv
@@ -317,9 +323,11 @@ def compare_preds_cmd(
     def pts(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:+.2f}"
 
+    unit = "cases" if "volumes" in result["policy"] else "images"
+
     for cmp in result["comparisons"]:
         table = Table(
-            title=f"{cmp['candidate']} − {cmp['baseline']}: per-class Δ IoU (points, {result['num_images']} images)"
+            title=f"{cmp['candidate']} − {cmp['baseline']}: per-class Δ IoU (points, {result['num_images']} {unit})"
         )
         for col in ("id", "class", "IoU base %", "IoU cand %", "Δ", "CI low", "CI high"):
             table.add_column(col, justify="left" if col == "class" else "right")

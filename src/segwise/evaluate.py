@@ -14,6 +14,9 @@ that, with the ground truth whose stem is the longest prefix of the prediction's
 with the ground truth by the same rule. Only mask files (.png, .bmp, .tif, .tiff, .gif) are
 considered, and in a probabilities folder (``--probs``) only ``.npy`` files. Masks are read through
 one :class:`~segwise.data.masks.MaskReader`; probabilities by :func:`read_probs`.
+
+A ground-truth folder of label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...) is evaluated case by
+case, each volume one "image": see :mod:`segwise.evaluate_volumes`.
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ import numpy as np
 
 from segwise import __version__
 from segwise.data.masks import MaskReader, mask_reader
-from segwise.data.pairing import PAIRING_RULE, keyed_files, pair_to
+from segwise.data.pairing import PAIRING_RULE, file_stem, keyed_files, pair_to
 from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError
+from segwise.evaluate_volumes import (
+    VOLUME_POLICY,
+    case_fields,
+    check_volume_options,
+    folder_kind,
+    load_volume_pair,
+    suffixes_of,
+    volume_workers,
+)
 from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_matrices
@@ -99,11 +111,24 @@ class Evaluation:
         matrix: np.ndarray | None = None,
         probs: np.ndarray | None = None,
         inputs: Mapping[str, np.ndarray] | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> None:
         """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), its
         confusion matrix when it was counted already (e.g. in a worker thread), the class
         probabilities ``(C, H, W)`` when a family needs them (``probs``), and the extra arrays of the
-        families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``)."""
+        families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``).
+
+        A volume is added the same way, as one case: class ids ``(D, H, W)`` and ``spacing``, the
+        voxel size in array order ``(z, y, x)``, for the families that measure distances (the
+        pixel scores count voxels and do not need it). The 2-D families (boundary, regions, probs,
+        uncertainty) refuse a volume rather than take its slices for a batch of images."""
+        if np.ndim(target) == 3:
+            check_volume_options(self.states, subject=f"the case {np.shape(target)} is a volume")
+        if spacing is not None and len(spacing) != np.ndim(target):
+            raise InputError(
+                f"`spacing` has {len(spacing)} values but the case has {np.ndim(target)} axes "
+                f"{tuple(np.shape(target))}; give one voxel size per array axis, in array order (z, y, x)."
+            )
         if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
@@ -132,16 +157,38 @@ class Evaluation:
         return result
 
 
-def _mask_files(folder: Path, role: str, match: str | None = None) -> dict[str, Path]:
+def _mask_files(
+    folder: Path, role: str, match: str | None = None, suffixes: Sequence[str] = MASK_SUFFIXES
+) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(f"{role} folder {folder} does not exist or is not a folder.")
-    files = keyed_files(folder, MASK_SUFFIXES, role, match)
+    files = keyed_files(folder, suffixes, role, match)
     if not files:
         raise DataError(
-            f"{role} folder {folder} holds no mask files ({', '.join(MASK_SUFFIXES)}); point it at the "
+            f"{role} folder {folder} holds no mask files ({', '.join(suffixes)}); point it at the "
             "folder of masks."
         )
     return files
+
+
+def _same_kind_files(
+    gt_dir: Path, other_dir: Path, role: str, match: str | None = None
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The keyed files of a ground-truth folder and of a folder paired with it (predictions, ROI),
+    which must hold the same kind of files: 2-D masks or label volumes."""
+    kind = folder_kind(gt_dir, "ground-truth")
+    other_kind = folder_kind(other_dir, role)
+    gts = _mask_files(gt_dir, "ground-truth", match, suffixes_of(kind))
+    if other_kind != kind:
+        found = keyed_files(other_dir, suffixes_of(other_kind), role, None)
+        holds = "label volumes" if other_kind == "volumes" else "2-D masks"
+        holds = f"{holds} (e.g. {next(iter(found.values())).name})" if found else "no label volumes"
+        raise DataError(
+            f"the ground truth {gt_dir} holds {'label volumes' if kind == 'volumes' else '2-D masks'} (e.g. "
+            f"{next(iter(gts.values())).name}) but the {role} folder {other_dir} holds {holds}; both must hold "
+            f"{', '.join(suffixes_of(kind))} files."
+        )
+    return gts, _mask_files(other_dir, role, match, suffixes_of(kind))
 
 
 def pair_files(
@@ -149,12 +196,14 @@ def pair_files(
 ) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
     """Pair ground-truth and prediction files by key (see the module docstring).
 
+    Both folders hold 2-D masks, or both label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...);
+    anything else is a :class:`DataError` that names both kinds.
+
     Returns:
         ``(pairs, missing, extra)``: pairs in ground-truth order, ground-truth files without a
         prediction, and prediction files without a ground truth.
     """
-    gts = _mask_files(Path(gt_dir), "ground-truth", match)
-    preds = _mask_files(Path(pred_dir), "prediction", match)
+    gts, preds = _same_kind_files(Path(gt_dir), Path(pred_dir), "prediction", match)
     by_gt, extra = pair_to(gts, preds, prefix=match is None)
     pairs = [(gts[k], by_gt[k]) for k in gts if k in by_gt]
     missing = [gts[k] for k in gts if k not in by_gt]
@@ -233,9 +282,10 @@ def load_probs_pair(
 
 
 def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) -> dict[Path, Path]:
-    """The ROI mask of each ground-truth file (same pairing rule); every file must have one."""
-    gts = keyed_files(Path(gt_files[0]).parent, MASK_SUFFIXES, "ground-truth", match) if gt_files else {}
-    rois = _mask_files(Path(roi_dir), "ROI mask", match)
+    """The ROI mask (or ROI volume) of each ground-truth file (same pairing rule); every file must have one."""
+    if not gt_files:
+        return {}
+    gts, rois = _same_kind_files(Path(gt_files[0]).parent, Path(roi_dir), "ROI mask", match)
     by_gt, _ = pair_to(gts, rois, prefix=match is None)  # extra ROI files (e.g. of other splits) are fine
     key_of = {path: key for key, path in gts.items()}
     missing = [g.name for g in gt_files if key_of[g] not in by_gt]
@@ -367,14 +417,18 @@ def _count_in_roi(
         raise DataError(f"{what}: {exc}{advice() if advice else ''}") from None
 
 
-def _bounded_map(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], workers: int) -> Iterator[Any]:
-    """``map`` over a thread pool, in order, with at most ``2 * workers`` results in flight."""
+def _bounded_map(
+    fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], workers: int, in_flight: int | None = None
+) -> Iterator[Any]:
+    """``map`` over a thread pool, in order, with at most ``in_flight`` (default ``2 * workers``)
+    results in flight."""
+    limit = in_flight or 2 * workers
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: collections.deque[Future[Any]] = collections.deque()
         it = iter(items)
         for args in it:
             pending.append(pool.submit(fn, *args))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= limit:
                 break
         while pending:
             result = pending.popleft().result()
@@ -411,16 +465,18 @@ def evaluate_folders(
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
     Masks are decoded in parallel threads; memory stays O(C²) per image plus a few decoded images.
+    A ground-truth folder of label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...) is evaluated case
+    by case, one volume per "image", in voxels (:mod:`segwise.evaluate_volumes`, docs/volumes.md).
 
     Args:
-        gt_dir, pred_dir: folders of masks.
+        gt_dir, pred_dir: folders of masks, or of label volumes.
         num_classes: number of evaluated classes C (optional when ``spec``, ``classes`` or
             ``value_map`` gives it).
         ignore_index: ground-truth value that is not counted.
         classes: class table CSV (``id,name,r,g,b``) or a :class:`ClassTable`: names the classes and
             decodes colour-coded masks.
         allow_missing: skip unpaired files with a warning instead of raising.
-        workers: decoding threads; 0 means one per core.
+        workers: decoding threads; 0 means one per core (for volumes at most 4; at most ``workers`` cases in flight).
         warn: called with warning messages (also those of the result's ``warnings``).
         accumulators: extra metric states (:class:`~segwise.metrics.state.MetricState`); each gets
             ``update(pred, target)`` per image in ground-truth order, then ``result(state,
@@ -464,6 +520,9 @@ def evaluate_folders(
         families.append("probs")
     if probs_dir is None and "probs" in families:
         raise InputError("the probs family needs a folder of probabilities (--probs DIR).")
+    volumes = folder_kind(Path(gt_dir), "ground-truth") == "volumes"
+    if volumes:
+        check_volume_options(families, probs_dir, inputs, f"the ground truth {gt_dir} holds volumes")
     evaluation = Evaluation(reader.num_classes, ignore, families, family_options, accumulators)
     probs_of: dict[Path, Path] = {}
     if pred_dir is not None:
@@ -494,24 +553,33 @@ def evaluate_folders(
     if not pairs:
         raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
     rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
-    paired = {g for g, _ in pairs}
-    gt_keys = {k: g for k, g in _mask_files(Path(gt_dir), "ground-truth", match).items() if g in paired}
-    extra_files = pair_arrays(gt_keys, evaluation.inputs, inputs or {}, match)
-
-    workers = workers or os.cpu_count() or 1
-    args = [
-        (
-            g, None if pred_dir is None else p, reader, rois.get(g),
-            {n: files[g] for n, files in extra_files.items()}, probs_of.get(g),
-        )
-        for g, p in pairs
-    ]  # fmt: skip
-    for pred, target, cm, probs, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
-        evaluation.add(pred, target, cm, probs=probs, inputs=arrays)
+    cases: list[dict[str, Any]] = []
+    if volumes:  # one case at a time per worker: volumes are large
+        workers = volume_workers(workers)
+        for pred, target, cm, (shape, geometry) in _bounded_map(
+            load_volume_pair, [(g, p, reader, rois.get(g)) for g, p in pairs], workers, in_flight=workers
+        ):
+            evaluation.add(pred, target, cm, spacing=geometry.array_spacing)
+            cases.append(case_fields(shape, geometry))
+    else:
+        paired = {g for g, _ in pairs}
+        gt_keys = {k: g for k, g in _mask_files(Path(gt_dir), "ground-truth", match).items() if g in paired}
+        extra_files = pair_arrays(gt_keys, evaluation.inputs, inputs or {}, match)
+        workers = workers or os.cpu_count() or 1
+        args = [
+            (
+                g, None if pred_dir is None else p, reader, rois.get(g),
+                {n: files[g] for n, files in extra_files.items()}, probs_of.get(g),
+            )
+            for g, p in pairs
+        ]  # fmt: skip
+        for pred, target, cm, probs, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
+            evaluation.add(pred, target, cm, probs=probs, inputs=arrays)
 
     policy: dict[str, Any] = {
         "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
         **reader.policy(),
+        **(VOLUME_POLICY if volumes else {}),
     }
     if roi_dir is not None:
         policy["roi"] = (
@@ -521,6 +589,8 @@ def evaluate_folders(
     result = evaluation.result(names, extra_policy=policy)
     state = evaluation.pixel
     result["source"] = {"gt": str(gt_dir), "pred": None if pred_dir is None else str(pred_dir)}
+    if volumes:
+        result["source"]["kind"] = "volumes"
     if probs_dir is not None:
         result["source"]["probs"] = str(probs_dir)
     if roi_dir is not None:
@@ -531,10 +601,12 @@ def evaluate_folders(
         result["source"]["match"] = match
     result["spec"] = reader.spec.to_dict()
     result["per_image"] = per_image_scores(
-        state.image_matrices, [g.stem for g, _ in pairs], ignore,
+        state.image_matrices, [file_stem(g) for g, _ in pairs], ignore,
         gt_files=[g.name for g, _ in pairs], pred_files=[p.name for _, p in pairs],
         roi_files=[rois[g].name for g, _ in pairs] if rois else None,
     )  # fmt: skip
+    for row, case in zip(result["per_image"], cases, strict=False):  # volumes: one row per case
+        row.update(case)
     result["skipped"] = {
         "missing_predictions": [p.name for p in missing],
         "extra_predictions": [p.name for p in extra],
@@ -617,7 +689,8 @@ def compare_predictions(
     with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
 
     Every folder must hold a prediction for every ground-truth file (the pairing rule of
-    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
+    ``segwise eval``, with ``match``), so that the sets are compared on the same images. Label
+    volumes are compared case by case (one volume is one resampled unit). Masks
     are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
     inside the ROI masks of ``roi_dir`` when given.
     """
@@ -636,6 +709,7 @@ def compare_predictions(
     ignore = reader.eval_ignore_index(roi_dir is not None)
     metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
     stacks = []
+    volumes = False
     class_names = None
     for path in pred_paths:
         res = evaluate_folders(
@@ -643,6 +717,7 @@ def compare_predictions(
             match=match, keep_matrices=True,
         )  # fmt: skip
         class_names = res["class_names"]
+        volumes = res["source"].get("kind") == "volumes"
         stacks.append(res.pop("image_matrices"))
         warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
     out = compare_matrices(
@@ -659,6 +734,8 @@ def compare_predictions(
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)
     out["policy"].update(reader.policy())
+    if volumes:  # the resampled units are cases, the counted ones voxels
+        out["policy"].update(VOLUME_POLICY)
     if roi_dir is not None:
         out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
@@ -689,8 +766,10 @@ def print_result(result: dict[str, Any], console: Any) -> None:
     """Print the per-class table and the summary rows (percentages) with rich."""
     from rich.table import Table
 
-    table = Table(title=f"{result['num_images']} images, {result['num_pixels']:,} evaluated pixels")
-    for col in ("id", "class", "IoU %", "Acc %", "Prec %", "Dice %", "GT px", "pred px"):
+    volumes = (result.get("source") or {}).get("kind") == "volumes"
+    images, pixels, px = ("cases (volumes)", "voxels", "vox") if volumes else ("images", "pixels", "px")
+    table = Table(title=f"{result['num_images']} {images}, {result['num_pixels']:,} evaluated {pixels}")
+    for col in ("id", "class", "IoU %", "Acc %", "Prec %", "Dice %", f"GT {px}", f"pred {px}"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for row in result["per_class"]:
         table.add_row(
@@ -709,11 +788,11 @@ def print_result(result: dict[str, Any], console: Any) -> None:
     summary.add_column("value", justify="right")
     for label, key in (
         ("mIoU", "miou"),
-        ("pixel accuracy", "pixel_accuracy"),
+        ("voxel accuracy" if volumes else "pixel accuracy", "pixel_accuracy"),
         ("mean accuracy", "mean_accuracy"),
         ("mean Dice", "mean_dice"),
         ("fwIoU", "fwiou"),
-        ("mIoU per image", "miou_per_image"),
+        ("mIoU per case" if volumes else "mIoU per image", "miou_per_image"),
     ):
         summary.add_row(label, _fmt(result[key]) + " %")
     summary.add_row("kappa", _fmt(result["kappa"], pct=False))

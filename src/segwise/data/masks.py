@@ -36,6 +36,7 @@ from segwise.data.readers import (
     stored_values,
 )
 from segwise.data.spec import DatasetSpec, default_colors, load_spec, make_spec
+from segwise.data.volumes import Geometry, read_label_volume
 from segwise.errors import DataError, InputError
 
 
@@ -108,6 +109,35 @@ class MaskReader:
             table = self.table or class_table_from_spec(self.spec)
             return rgb_to_index(arr, table, ignore_index=self.ignore_index, source=str(path))
         return arr
+
+    def read_target_volume(self, path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
+        """A ground-truth label volume (``.nii.gz``, ``.nrrd``, ``.mha``, ...) as class ids ``(z, y, x)``
+        and its geometry. Voxels are class ids (also under a palette encoding), or mapped by the spec's
+        value map; an RGB encoding is refused (a voxel holds one value, not a colour)."""
+        path = Path(path)
+        arr, geometry = read_label_volume(path, "ground-truth volume")
+        s = self.spec
+        if self.table is None and s.mask_encoding == "rgb":
+            raise DataError(
+                f"ground-truth volume {path}: the dataset spec {s.name!r} says masks are colour-coded "
+                f"(mask_encoding={s.mask_encoding!r}), but a volume holds one value per voxel. Evaluate volumes "
+                "with class ids (--num-classes N) or a value map (--value-map STORED:CLASS,...)."
+            )
+        if self.table is None and s.mask_encoding == "value_map" and s.value_map:
+            arr = apply_value_map(arr, s.value_map, ignore_index=s.ignore_index, source=str(path))
+        check_mask_values(arr, self.num_classes, self.ignore_index, source=str(path))
+        hi = max(self.num_classes - 1, self.ignore_index or 0)
+        wanted = np.uint8 if hi < 256 and (self.ignore_index or 0) >= 0 else np.int32
+        return arr.astype(wanted, copy=False), geometry
+
+    def read_prediction_volume(self, path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
+        """A predicted label volume as class ids ``(z, y, x)`` (mapped by ``pred_value_map`` when given)
+        and its geometry; its values are checked when the confusion matrix is counted."""
+        path = Path(path)
+        arr, geometry = read_label_volume(path, "predicted volume")
+        if self.pred_value_map is not None:
+            arr = apply_value_map(arr, self.pred_value_map, source=str(path))
+        return arr, geometry
 
     def policy(self) -> dict[str, Any]:
         """How masks were read, for the result's ``policy``."""

@@ -1,7 +1,8 @@
 """Pairing files across folders: one rule for images, masks, ROI masks and predictions.
 
-A file's *key* is its stem, or, with a ``match`` regex, the first capture group of the regex
-searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``, ``21_manual1.gif`` and
+A file's *key* is its stem (the name without its suffix; double suffixes such as ``.nii.gz`` are
+removed whole: ``case_001.nii.gz`` has the stem ``case_001``), or, with a ``match`` regex, the first
+capture group of the regex searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``, ``21_manual1.gif`` and
 ``21_training_mask.gif`` the same key ``21``. With a regex, every file of a folder must match it and
 no key may occur twice in one folder; both are errors that list the files. Without a regex, the
 stem is the key, and predictions and ROI masks may also pair by prefix (see :func:`pair_to`).
@@ -16,9 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from segwise.data.volumes import volume_stem
 from segwise.errors import DataError, InputError
 
 SEPARATORS = ("_", "-", ".")
+# nnU-Net / Medical Segmentation Decathlon: image channels are <case>_0000, <case>_0001, ...
+CHANNEL_SUFFIX = re.compile(r"(.+)_\d{4}")
 PAIRING_RULE = (
     "files pair by key: the file stem, or with --match REGEX the first capture group of REGEX searched in "
     "the stem; without --match a prediction or ROI file may also pair with the ground truth whose stem is "
@@ -58,15 +62,29 @@ def _some(names: Sequence[str], limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def file_stem(path: Path) -> str:
+    """The stem a key is taken from: the name without its suffix, double suffixes such as
+    ``.nii.gz`` included.
+
+    >>> file_stem(Path("case_001.nii.gz")), file_stem(Path("a.b.png"))
+    ('case_001', 'a.b')
+    """
+    return volume_stem(path)
+
+
+def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    """Whether the name of ``path`` ends with one of ``suffixes`` (case-insensitive; ``.nii.gz`` works)."""
+    name = path.name.lower()
+    return any(name.endswith(s.lower()) for s in suffixes)
+
+
 def list_files(folder: Path, suffixes: Sequence[str], role: str) -> list[Path]:
     """The files of ``folder`` with one of ``suffixes`` (case-insensitive), sorted; hidden files skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{role} folder {folder} does not exist; expected files {', '.join(suffixes)} there.")
     return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and has_suffix(p, suffixes)
     )
 
 
@@ -95,10 +113,11 @@ def keyed_files(
     unmatched: list[str] = []
     dups: dict[str, list[str]] = {}
     for p in list_files(folder, suffixes, role):
+        stem = file_stem(p)
         if pattern is None:
-            key = p.stem
+            key = stem
         else:
-            m = pattern.search(p.stem)
+            m = pattern.search(stem)
             if m is None or m.group(1) is None:
                 unmatched.append(p.name)
                 continue
@@ -174,7 +193,9 @@ def pair_inputs(
 
     With ``match`` the image's key is the regex's first group in its stem. Without, a mask pairs
     with an image of the same stem, or when exactly one mask stem is ``<image stem>`` followed by
-    ``_``, ``-`` or ``.`` and more (``a.jpg`` <-> ``a_mask.png``).
+    ``_``, ``-`` or ``.`` and more (``a.jpg`` <-> ``a_mask.png``), or, nnU-Net/MSD naming, when the
+    image stem ends with a four-digit channel suffix and the mask has the stem without it
+    (``case_0000.nii.gz`` <-> ``case.nii.gz``).
 
     Returns:
         ``({image: mask}, names of the images without a mask)``.
@@ -183,15 +204,19 @@ def pair_inputs(
     pairs: dict[Path, Path] = {}
     missing: list[str] = []
     for path in inputs:
+        stem = file_stem(path)
         if pattern is not None:
-            m = pattern.search(path.stem)
+            m = pattern.search(stem)
             found = masks.get(m.group(1)) if m is not None and m.group(1) is not None else None
         else:
-            found = masks.get(path.stem)
+            found = masks.get(stem)
             if found is None:
-                n = len(path.stem)
-                near = [p for k, p in masks.items() if k.startswith(path.stem) and k[n : n + 1] in SEPARATORS]
-                found = near[0] if len(near) == 1 and near[0].stem != path.stem else None
+                n = len(stem)
+                near = [p for k, p in masks.items() if k.startswith(stem) and k[n : n + 1] in SEPARATORS]
+                found = near[0] if len(near) == 1 and file_stem(near[0]) != stem else None
+            channel = CHANNEL_SUFFIX.fullmatch(stem)
+            if found is None and channel is not None:
+                found = masks.get(channel.group(1))
         if found is None:
             missing.append(path.name)
         else:

@@ -432,7 +432,7 @@ def apply_roi(mask: np.ndarray, roi: np.ndarray, ignore_index: int, *, source: s
         >>> apply_roi(np.array([[1, 2]], np.uint8), np.array([[True, False]]), 255).tolist()
         [[1, 255]]
     """
-    if roi.shape != mask.shape[:2]:
+    if roi.shape != mask.shape[: roi.ndim]:
         raise DataError(
             f"{source}: the ROI mask is {roi.shape[1]}x{roi.shape[0]} (WxH) but the mask is "
             f"{mask.shape[1]}x{mask.shape[0]}; they must be the same size. Check the pairing (--match)."

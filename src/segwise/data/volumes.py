@@ -34,6 +34,8 @@ __all__ = [
     "Geometry",
     "check_same_geometry",
     "is_volume",
+    "read_label_volume",
+    "read_roi_volume",
     "read_volume",
     "volume_stem",
     "volume_suffix",
@@ -117,6 +119,62 @@ def read_volume(path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
     return sitk.GetArrayFromImage(image), geometry
 
 
+def read_label_volume(path: str | os.PathLike[str], role: str = "label map") -> tuple[np.ndarray, Geometry]:
+    """A label map (ground truth, prediction) as integers ``(z, y, x)`` and its geometry.
+
+    Float voxels are accepted when they are all whole numbers (some tools write label maps as
+    float32) and converted; anything else (probabilities, vector voxels, a 4-D series) is a
+    :class:`DataError` naming the file and what to write instead.
+
+    Shape:
+        - output: ``(z, y, x)`` (``(y, x)`` for a 2-D file), an integer dtype
+    """
+    array, geometry = read_volume(path)
+    if array.ndim == len(geometry.spacing) and array.ndim > 3:
+        raise DataError(
+            f"{role} {path} is a {array.ndim}-D image (array shape {array.shape}); a label map is a 3-D volume. "
+            "Write one file per case and time point."
+        )
+    if array.ndim != len(geometry.spacing) or array.ndim not in (2, 3):
+        raise DataError(
+            f"{role} {path} has voxels of {array.shape[-1]} components (array shape {array.shape}, "
+            f"{len(geometry.spacing)}-D image); a label map holds one class id per voxel. Write the class ids "
+            "(e.g. the argmax over the classes) as a 3-D integer volume."
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        whole = np.isfinite(array).all() and bool((array == np.round(array)).all())
+        if not whole:
+            raise DataError(
+                f"{role} {path} holds non-integer values ({array.dtype}, e.g. {_first_fraction(array)}); a label "
+                "map holds class ids. Write the argmax of probabilities, as an integer volume (e.g. uint8)."
+            )
+        lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
+        array = array.astype(np.uint8 if lo >= 0 and hi < 256 else np.int32)
+    elif array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise DataError(
+            f"{role} {path} has voxels of type {array.dtype}; a label map holds integer class ids."
+        )
+    return array, geometry
+
+
+def _first_fraction(array: np.ndarray) -> str:
+    bad = array[~np.isfinite(array) | (array != np.round(array))]
+    return f"{bad.flat[0]:g}"
+
+
+def read_roi_volume(path: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
+    """A region-of-interest volume: ``True`` where the voxel is not 0, and its geometry."""
+    array, geometry = read_volume(path)
+    if array.ndim != len(geometry.spacing):
+        raise DataError(
+            f"ROI volume {path} has voxels of {array.shape[-1]} components; an ROI volume holds one value per "
+            "voxel (0 = not evaluated)."
+        )
+    return array != 0, geometry
+
+
 def write_volume(path: str | os.PathLike[str], array: np.ndarray, geometry: Geometry) -> None:
     """Write ``array`` (array order ``(z, y, x)``) with ``geometry``, atomically; the format follows
     the suffix of ``path``."""
@@ -153,18 +211,24 @@ def check_same_geometry(
     """Raise :class:`DataError` naming both files and the differing values unless the two volumes
     share their shape and spacing (within ``rtol`` relative) and their origin and direction
     (within ``rtol`` relative to the spacing / absolute ``1e-4``)."""
+
+    def show(
+        values: Sequence[float],
+    ) -> str:  # 6 significant digits: float32 headers print as 0.8, not 0.800000011920929
+        return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
+
     problems = []
     if tuple(shape_a) != tuple(shape_b):
         problems.append(f"shape {tuple(shape_a)} vs {tuple(shape_b)}")
     sa, sb = np.asarray(geometry_a.spacing), np.asarray(geometry_b.spacing)
     if sa.shape != sb.shape or not np.allclose(sa, sb, rtol=rtol, atol=0.0):
-        problems.append(f"spacing {geometry_a.spacing} vs {geometry_b.spacing}")
+        problems.append(f"spacing {show(geometry_a.spacing)} vs {show(geometry_b.spacing)}")
     else:
         oa, ob = np.asarray(geometry_a.origin), np.asarray(geometry_b.origin)
         if not np.allclose(oa, ob, rtol=0.0, atol=float(rtol * sa.max())):
-            problems.append(f"origin {geometry_a.origin} vs {geometry_b.origin}")
+            problems.append(f"origin {show(geometry_a.origin)} vs {show(geometry_b.origin)}")
         if not np.allclose(geometry_a.direction, geometry_b.direction, rtol=0.0, atol=1e-4):
-            problems.append(f"direction {geometry_a.direction} vs {geometry_b.direction}")
+            problems.append(f"direction {show(geometry_a.direction)} vs {show(geometry_b.direction)}")
     if problems:
         raise DataError(
             f"{a} and {b} do not share their geometry: {'; '.join(problems)}. Ground truth and prediction of a "

@@ -234,6 +234,10 @@ def _gallery(
         return {"message": "This result has no per-image scores; evaluate with segwise eval (this version) to rank images.",
                 "groups": [], "missing": [], "show_image": False}  # fmt: skip
     source = result.get("source") or {}
+    if source.get("kind") == "volumes":
+        return {"message": f"The {len(per_image)} cases are volumes: the gallery draws 2-D images only. Each case's "
+                "mIoU, shape and spacing are in the result's per_image rows.",
+                "groups": [], "missing": [], "show_image": False}  # fmt: skip
     gt = gt or (Path(source["gt"]) if source.get("gt") else None)
     pred = pred or (Path(source["pred"]) if source.get("pred") else None)
     images = images or (Path(source["images"]) if source.get("images") else None)
