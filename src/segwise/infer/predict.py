@@ -157,10 +157,12 @@ def to_input(crops: np.ndarray, spec: DatasetSpec, device: torch.device) -> torc
     """uint8 crops ``(N, H, W, C)`` to the normalised float batch ``(N, C, H, W)`` the model takes.
 
     The same normalisation as training: scale to ``[0, 1]``, subtract ``spec.mean``, divide by ``spec.std``.
+    float32 crops (slices of volumes, scaled by :func:`segwise.data.slices.normalize_volume`) are not
+    divided by 255.
     """
     x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float()
     std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    scale = 1.0 / (255.0 * std)
+    scale = 1.0 / std if crops.dtype == np.float32 else 1.0 / (255.0 * std)  # float: slices already scaled
     shift = -torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) / std
     return torch.addcmul(shift, x, scale)  # (x / 255 - mean) / std in one pass
 
@@ -276,7 +278,8 @@ def tta_probabilities(
 
 
 def check_image(image: Any, in_channels: int, source: str = "image") -> np.ndarray:
-    """Return ``image`` as ``(H, W, in_channels)`` uint8, or raise :class:`InputError` saying why not."""
+    """Return ``image`` as ``(H, W, in_channels)`` uint8 (or float32, scaled volume slices), or raise
+    :class:`InputError` saying why not."""
     if not isinstance(image, np.ndarray):
         raise InputError(
             f"{source} must be a numpy array (H, W, {in_channels}) uint8; got {type(image).__name__}."
@@ -291,9 +294,10 @@ def check_image(image: Any, in_channels: int, source: str = "image") -> np.ndarr
             f"dataset spec has in_channels={in_channels}). Convert the image, or use a model trained on "
             f"{image.shape[2]}-channel images."
         )
-    if image.dtype != np.uint8:
+    if image.dtype != np.uint8 and image.dtype != np.float32:
         raise InputError(
-            f"{source} must be uint8 (0..255); got {image.dtype}. Read images with segwise.data.readers.read_image."
+            f"{source} must be uint8 (0..255), or float32 slices of a volume already scaled; got {image.dtype}. "
+            "Read images with segwise.data.readers.read_image."
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"{source} is empty (shape {image.shape}).")
