@@ -433,7 +433,9 @@ def data_init_cmd(
     ] = None,
     axis: Annotated[
         int | None,
-        typer.Option("--axis", help="Volumes: slice along array axis 0 (z), 1 (y) or 2 (x) (default: guessed)."),
+        typer.Option(
+            "--axis", help="Volumes: slice along array axis 0 (z), 1 (y) or 2 (x) (default: guessed)."
+        ),
     ] = None,
 ) -> None:
     """Scan a folder of images and masks (or of image and label volumes: NIfTI, NRRD, MHA), report every
@@ -462,9 +464,17 @@ def data_init_cmd(
             bar.update(task, completed=done)
 
         if has_volumes(root / images):
-            volume_only_flags(roi=roi, match=match, value_map=value_map, classes=classes, ignore_index=ignore_index)
+            volume_only_flags(
+                roi=roi, match=match, value_map=value_map, classes=classes, ignore_index=ignore_index
+            )
             scan: Any = scan_volume_folder(
-                root, images=images, masks=masks, modality=modality, axis=axis, workers=workers, on_file=on_file
+                root,
+                images=images,
+                masks=masks,
+                modality=modality,
+                axis=axis,
+                workers=workers,
+                on_file=on_file,
             )
         else:
             if modality is not None or axis is not None:

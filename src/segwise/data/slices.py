@@ -74,13 +74,13 @@ def _volume_files(folder: Path, what: str) -> list[Path]:
         raise DataError(f"{what} folder {folder} does not exist.")
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_volume(p) and not p.name.startswith("."))
     if not files:
-        raise DataError(
-            f"{what} folder {folder} holds no volumes (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd)."
-        )
+        raise DataError(f"{what} folder {folder} holds no volumes (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd).")
     return files
 
 
-def group_channels(files: Sequence[Path], labels: Mapping[str, Path] | None = None) -> dict[str, tuple[Path, ...]]:
+def group_channels(
+    files: Sequence[Path], labels: Mapping[str, Path] | None = None
+) -> dict[str, tuple[Path, ...]]:
     """Group image files into cases: ``case_0000``, ``case_0001`` become the channels of ``case``.
 
     A stem ending in ``_NNNN`` is a channel file unless a label has the full stem (then it is a plain
@@ -114,7 +114,9 @@ def group_channels(files: Sequence[Path], labels: Mapping[str, Path] | None = No
     return out
 
 
-def pair_volume_cases(images_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str]) -> list[VolumeCase]:
+def pair_volume_cases(
+    images_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str]
+) -> list[VolumeCase]:
     """Pair the image volumes of ``images_dir`` with the label volumes of ``labels_dir`` by case.
 
     Raises :class:`DataError` listing every unpaired case and any case whose channel count differs
@@ -131,7 +133,9 @@ def pair_volume_cases(images_dir: str | os.PathLike[str], labels_dir: str | os.P
             f"{len(no_label)} cases in {images_dir} have no label in {labels_dir}: {_some(no_label)}"
         )
     if no_image:
-        problems.append(f"{len(no_image)} labels in {labels_dir} have no image in {images_dir}: {_some(no_image)}")
+        problems.append(
+            f"{len(no_image)} labels in {labels_dir} have no image in {images_dir}: {_some(no_image)}"
+        )
     counts: dict[int, list[str]] = {}
     for key, paths in cases.items():
         counts.setdefault(len(paths), []).append(key)
@@ -205,7 +209,9 @@ def read_case_image(paths: Sequence[Path], slicing: VolumeSlicing) -> tuple[np.n
                 "file per channel (case_0000, case_0001, ...)."
             )
         if out and arr.shape != out[0].shape:
-            raise DataError(f"{path} has shape {arr.shape} but {paths[0]} has {out[0].shape}; channels must match.")
+            raise DataError(
+                f"{path} has shape {arr.shape} but {paths[0]} has {out[0].shape}; channels must match."
+            )
         out.append(normalize_volume(arr, slicing.modality, slicing.window))
         geometry = geometry or geo
     return np.stack(out), geometry
@@ -278,7 +284,7 @@ class VolumeSliceDataset(SegmentationDataset):
         axis: int | None = None,
         context: int | None = None,
         modality: str | None = None,
-        ct_window: Sequence[float] | None = None,
+        ct_window: list[float] | None = None,
         empty_slice_fraction: float = 1.0,
         split_file: str | os.PathLike[str] | None = None,
         val_fraction: float = 0.2,
@@ -404,7 +410,9 @@ class VolumeSliceDataset(SegmentationDataset):
             lut = dict(spec.value_map or ())
             bad = sorted(set(np.unique(arr).tolist()) - set(lut))
             if bad:
-                raise DataError(f"label volume {path} holds values {bad[:8]} that are not in the spec's value_map.")
+                raise DataError(
+                    f"label volume {path} holds values {bad[:8]} that are not in the spec's value_map."
+                )
             out = np.zeros_like(arr)
             for k, v in lut.items():
                 out[arr == k] = v

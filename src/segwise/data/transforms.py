@@ -298,7 +298,7 @@ class ColorJitter:
         if image.dtype.is_floating_point:
             raise InputError(
                 "transform 'color_jitter' changes the colours of 8-bit photos; slices of volumes are float "
-                "intensities. Drop it from data.augment (e.g. augment = [\"random_scale\", \"random_crop\", "
+                'intensities. Drop it from data.augment (e.g. augment = ["random_scale", "random_crop", '
                 "\"hflip\", \"rotate\"]); the presets 'light' and 'strong' include it."
             )
         draws = rng.uniform(-1, 1, size=4)  # drawn always, so later steps see the same stream

@@ -168,9 +168,13 @@ def scan_volume_folder(
     notes: list[str] = []
     seen = sorted(set().union(*(s.values for s in scans)))
     if not problems and len(seen) < 2:
-        problems.append(f"every label volume holds only the value {seen[0] if seen else '?'}: nothing to learn.")
+        problems.append(
+            f"every label volume holds only the value {seen[0] if seen else '?'}: nothing to learn."
+        )
     if problems:
-        shown = "\n  ".join(problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
+        shown = "\n  ".join(problems[:50]) + (
+            f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        )
         raise DataError(
             f"{len(problems)} problems in {root} (nothing was written; fix them and run segwise data init again):\n  "
             f"{shown}"
@@ -185,12 +189,16 @@ def scan_volume_folder(
         n = len(seen)
         encoding = {"mask_encoding": "value_map", "value_map": sorted(lookup.items())}
         text = "label values mapped to classes in value order"
-        notes.append(f"the labels hold {n} sparse values ({', '.join(map(str, seen[:12]))}); each becomes a class.")
+        notes.append(
+            f"the labels hold {n} sparse values ({', '.join(map(str, seen[:12]))}); each becomes a class."
+        )
     names = ["background", "foreground"] if n == 2 else [f"class_{i}" for i in range(n)]
     minimum = min(s.minimum for s in scans)
     if modality is None:
         modality = "ct" if minimum < CT_BELOW else "mri"
-        why = f"intensities go down to {minimum:g}" + (" (air in HU)" if modality == "ct" else ", none below -500")
+        why = f"intensities go down to {minimum:g}" + (
+            " (air in HU)" if modality == "ct" else ", none below -500"
+        )
         notes.append(f"modality {modality!r}: {why}; pass --modality to change.")
     spacing = np.median(np.array([s.spacing for s in scans]), axis=0)
     if axis is None:

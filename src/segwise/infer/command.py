@@ -44,7 +44,11 @@ def run_predict(
     volumes = is_volume_input(inputs)
     if volumes:
         kinds = check_volume_save(kinds)
-        given = [k for k, v in (("--eval-gt", eval_gt), ("--roi", roi), ("--report", report), ("--match", match)) if v]
+        given = [
+            k
+            for k, v in (("--eval-gt", eval_gt), ("--roi", roi), ("--report", report), ("--match", match))
+            if v
+        ]
         if given:
             raise InputError(
                 f"{', '.join(given)}: not available when predicting volumes; predict, then score the label volumes "
@@ -135,7 +139,9 @@ def run_predict(
     return summary
 
 
-def _predict_volumes(predictor: Predictor, inputs: Path, out: Path, console: Any, err_console: Any) -> PredictSummary:
+def _predict_volumes(
+    predictor: Predictor, inputs: Path, out: Path, console: Any, err_console: Any
+) -> PredictSummary:
     from segwise.infer.volumes import check_volume_model, list_volume_cases, predict_volumes
 
     check_volume_model(predictor)

@@ -75,7 +75,9 @@ def list_volume_cases(path: str | os.PathLike[str], channels: int = 1) -> list[V
     if channels == 1 and any(len(ps) != 1 for ps in cases.values()) or not cases:
         cases = {volume_stem(p): (p,) for p in files}  # single-channel model: every file is a case
         if len(cases) != len(files):
-            raise DataError(f"--input folder {path} has several volumes with the same name; outputs are named by case.")
+            raise DataError(
+                f"--input folder {path} has several volumes with the same name; outputs are named by case."
+            )
     return [VolumeCase(k, ps) for k, ps in cases.items()]
 
 
