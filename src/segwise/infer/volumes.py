@@ -53,8 +53,12 @@ def list_volume_cases(path: str | os.PathLike[str], channels: int = 1) -> list[V
     if path.is_file():
         if not is_volume(path):
             raise DataError(f"--input {path} is not a volume file ({', '.join(VOLUME_SUFFIXES)}).")
-        if channels == 1:
-            return [VolumeCase(volume_stem(path), (path,))]
+        if channels == 1:  # case_0000.nii.gz -> case (as the labels are named), else the stem
+            try:
+                ((key, _),) = group_channels([path]).items()
+            except DataError:
+                key = volume_stem(path)
+            return [VolumeCase(key, (path,))]
         files = sorted(p for p in path.parent.iterdir() if p.is_file() and is_volume(p))
         cases = group_channels(files)
         key = next((k for k, ps in cases.items() if path in ps), None)
