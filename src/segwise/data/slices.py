@@ -372,7 +372,8 @@ class VolumeSliceDataset(SegmentationDataset):
         case = self.cases[self.files[j].id]
         if not self.cache.enabled:
             return self._remember(("image", j), lambda: read_case_image(case.images, self.slicing)[0])
-        tag = self._tag() + "|" + "|".join(str(p.resolve()) for p in case.images[1:])
+        # channel 0 keys the entry (path, size, mtime); the other channels' names and mtimes join the tag
+        tag = self._tag() + "".join(f"|{p.resolve()}:{p.stat().st_mtime_ns}" for p in case.images[1:])
         return self.cache.load(
             case.images[0], tag, lambda _: read_case_image(case.images, self.slicing)[0], mmap=True
         )
