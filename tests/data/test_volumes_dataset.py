@@ -235,3 +235,41 @@ def test_data_stats_counts_voxels_and_cases(tmp_path, capsys):
                "--masks", "labelsTr"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0 and "4 cases" in out and "voxels" in out
+
+
+def test_mri_volumes_are_zscored_as_a_whole(tmp_path):
+    write_cases(tmp_path, 2, channels=2)
+    ds = dataset(tmp_path, modality="mri")
+    for j in range(2):
+        volume = np.asarray(ds.load_file_image(j))  # (C, z, y, x)
+        for c in range(2):
+            raw, _ = read_volume(ds.cases[ds.files[j].id].images[c])
+            fg = volume[c][raw != 0]
+            assert abs(fg.mean()) < 1e-4 and abs(fg.std() - 1) < 1e-4
+
+
+def test_label_values_outside_the_classes_name_the_file(tmp_path):
+    write_cases(tmp_path, 2)
+    bad = tmp_path / "labelsTr" / "case_01.nii.gz"
+    label, geo = read_volume(bad)
+    label[0, 0, 0] = 3
+    write_volume(bad, label, geo)
+    with pytest.raises(DataError, match=r"label volume .*case_01\.nii\.gz.*3: 1 px"):
+        dataset(tmp_path)
+
+
+def test_cases_with_different_channel_counts_are_refused(tmp_path, capsys):
+    write_cases(tmp_path, 3, channels=2)
+    (tmp_path / "imagesTr" / "case_02_0001.nii.gz").unlink()
+    rc = main(["data", "init", str(tmp_path), "--images", "imagesTr", "--masks", "labelsTr"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "different channel counts" in err and "case_02" in err and "Traceback" not in err
+
+
+def test_data_init_refuses_image_only_flags_on_volumes(tmp_path, capsys):
+    write_cases(tmp_path, 2)
+    rc = main(
+        ["data", "init", str(tmp_path), "--images", "imagesTr", "--masks", "labelsTr", "--match", "^(.*)$"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "--match" in err and "volume" in err
