@@ -136,3 +136,19 @@ def test_a_broken_volume_is_skipped_and_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "case_01_0000.nii.gz" in err and "Traceback" not in err
     assert [p.name for p in (tmp_path / "o" / "index").iterdir()] == ["case_00.nii.gz"]
+
+
+def test_an_exported_volume_model_predicts_the_same_volumes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from segwise.infer.export import export_onnx
+    from segwise.infer.volumes import predict_volumes
+
+    write_cases(tmp_path, 1, ct=True)
+    ckpt = _volume_checkpoint(tmp_path / "v.pt", modality="ct")
+    onnx = export_onnx(ckpt, tmp_path / "v.onnx")
+    cases = list_volume_cases(tmp_path / "imagesTr")
+    predict_volumes(Predictor.from_checkpoint(ckpt), cases, tmp_path / "torch")
+    predict_volumes(Predictor.from_onnx(onnx), cases, tmp_path / "onnx")
+    a, ga = read_volume(tmp_path / "torch" / "index" / "case_00.nii.gz")
+    b, gb = read_volume(tmp_path / "onnx" / "index" / "case_00.nii.gz")
+    assert ga == gb and (a == b).mean() > 0.999
