@@ -131,7 +131,8 @@ def _volume_starter(scan: Any, *, out_dir: str | None, has_splits: bool | None) 
     d = cfg.data
     d.dataset, d.root, d.options = "volumes", str(root), options
     d.crop_size = [side, side]
-    d.batch_size, d.val_batch_size = batch, 8
+    # whole slices are validated: batch them only when every case has the same slice size
+    d.batch_size, d.val_batch_size = batch, 8 if len(set(scan.sizes)) == 1 else 1
     d.augment = list(VOLUME_AUGMENT)
     if imbalanced:
         d.class_weights, d.class_weights_power = "median_frequency", 0.5
