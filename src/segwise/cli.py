@@ -501,10 +501,10 @@ def data_init_cmd(
         )
     else:
         console.print(
-        f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
-        + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
-        + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
-        highlight=False,
+            f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
+            + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
+            + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
+            highlight=False,
         )  # fmt: skip
     table = Table(title=f"{spec.num_classes} classes (ignore index {spec.ignore_index})")
     for col in ("id", "class", "stored as", "pixel share %", "images"):
