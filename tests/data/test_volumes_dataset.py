@@ -273,3 +273,19 @@ def test_data_init_refuses_image_only_flags_on_volumes(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert rc == 2 and "--match" in err and "volume" in err
+
+
+def test_an_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch):
+    write_cases(tmp_path, 2)
+    ds = dataset(tmp_path, modality="none")
+    calls = []
+    monkeypatch.setattr(ds.cache, "_store", lambda entry, arr: calls.append(entry))  # stores nothing
+    monkeypatch.setattr(ds.cache, "root", tmp_path / "elsewhere")  # no entry exists there
+    import segwise.data.slices as slices
+
+    decodes = []
+    real = slices.read_case_image
+    monkeypatch.setattr(slices, "read_case_image", lambda *a: decodes.append(1) or real(*a))
+    for i in range(5):
+        ds.load_raw(i)
+    assert len(decodes) == 1 and len(ds._memory) >= 1

@@ -370,20 +370,32 @@ class VolumeSliceDataset(SegmentationDataset):
     def load_file_image(self, j: int, *, mmap: bool = False) -> np.ndarray:
         """Scaled image channels of case ``j``: ``(C, z, y, x)`` float32 (memory-mapped from the cache)."""
         case = self.cases[self.files[j].id]
+
+        def decode(_: Any = None) -> np.ndarray:
+            return read_case_image(case.images, self.slicing)[0]
+
         if not self.cache.enabled:
-            return self._remember(("image", j), lambda: read_case_image(case.images, self.slicing)[0])
+            return self._remember(("image", j), decode)
         # channel 0 keys the entry (path, size, mtime); the other channels' names and mtimes join the tag
         tag = self._tag() + "".join(f"|{p.resolve()}:{p.stat().st_mtime_ns}" for p in case.images[1:])
-        return self.cache.load(
-            case.images[0], tag, lambda _: read_case_image(case.images, self.slicing)[0], mmap=True
-        )
+        return self._cached(("image", j), case.images[0], tag, decode)
 
     def load_file_mask(self, j: int, *, mmap: bool = False) -> np.ndarray:
         """Class ids of case ``j``: ``(z, y, x)`` (memory-mapped from the cache)."""
         path = self.files[j].mask
         if not self.cache.enabled:
             return self._remember(("mask", j), lambda: self._decode_mask(path))
-        return self.cache.load(path, self._mask_tag + ":volume", self._decode_mask, mmap=True)
+        return self._cached(("mask", j), path, self._mask_tag + ":volume", self._decode_mask)
+
+    def _cached(self, key: tuple[str, int], path: Path, tag: str, decode: Any) -> np.ndarray:
+        """The memory-mapped cache entry; when the cache cannot store it (a read-only folder), the
+        decoded array joins the in-memory LRU instead of being decoded again for every slice."""
+        if key in self._memory:
+            return self._remember(key, decode)
+        arr = self.cache.load(path, tag, decode, mmap=True)
+        if not isinstance(arr, np.memmap):
+            self._remember(key, lambda: arr)
+        return arr
 
     def _remember(self, key: tuple[str, int], decode: Any) -> np.ndarray:
         if key in self._memory:
