@@ -154,7 +154,7 @@ def _predict_volumes(
     )
     summary = predict_volumes(predictor, cases, out)
     console.print(
-        f"wrote {len(summary.predicted)} label volumes to {out / 'index'} in {summary.seconds:.1f}s "
+        f"wrote {len(summary.predicted)} label volume{'s' * (len(summary.predicted) != 1)} to {out / 'index'} in {summary.seconds:.1f}s "
         "(color/overlay are not written for volumes)",
         highlight=False,
     )
