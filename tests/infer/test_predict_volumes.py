@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from segwise.cli import main
+from segwise.data.slices import read_case_image, slice_stack
 from segwise.data.spec import DatasetSpec, VolumeSlicing
 from segwise.data.volumes import Geometry, read_volume
 from segwise.infer.predict import Predictor
@@ -85,19 +86,28 @@ def _volume_checkpoint(path, context=1, modality="none"):
 def test_predict_volume_slices_along_the_trained_axis(tmp_path):
     write_cases(tmp_path, 1)
     ckpt = _volume_checkpoint(tmp_path / "v.pt")
-    predictor = Predictor.from_checkpoint(ckpt)
+    (case,) = list_volume_cases(tmp_path / "imagesTr")
+    # a tile smaller than the slices: every slice goes through Predictor.predict (sliding window)
+    windowed = Predictor.from_checkpoint(ckpt, tile=16, overlap=0.5)
     seen = []
-    real = predictor.predict
+    real = windowed.predict
 
     def spy(image, **kw):
         seen.append(image.shape)
         return real(image, **kw)
 
-    predictor.predict = spy  # type: ignore[method-assign]
-    (case,) = list_volume_cases(tmp_path / "imagesTr")
-    labels, geometry = predict_volume(predictor, case)
-    assert labels.shape == SHAPE and len(seen) == SHAPE[1]  # one pass per y slice
+    windowed.predict = spy  # type: ignore[method-assign]
+    labels, _ = predict_volume(windowed, case)
+    assert labels.shape == SHAPE and len(seen) == SHAPE[1]  # one slice per y
     assert set(seen) == {(SHAPE[0], SHAPE[2], 3)}  # (z, x) slices with 1 + 2 context channels
+    # whole slices: batches of slices give what one slice at a time gives
+    whole = Predictor.from_checkpoint(ckpt, tta="flip")
+    batched, _ = predict_volume(whole, case, slice_batch=5)
+    one_by_one = np.stack(
+        [whole.predict(slice_stack(read_case_image(case.images, whole.spec.volume)[0], 1, s, 1)).index
+         for s in range(SHAPE[1])], axis=1,
+    )  # fmt: skip
+    np.testing.assert_array_equal(batched, one_by_one)
 
 
 def test_refusals_are_clear(tmp_path, capsys):

@@ -20,13 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from segwise.data.slices import VolumeCase, group_channels, read_case_image, slice_stack
 from segwise.data.spec import DatasetSpec
 from segwise.data.volumes import VOLUME_SUFFIXES, is_volume, volume_stem, write_volume
 from segwise.errors import DataError, InputError
 from segwise.infer.files import PredictSummary
-from segwise.infer.predict import Predictor
+from segwise.infer.predict import Predictor, to_input, tta_probabilities
 from segwise.io_utils import check_writable_dir
 
 __all__ = ["VOLUME_SAVE", "is_volume_input", "list_volume_cases", "predict_volume", "predict_volumes"]
@@ -85,20 +86,43 @@ def list_volume_cases(path: str | os.PathLike[str], channels: int = 1) -> list[V
     return [VolumeCase(k, ps) for k, ps in cases.items()]
 
 
-def predict_volume(predictor: Predictor, case: VolumeCase) -> tuple[np.ndarray, object]:
-    """The class ids ``(z, y, x)`` of one case, predicted slice by slice, and its geometry."""
+SLICE_BATCH = 8  # slices per forward pass when each slice is one window
+
+
+def predict_volume(
+    predictor: Predictor, case: VolumeCase, *, slice_batch: int = SLICE_BATCH
+) -> tuple[np.ndarray, object]:
+    """The class ids ``(z, y, x)`` of one case, predicted slice by slice, and its geometry.
+
+    When a slice is one window (no ``tile``, or a tile at least as large as the slice) and no MC
+    dropout is asked for, ``slice_batch`` slices go through the model at once (with the same TTA);
+    otherwise each slice goes through :meth:`Predictor.predict` (sliding window, MC dropout).
+    """
     spec: DatasetSpec = predictor.spec
     slicing = spec.volume
     if slicing is None:
         raise InputError(f"{predictor.source} was not trained on volumes (its spec has no volume slicing).")
     image, geometry = read_case_image(case.images, slicing)
     shape = image.shape[1:]
+    axis, context = slicing.axis, slicing.context
+    plane = [d for a, d in enumerate(shape) if a != axis]
     dtype = np.uint8 if spec.num_classes <= 256 else np.uint16
     out = np.zeros(shape, dtype)
     where: list[slice | int] = [slice(None)] * 3
-    for s in range(shape[slicing.axis]):
-        where[slicing.axis] = s
-        out[tuple(where)] = predictor.predict(slice_stack(image, slicing.axis, s, slicing.context)).index
+    n = shape[axis]
+    if predictor.mc_dropout or (predictor.tile is not None and predictor.tile < max(plane)):
+        for s in range(n):
+            where[axis] = s
+            out[tuple(where)] = predictor.predict(slice_stack(image, axis, s, context)).index
+        return out, geometry
+    for start in range(0, n, slice_batch):
+        stop = min(n, start + slice_batch)
+        stacks = np.stack([slice_stack(image, axis, s, context) for s in range(start, stop)])
+        x = to_input(stacks, spec, predictor.device)
+        probs = tta_probabilities(x, predictor.model, spec.num_classes, predictor.tta)
+        labels = probs.argmax(dim=1).to(torch.int32).cpu().numpy()  # first class wins ties
+        where[axis] = slice(start, stop)
+        out[tuple(where)] = np.moveaxis(labels, 0, axis)
     return out, geometry
 
 
