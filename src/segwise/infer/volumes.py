@@ -3,8 +3,8 @@
 The checkpoint's spec carries the :class:`~segwise.data.spec.VolumeSlicing` it was trained with
 (axis, 2.5D context, modality, CT window, channels), so a volume is cut and scaled exactly as in
 training: each case is read (``case_0000``, ``case_0001``, ... as channels), scaled as a whole,
-predicted slice by slice along the trained axis (each slice through the
-:class:`~segwise.infer.predict.Predictor`: tiles, TTA and MC dropout apply per slice), and the
+predicted slice by slice along the trained axis (whole slices in batches, with the predictor's TTA;
+with a smaller tile or MC dropout each slice goes through the :class:`~segwise.infer.predict.Predictor`), and the
 class ids are written as ``OUT/index/<case>.nii.gz`` with the geometry (spacing, origin, direction)
 of the case's first channel: the folder that ``segwise eval`` reads.
 
