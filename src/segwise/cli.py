@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -360,7 +360,7 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("stats")
 def data_stats_cmd(
-    dataset: Annotated[str, typer.Argument(help="camvid, folder or tiles.")],
+    dataset: Annotated[str, typer.Argument(help="camvid, folder, tiles or volumes.")],
     split: Annotated[str, typer.Option("--split", help="train, val, test, trainval or all.")] = "train",
     root: Annotated[
         Path | None, typer.Option("--root", help="Data folder (camvid: default $SEGWISE_CAMVID).")
@@ -435,14 +435,25 @@ def data_init_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing spec.json / train.toml.")
     ] = False,
+    modality: Annotated[
+        str | None,
+        typer.Option("--modality", help="Volumes: ct, mri or none (default: guessed from the intensities)."),
+    ] = None,
+    axis: Annotated[
+        int | None,
+        typer.Option(
+            "--axis", help="Volumes: slice along array axis 0 (z), 1 (y) or 2 (x) (default: guessed)."
+        ),
+    ] = None,
 ) -> None:
-    """Scan a folder of images and masks, report every problem at once, and write ROOT/spec.json and a
-    starter ROOT/train.toml."""
+    """Scan a folder of images and masks (or of image and label volumes: NIfTI, NRRD, MHA), report every
+    problem at once, and write ROOT/spec.json and a starter ROOT/train.toml."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from segwise.data.command import parse_value_map
     from segwise.data.scan import scan_folder
+    from segwise.data.volume_scan import has_volumes, scan_volume_folder, volume_only_flags
     from segwise.io_utils import atomic_write_text
     from segwise.train.starter import starter_config, starter_toml
 
@@ -460,10 +471,28 @@ def data_init_cmd(
         def on_file(done: int) -> None:
             bar.update(task, completed=done)
 
-        scan = scan_folder(
-            root, images=images, masks=masks, roi=roi, match=match, value_map=vmap, classes=classes,
-            ignore_index=ignore_index, workers=workers, on_file=on_file,
-        )  # fmt: skip
+        if has_volumes(root / images):
+            volume_only_flags(
+                roi=roi, match=match, value_map=value_map, classes=classes, ignore_index=ignore_index
+            )
+            scan: Any = scan_volume_folder(
+                root,
+                images=images,
+                masks=masks,
+                modality=modality,
+                axis=axis,
+                workers=workers,
+                on_file=on_file,
+            )
+        else:
+            if modality is not None or axis is not None:
+                raise InputError(
+                    f"--modality and --axis apply to folders of volumes; {root / images} holds no volume files."
+                )
+            scan = scan_folder(
+                root, images=images, masks=masks, roi=roi, match=match, value_map=vmap, classes=classes,
+                ignore_index=ignore_index, workers=workers, on_file=on_file,
+            )  # fmt: skip
     spec = scan.spec
     sizes = sorted(set(scan.sizes))
     size_text = (
@@ -471,12 +500,20 @@ def data_init_cmd(
         if len(sizes) == 1
         else f"{len(sizes)} sizes, {sizes[0][1]}x{sizes[0][0]} to {sizes[-1][1]}x{sizes[-1][0]}"
     )
-    console.print(
-        f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
-        + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
-        + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
-        highlight=False,
-    )  # fmt: skip
+    if spec.volume is not None:
+        console.print(
+            f"{len(scan.samples)} cases in {root} (images {images}/, labels {masks}/), {spec.volume.channels} "
+            f"channel(s), {scan.num_slices} slices along axis {spec.volume.axis}, {size_text} (WxH); "
+            f"modality {spec.volume.modality}; {scan.encoding_text}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
+            + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
+            + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
+            highlight=False,
+        )  # fmt: skip
     table = Table(title=f"{spec.num_classes} classes (ignore index {spec.ignore_index})")
     for col in ("id", "class", "stored as", "pixel share %", "images"):
         table.add_column(col, justify="left" if col in ("class", "stored as") else "right")

@@ -69,6 +69,13 @@ def stats_options(
             )
         return {}
     options: dict[str, Any] = {"unknown_colors": unknown_colors, **layout}
+    if dataset == "volumes":  # label volumes hold class ids: no colours, no ROI masks, pairing by case
+        given = [f"--{k}" for k in ("roi", "match") if k in layout] + (
+            ["--unknown-colors"] if unknown_colors != "error" else []
+        )
+        if given:
+            raise InputError(f"{', '.join(given)} do not apply to the volumes dataset; drop them.")
+        del options["unknown_colors"]
     if split_file is not None:
         options["split_file"] = split_file
     if spec is not None:

@@ -1,4 +1,4 @@
-"""The dataset registry: ``create_dataset("camvid" | "folder" | "tiles", split, root, transforms, ...)``."""
+"""The dataset registry: ``create_dataset("camvid" | "folder" | "tiles" | "volumes", split, root, transforms, ...)``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from segwise.data.base import SegmentationDataset, Transform
 from segwise.data.camvid import CamVid
 from segwise.data.folder import FolderDataset
+from segwise.data.slices import VolumeSliceDataset
 from segwise.data.tiles import TileDataset
 from segwise.errors import InputError, did_you_mean, lookup
 
@@ -16,6 +17,7 @@ DATASETS: dict[str, type[SegmentationDataset]] = {
     "camvid": CamVid,
     "folder": FolderDataset,
     "tiles": TileDataset,
+    "volumes": VolumeSliceDataset,
 }
 
 
@@ -39,7 +41,7 @@ def create_dataset(
     """Create a registered dataset. Options go to its constructor; an unknown option is an error.
 
     Args:
-        name: ``"camvid"``, ``"folder"`` or ``"tiles"`` (see :data:`DATASETS`).
+        name: ``"camvid"``, ``"folder"``, ``"tiles"`` or ``"volumes"`` (see :data:`DATASETS`).
         split: The split, e.g. ``"train"``, ``"val"``, ``"test"``.
         root: The data folder (CamVid: ``None`` reads ``$SEGWISE_CAMVID``).
         transforms: Joint transforms, e.g. from :func:`~segwise.data.transforms.build_transforms`.
@@ -50,7 +52,7 @@ def create_dataset(
         >>> create_dataset("camvd")
         Traceback (most recent call last):
         ...
-        segwise.errors.InputError: unknown dataset 'camvd'; did you mean 'camvid'? available: camvid, folder, tiles.
+        segwise.errors.InputError: unknown dataset 'camvd'; did you mean 'camvid'? available: camvid, folder, tiles, volumes.
     """
     cls = _lookup(name)
     valid = dataset_options(name)

@@ -27,6 +27,72 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Color = tuple[int, int, int]
+MODALITIES: tuple[str, ...] = ("mri", "ct", "none")
+DEFAULT_CT_WINDOW = (-1000.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class VolumeSlicing:
+    """How 2D samples are cut from volumes (the ``volumes`` dataset) and how their voxels are scaled.
+
+    A checkpoint trained on slices carries it in its spec, so ``segwise predict`` cuts and scales a
+    volume the same way.
+
+    Attributes:
+        axis: The array axis slices are taken along (arrays are ``(z, y, x)``; 0 = axial slices).
+        context: Neighbouring slices on each side stacked as extra channels (2.5D); edges replicate.
+        modality: ``"mri"`` (z-score over the non-zero voxels of each volume and channel), ``"ct"``
+            (clip to ``window`` and scale to ``[0, 1]``) or ``"none"`` (voxels as stored).
+        window: The CT window ``(low, high)`` in HU.
+        channels: Image files (modalities) per case: ``case_0000``, ``case_0001``, ...
+
+    Example:
+        >>> v = VolumeSlicing(axis=0, context=1, modality="ct", channels=2)
+        >>> v.in_channels, VolumeSlicing.from_dict(v.to_dict()) == v
+        (6, True)
+    """
+
+    axis: int = 0
+    context: int = 0
+    modality: str = "mri"
+    window: tuple[float, float] = DEFAULT_CT_WINDOW
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window", tuple(float(v) for v in self.window))
+        if self.axis not in (0, 1, 2):
+            raise InputError(f"axis must be 0, 1 or 2 (array order z, y, x); got {self.axis!r}.")
+        if not isinstance(self.context, int) or self.context < 0:
+            raise InputError(f"context must be an int >= 0 (slices on each side); got {self.context!r}.")
+        if self.modality not in MODALITIES:
+            raise InputError(
+                f"modality must be one of {', '.join(MODALITIES)}; {did_you_mean(str(self.modality), MODALITIES)}"
+                f"got {self.modality!r}."
+            )
+        if len(self.window) != 2 or not self.window[0] < self.window[1]:
+            raise InputError(f"ct_window must be [low, high] with low < high (HU); got {list(self.window)}.")
+        if not isinstance(self.channels, int) or self.channels < 1:
+            raise InputError(f"channels must be an int >= 1; got {self.channels!r}.")
+
+    @property
+    def in_channels(self) -> int:
+        """Model input channels: ``channels * (2 * context + 1)``."""
+        return self.channels * (2 * self.context + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"axis": self.axis, "context": self.context, "modality": self.modality,
+                "window": list(self.window), "channels": self.channels}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VolumeSlicing:
+        valid = [f.name for f in fields(cls)]
+        unknown = [k for k in data if k not in valid]
+        if unknown:
+            k = unknown[0]
+            raise InputError(
+                f"volume settings have unknown key {k!r}; {did_you_mean(k, valid)}valid keys: {', '.join(valid)}."
+            )
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -58,6 +124,9 @@ class DatasetSpec:
             one value for ``in_channels=1``; a 4th channel gets 0.5).
         std: Per-channel standard deviation of images scaled to ``[0, 1]`` (ImageNet's by default;
             0.25 for a 4th channel).
+        volume: For models trained on slices of volumes: a :class:`VolumeSlicing` (or its dict); then
+            ``in_channels`` is its ``channels * (2 * context + 1)`` and images are float slices already
+            scaled by the modality's normalisation.
 
     Example:
         >>> spec = DatasetSpec("toy", ("bg", "fg"), ignore_index=255)
@@ -77,8 +146,11 @@ class DatasetSpec:
     in_channels: int = 3
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    volume: VolumeSlicing | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.volume, Mapping):
+            object.__setattr__(self, "volume", VolumeSlicing.from_dict(self.volume))
         # Normalise lists (from JSON or users) to tuples so the spec is hashable and comparable.
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
         colors = tuple(tuple(int(v) for v in c) for c in self.colors)
@@ -168,7 +240,13 @@ class DatasetSpec:
                     )
                 if self.ignore_color in self.colors:
                     raise InputError(f"{who}: ignore_color {self.ignore_color} is also a class colour.")
-        if self.in_channels not in (1, 3, 4):
+        if self.volume is not None:
+            if self.in_channels != self.volume.in_channels:
+                raise InputError(
+                    f"{who}: in_channels is {self.in_channels} but the volume slicing gives "
+                    f"{self.volume.channels} channel(s) x {2 * self.volume.context + 1} slices = {self.volume.in_channels}."
+                )
+        elif self.in_channels not in (1, 3, 4):
             raise InputError(
                 f"{who}: in_channels is {self.in_channels}; expected 1 (gray), 3 (RGB) or 4 (RGBA)."
             )
@@ -184,6 +262,10 @@ class DatasetSpec:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (lists instead of tuples) with a ``format`` version."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.volume is None:
+            del out["volume"]  # specs of 2D datasets stay as they were
+        else:
+            out["volume"] = self.volume.to_dict()
         return {"format": SPEC_FORMAT, **json.loads(json.dumps(out))}
 
     def to_json(self) -> str:

@@ -143,6 +143,7 @@ class ClassStats:
     dataset: str = ""
     split: str = ""
     image_ids: tuple[str, ...] = field(default=(), repr=False)
+    units: tuple[str, str] = ("images", "pixels")  # what is counted: ("cases", "voxels") for volumes
 
     @classmethod
     def from_counts(cls, counts: np.ndarray, class_names: Sequence[str], **meta: Any) -> ClassStats:
@@ -278,7 +279,8 @@ def class_stats_from_files(
 def _stats_of(
     load: Any, n: int, spec: DatasetSpec, split: str, image_ids: tuple[str, ...], workers: int
 ) -> ClassStats:
-    """Count the classes of ``n`` masks read by ``load(j)`` into a :class:`ClassStats` for ``spec``."""
+    """Count the classes of ``n`` masks read by ``load(j)`` into a :class:`ClassStats` for ``spec``
+    (label volumes of a ``volumes`` spec count voxels per case)."""
     counts, ignored = _counts_of(load, n, spec.num_classes, spec.ignore_index, workers)
     return ClassStats.from_counts(
         counts,
@@ -288,6 +290,7 @@ def _stats_of(
         dataset=spec.name,
         split=split,
         image_ids=image_ids,
+        units=("cases", "voxels") if spec.volume is not None else ("images", "pixels"),
     )
 
 
@@ -363,8 +366,9 @@ def print_class_stats(stats: ClassStats, console: Any) -> None:
     from rich.table import Table
 
     title = " ".join(x for x in (stats.dataset, stats.split) if x)
-    table = Table(title=f"{title}: {stats.num_images} images, {stats.total_pixels:,} labelled pixels")
-    for col in ("id", "class", "share %", "images", "freq", "median freq", "inverse freq", "ENet"):
+    items, cells = stats.units
+    table = Table(title=f"{title}: {stats.num_images} {items}, {stats.total_pixels:,} labelled {cells}")
+    for col in ("id", "class", "share %", items, "freq", "median freq", "inverse freq", "ENet"):
         if col == "class":
             table.add_column(col, no_wrap=True, min_width=max(len(n) for n in stats.class_names))
         else:
@@ -383,7 +387,7 @@ def print_class_stats(stats: ClassStats, console: Any) -> None:
     console.print(table)
     if stats.ignored_pixels:
         pct = 100 * stats.ignored_pixels / (stats.ignored_pixels + stats.total_pixels)
-        console.print(f"ignored pixels: {stats.ignored_pixels:,} ({pct:.2f}%), left out of every column")
+        console.print(f"ignored {cells}: {stats.ignored_pixels:,} ({pct:.2f}%), left out of every column")
     absent = [n for n, p in zip(stats.class_names, stats.pixels, strict=True) if p == 0]
     if absent:
         console.print(f"absent classes (weight 0): {', '.join(absent)}")

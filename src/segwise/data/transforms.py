@@ -295,6 +295,12 @@ class ColorJitter:
         )
 
     def __call__(self, image: Any, mask: Any, rng: np.random.Generator, ctx: _Context) -> tuple[Any, Any]:
+        if image.dtype.is_floating_point:
+            raise InputError(
+                "transform 'color_jitter' changes the colours of 8-bit photos; slices of volumes are float "
+                'intensities. Drop it from data.augment (e.g. augment = ["random_scale", "random_crop", '
+                "\"hflip\", \"rotate\"]); the presets 'light' and 'strong' include it."
+            )
         draws = rng.uniform(-1, 1, size=4)  # drawn always, so later steps see the same stream
         if rng.random() >= self.p:
             return image, mask
@@ -352,7 +358,8 @@ class JointTransforms:
         seed: Seed of the internal generator used when a call passes no ``rng``.
 
     Shape:
-        - image: ``(H, W, C)`` uint8 numpy array, or a ``(C, H, W)`` uint8 tensor
+        - image: ``(H, W, C)`` uint8 numpy array, or a ``(C, H, W)`` uint8 tensor; float32 images
+          (slices of volumes, already scaled by the ``volumes`` dataset) are not divided by 255
         - mask: ``(H, W)`` integer numpy array or tensor
         - output: ``((C, h, w) float32 tensor, (h, w) int64 tensor)``
     """
@@ -383,7 +390,9 @@ class JointTransforms:
         rng = self._rng if rng is None else rng
         with _single_thread():
             img_t, mask_t = _as_tv(image, mask)
-            ctx = _Context(self._fill[: img_t.shape[0]], self.spec.ignore_index, tuple(img_t.shape[-2:]))
+            # float images (volume slices) are already scaled: their fill is the mean itself
+            fill = tuple(self._mean) if img_t.dtype.is_floating_point else self._fill
+            ctx = _Context(fill[: img_t.shape[0]], self.spec.ignore_index, tuple(img_t.shape[-2:]))
             for step in self.steps:
                 img_t, mask_t = step(img_t, mask_t, rng, ctx)
             out = F.to_dtype(img_t, torch.float32, scale=True)
@@ -416,8 +425,10 @@ def _as_tv(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor) ->
     if isinstance(image, np.ndarray):
         if image.ndim == 2:
             image = image[..., None]
-        if image.ndim != 3 or image.dtype != np.uint8:
-            raise InputError(f"image must be (H, W, C) uint8; got {image.dtype} {image.shape}.")
+        if image.ndim != 3 or image.dtype not in (np.uint8, np.float32):
+            raise InputError(
+                f"image must be (H, W, C) uint8, or float32 already scaled (volume slices); got {image.dtype} {image.shape}."
+            )
         # CHW copy at uint8 (a quarter of the bytes of the float image): later kernels run on dense memory.
         image = (
             torch.from_numpy(image if image.flags.writeable else image.copy()).permute(2, 0, 1).contiguous()

@@ -8,6 +8,7 @@ from typing import Any
 from segwise.errors import DataError, InputError
 from segwise.infer.files import PredictSummary, list_inputs, parse_save, predict_paths
 from segwise.infer.predict import TTA, Predictor
+from segwise.infer.volumes import check_volume_save, is_volume_input
 
 
 def run_predict(
@@ -45,7 +46,20 @@ def run_predict(
         raise InputError("--metrics adds scores against ground truth; give --eval-gt GT, or drop --metrics.")
     kinds = parse_save(save)
     options = {"tile": tile, "overlap": overlap, "tta": TTA.parse(tta), "batch_size": batch_size}
-    paths = list_inputs(inputs)  # fail on a bad --input before loading the model
+    volumes = is_volume_input(inputs)
+    if volumes:
+        kinds = check_volume_save(kinds)
+        given = [
+            k
+            for k, v in (("--eval-gt", eval_gt), ("--roi", roi), ("--report", report), ("--match", match))
+            if v
+        ]
+        if given:
+            raise InputError(
+                f"{', '.join(given)}: not available when predicting volumes; predict, then score the label volumes "
+                f"with segwise eval (--pred {Path(out) / 'index'})."
+            )
+    paths = [] if volumes else list_inputs(inputs)  # fail on a bad --input before loading the model
     if match is not None and eval_gt is None and roi is None:
         raise InputError(
             "--match pairs images with --eval-gt or --roi masks; give one of them, or drop --match."
@@ -75,6 +89,13 @@ def run_predict(
             checkpoint,  # type: ignore[arg-type]
             device=dev, mc_dropout=mc_dropout, seed=seed, **options,
         )  # fmt: skip
+    if volumes:
+        return _predict_volumes(predictor, inputs, out, console, err_console)
+    if predictor.spec.volume is not None:
+        raise InputError(
+            f"{predictor.source} was trained on slices of volumes (dataset 'volumes'); give --input a volume "
+            "(.nii.gz, .nii, .nrrd, .mha, ...) or a folder of volumes, not 2D images."
+        )
     console.print(
         f"predicting {len(paths)} image{'s' * (len(paths) != 1)} with {predictor.source} "
         f"(tile {tile or 'whole image'}, {predictor.describe_sampling()}, {predictor.describe_calibration()}) -> {out}",
@@ -143,6 +164,34 @@ def parse_metrics(metrics: str | None) -> tuple[str, ...]:
         if get_family(name).flag is None:
             raise InputError(f"--metrics: {name!r} is always evaluated; choose from {', '.join(optional)}.")
     return tuple(n for n in optional if n in names)
+
+def _predict_volumes(
+    predictor: Predictor, inputs: Path, out: Path, console: Any, err_console: Any
+) -> PredictSummary:
+    from segwise.infer.volumes import check_volume_model, list_volume_cases, predict_volumes
+
+    check_volume_model(predictor)
+    v = predictor.spec.volume
+    cases = list_volume_cases(inputs, v.channels)  # type: ignore[union-attr]
+    console.print(
+        f"predicting {len(cases)} volume{'s' * (len(cases) != 1)} slice by slice along axis {v.axis} "  # type: ignore[union-attr]
+        f"(context {v.context}, modality {v.modality}) with {predictor.source} -> {out / 'index'}",  # type: ignore[union-attr]
+        highlight=False,
+    )
+    summary = predict_volumes(predictor, cases, out)
+    console.print(
+        f"wrote {len(summary.predicted)} label volume{'s' * (len(summary.predicted) != 1)} to {out / 'index'} in {summary.seconds:.1f}s "
+        "(color/overlay are not written for volumes)",
+        highlight=False,
+    )
+    if summary.failed:
+        for path, msg in summary.failed:
+            err_console.print(f"[yellow]skipped[/] {path}: {msg}", highlight=False)
+        raise DataError(
+            f"{len(summary.failed)} of {len(cases)} volumes could not be read and were skipped (listed above); "
+            f"the {len(summary.predicted)} other predictions in {out / 'index'} are complete."
+        )
+    return summary
 
 
 def _device(device: str) -> str:

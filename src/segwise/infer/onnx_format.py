@@ -30,7 +30,8 @@ def onnx_metadata(
             "segwise.model_config": json.dumps(dict(model_config)),
             "segwise.class_names": json.dumps(list(spec.class_names)),
             "segwise.required_multiple": str(required_multiple), "segwise.pad_mode": pad_mode,
-            "segwise.input": "image (N,C,H,W) float32: RGB/255, minus spec.mean, over spec.std",
+            "segwise.input": "image (N,C,H,W) float32: RGB/255, minus spec.mean, over spec.std" if spec.volume is None
+                             else "slices (N,C,H,W) float32 of a volume scaled as spec.volume says (docs/volumes.md)",
             "segwise.source": source}  # fmt: skip
 
 

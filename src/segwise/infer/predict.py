@@ -157,10 +157,12 @@ def to_input(crops: np.ndarray, spec: DatasetSpec, device: torch.device) -> torc
     """uint8 crops ``(N, H, W, C)`` to the normalised float batch ``(N, C, H, W)`` the model takes.
 
     The same normalisation as training: scale to ``[0, 1]``, subtract ``spec.mean``, divide by ``spec.std``.
+    float32 crops (slices of volumes, scaled by :func:`segwise.data.slices.normalize_volume`) are not
+    divided by 255.
     """
     x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float()
     std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    scale = 1.0 / (255.0 * std)
+    scale = 1.0 / std if crops.dtype == np.float32 else 1.0 / (255.0 * std)  # float: slices already scaled
     shift = -torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) / std
     return torch.addcmul(shift, x, scale)  # (x / 255 - mean) / std in one pass
 
@@ -275,8 +277,9 @@ def tta_probabilities(
     return total if views == 1 else total.div_(views)
 
 
-def check_image(image: Any, in_channels: int, source: str = "image") -> np.ndarray:
-    """Return ``image`` as ``(H, W, in_channels)`` uint8, or raise :class:`InputError` saying why not."""
+def check_image(image: Any, in_channels: int, source: str = "image", *, floats: bool = False) -> np.ndarray:
+    """Return ``image`` as ``(H, W, in_channels)`` uint8 (with ``floats``: float32, the scaled slices of
+    a volume, for a model trained on the ``volumes`` dataset), or raise :class:`InputError` saying why not."""
     if not isinstance(image, np.ndarray):
         raise InputError(
             f"{source} must be a numpy array (H, W, {in_channels}) uint8; got {type(image).__name__}."
@@ -291,7 +294,12 @@ def check_image(image: Any, in_channels: int, source: str = "image") -> np.ndarr
             f"dataset spec has in_channels={in_channels}). Convert the image, or use a model trained on "
             f"{image.shape[2]}-channel images."
         )
-    if image.dtype != np.uint8:
+    if floats and image.dtype != np.float32:
+        raise InputError(
+            f"{source} must be a float32 slice stack scaled as in training (the model was trained on volumes); "
+            f"got {image.dtype}. Cut it with segwise.data.slices.slice_stack, or predict the volume file."
+        )
+    if not floats and image.dtype != np.uint8:
         raise InputError(
             f"{source} must be uint8 (0..255); got {image.dtype}. Read images with segwise.data.readers.read_image."
         )
@@ -335,7 +343,7 @@ def stream_probabilities(
         - sink probs: ``(C, rows, W)`` (``C + 1`` with ``expected_entropy``), the bands tiling ``H``
     """
     _check_options(tile, overlap, batch_size)
-    image = check_image(image, spec.in_channels)
+    image = check_image(image, spec.in_channels, floats=spec.volume is not None)
     device = torch.device(device)
     height, width = image.shape[:2]
     num_classes = spec.num_classes
@@ -431,7 +439,7 @@ def predict_probabilities(
 
     Holds ``C x H x W`` floats: for large images prefer :func:`predict_image`, which streams.
     """
-    height, width = check_image(image, spec.in_channels).shape[:2]
+    height, width = check_image(image, spec.in_channels, floats=spec.volume is not None).shape[:2]
     out = np.empty((spec.num_classes, height, width), np.float32)
 
     def sink(y: int, probs: torch.Tensor) -> None:
@@ -464,7 +472,7 @@ def predict_image(
     >>> predict_image(np.zeros((40, 50, 3), np.uint8), model, spec, tile=16).index.shape
     (40, 50)
     """
-    height, width = check_image(image, spec.in_channels).shape[:2]
+    height, width = check_image(image, spec.in_channels, floats=spec.volume is not None).shape[:2]
     dtype = np.uint8 if spec.num_classes <= 256 else np.uint16
     index = np.empty((height, width), dtype)
     probs_f16 = np.empty((spec.num_classes, height, width), np.float16) if return_probs else None
