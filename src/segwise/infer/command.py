@@ -165,6 +165,7 @@ def parse_metrics(metrics: str | None) -> tuple[str, ...]:
             raise InputError(f"--metrics: {name!r} is always evaluated; choose from {', '.join(optional)}.")
     return tuple(n for n in optional if n in names)
 
+
 def _predict_volumes(
     predictor: Predictor, inputs: Path, out: Path, console: Any, err_console: Any
 ) -> PredictSummary:
