@@ -81,7 +81,10 @@ class Evaluation:
         self.accumulators: list[Any] = [self.states[name] for name in labels]
         # the extra per-image arrays each accumulator takes (its family's ``inputs``), by position
         self.accumulator_inputs: list[tuple[str, ...]] = [get_family(name).inputs for name in labels]
+        # whether it takes the voxel spacing (its family's ``geometry``), by position
+        self.accumulator_geometry: list[bool] = [get_family(name).geometry for name in labels]
         self.accumulators += list(accumulators)
+        self.accumulator_geometry += [False] * (len(self.accumulators) - len(self.accumulator_geometry))
         self.accumulator_inputs += [()] * (len(self.accumulators) - len(self.accumulator_inputs))
         self.probs_states: list[MetricState] = [
             s for name, s in self.states.items() if get_family(name).needs == "probs"
@@ -99,23 +102,33 @@ class Evaluation:
         matrix: np.ndarray | None = None,
         probs: np.ndarray | None = None,
         inputs: Mapping[str, np.ndarray] | None = None,
+        spacing: Sequence[float] | None = None,
     ) -> None:
         """Add one image: predicted class ids and ground truth ``(H, W)`` (ROI already applied), its
         confusion matrix when it was counted already (e.g. in a worker thread), the class
         probabilities ``(C, H, W)`` when a family needs them (``probs``), and the extra arrays of the
-        families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``)."""
+        families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``).
+
+        A volume ``(D, H, W)`` is one case too. ``spacing`` is its voxel size in array axis order
+        (one value per axis), forwarded to the families that declare ``geometry`` (the surface
+        family); ``None`` lets them use their ``spacing`` option, else 1."""
         if matrix is None:  # serial kernel: safe from any thread, and callers keep the cores busy
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
         inputs = inputs or {}
-        for acc, names in zip(self.accumulators, self.accumulator_inputs, strict=True):
+        for acc, names, geometry in zip(
+            self.accumulators, self.accumulator_inputs, self.accumulator_geometry, strict=True
+        ):
             missing = [n for n in names if n not in inputs]
             if missing:
                 raise InputError(
                     f"{type(acc).__name__} needs the per-image input {missing[0]!r}; pass "
                     f"Evaluation.add(..., inputs={{{missing[0]!r}: array}}) (segwise eval --{missing[0]} DIR)."
                 )
-            acc.update(pred, target, **{n: inputs[n] for n in names})
+            kwargs: dict[str, Any] = {n: inputs[n] for n in names}
+            if geometry:
+                kwargs["spacing"] = spacing
+            acc.update(pred, target, **kwargs)
         if self.probs_states and probs is None:
             raise InputError("the probs family needs the class probabilities of every image: pass probs=.")
         for state in self.probs_states:

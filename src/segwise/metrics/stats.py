@@ -12,7 +12,7 @@ scores follow :func:`~segwise.metrics.functional.scores_from_confusion` exactly 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,6 +192,7 @@ def bootstrap_ci(
     num_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    case_scores: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Percentile bootstrap confidence intervals, resampling images with replacement.
 
@@ -205,6 +206,9 @@ def bootstrap_ci(
         num_resamples: number of bootstrap resamples B.
         seed: seed of the resampling.
         level: coverage of the intervals.
+        case_scores: further per-image (per-case) scores ``{name: (N,)}`` with NaN where undefined,
+            e.g. the surface family's ``mean_hd95``; each is resampled like ``image_bf`` (mean over
+            the drawn cases where defined).
 
     Returns:
         dict with one entry per metric, ``{"estimate", "low", "high", "std"}`` (the estimate is the
@@ -227,11 +231,13 @@ def bootstrap_ci(
     level = _check_level(level)
     n, c = marg.tp.shape
     ev = evaluated_classes(c, ignore_index)
-    bf = None
-    if image_bf is not None:
-        bf = np.asarray(image_bf, dtype=np.float64)
-        if bf.shape != (n,):
-            raise InputError(f"`image_bf` must have one score per image ({n},), got shape {bf.shape}.")
+    per_image: dict[str, np.ndarray] = {}
+    for name, values in {**({"bf": image_bf} if image_bf is not None else {}), **(case_scores or {})}.items():
+        per_image[name] = np.asarray(values, dtype=np.float64)
+        if per_image[name].shape != (n,):
+            raise InputError(
+                f"`{name}` must have one score per image ({n},), got shape {per_image[name].shape}."
+            )
     biou = None
     if image_biou is not None:
         biou = np.asarray(image_biou, dtype=np.float64)
@@ -244,11 +250,11 @@ def bootstrap_ci(
     full = resampled_scores(marg.weighted(ones), ignore_index)
     estimates = {k: float(full[k][0]) for k in _PIXEL_KEYS}
     samples: dict[str, list[np.ndarray]] = {k: [] for k in _PIXEL_KEYS}
-    if bf is not None:
-        bf_ok = ~np.isnan(bf)
-        bf0 = np.where(bf_ok, bf, 0.0)
-        estimates["bf"] = float(bf0.sum() / bf_ok.sum()) if bf_ok.any() else float("nan")
-        samples["bf"] = []
+    defined = {name: ~np.isnan(v) for name, v in per_image.items()}
+    for name, v in per_image.items():
+        ok = defined[name]
+        estimates[name] = float(np.where(ok, v, 0.0).sum() / ok.sum()) if ok.any() else float("nan")
+        samples[name] = []
     if biou is not None:
         estimates["biou"] = float(_biou_from_counts(biou[:, 0].sum(0)[None], biou[:, 1].sum(0)[None], ev)[0])
         samples["biou"] = []
@@ -258,11 +264,11 @@ def bootstrap_ci(
         s = resampled_scores(marg.weighted(w), ignore_index)
         for k in _PIXEL_KEYS:
             samples[k].append(s[k])
-        if bf is not None:
-            den = w @ bf_ok
+        for name, v in per_image.items():  # mean over the drawn images where defined
+            den = w @ defined[name]
             val = np.full(w.shape[0], np.nan)
-            np.divide(w @ bf0, den, out=val, where=den > 0)
-            samples["bf"].append(val)
+            np.divide(w @ np.where(defined[name], v, 0.0), den, out=val, where=den > 0)
+            samples[name].append(val)
         if biou is not None:
             samples["biou"].append(_biou_from_counts(w @ biou[:, 0], w @ biou[:, 1], ev))
     out: dict[str, Any] = {}
@@ -472,6 +478,8 @@ class BootstrapCI(MetricState):
         seed: seed of the resampling (default 0).
         level: interval coverage (default 0.95).
         boundary: the boundary accumulator whose per-image scores to resample, if any.
+        surface: the :class:`~segwise.metrics.surface.SurfaceAccumulator` whose per-case scores
+            (``case_scores()``: ``mean_hd95`` etc.) to resample, if any.
 
     Example:
         >>> import numpy as np
@@ -487,13 +495,19 @@ class BootstrapCI(MetricState):
     """
 
     def __init__(
-        self, num_resamples: int = 1000, seed: int = 0, level: float = 0.95, boundary: Any | None = None
+        self,
+        num_resamples: int = 1000,
+        seed: int = 0,
+        level: float = 0.95,
+        boundary: Any | None = None,
+        surface: Any | None = None,
     ) -> None:
         super().__init__()
         self.num_resamples = _check_int(num_resamples, "num_resamples", 1)
         self.seed = _check_int(seed, "seed", 0)
         self.level = _check_level(level)
         self.boundary = boundary
+        self.surface = surface
 
     def settings(self) -> dict[str, Any]:
         return {"num_resamples": self.num_resamples, "seed": self.seed, "level": self.level}
@@ -505,7 +519,8 @@ class BootstrapCI(MetricState):
         return {
             "ci_method": "percentile bootstrap: images resampled with replacement; pixel scores recomputed from "
             "the summed per-image confusion matrices, BF as the mean of the drawn images' scores, biou from "
-            "the summed per-image boundary counts",
+            "the summed per-image boundary counts, surface means (mean_hd95, ...) as the mean of the drawn cases' "
+            "scores where defined",
             "ci_num_resamples": self.num_resamples,
             "ci_seed": self.seed,
             "ci_level": self.level,
@@ -528,6 +543,14 @@ class BootstrapCI(MetricState):
                 )
             image_bf = np.array(self.boundary.image_bf, dtype=np.float64)
             image_biou = self.boundary.per_image_biou_counts()
+        case_scores = None
+        if self.surface is not None:
+            if self.surface.num_cases != len(mats):
+                raise InputError(
+                    f"the surface accumulator saw {self.surface.num_cases} cases but the confusion state has "
+                    f"{len(mats)}; pass BootstrapCI the surface accumulator of the same evaluation."
+                )
+            case_scores = self.surface.case_scores()
         ci = bootstrap_ci(
             np.stack(mats),
             getattr(state, "ignore_index", None),
@@ -536,6 +559,7 @@ class BootstrapCI(MetricState):
             num_resamples=self.num_resamples,
             seed=self.seed,
             level=self.level,
+            case_scores=case_scores,
         )
         return {"ci": ci, "policy": self.policy()}
 

@@ -132,7 +132,9 @@ def parse_spacing(spacing: Any, name: str = "spacing") -> tuple[float, ...] | No
         return None
     sp = _numbers(spacing, name)
     if any(not (math.isfinite(s) and s > 0) for s in sp):
-        raise InputError(f"`{name}` must be finite numbers > 0, one per axis (e.g. 0.8,0.8), got {spacing!r}.")
+        raise InputError(
+            f"`{name}` must be finite numbers > 0, one per axis (e.g. 0.8,0.8), got {spacing!r}."
+        )
     return sp
 
 
@@ -256,7 +258,11 @@ def _class_distances(
         a = pb[3][pb[2][c] : pb[2][c + 1]]
         b = gb[3][gb[2][c] : gb[2][c + 1]]
         if not len(a) or not len(b):
-            yield c, (np.full(len(a), np.inf) if len(a) else None), (np.full(len(b), np.inf) if len(b) else None)
+            yield (
+                c,
+                (np.full(len(a), np.inf) if len(a) else None),
+                (np.full(len(b), np.inf) if len(b) else None),
+            )
             continue
         yield c, _directed(a, gb, c, scale), _directed(b, pb, c, scale)
 
@@ -388,7 +394,9 @@ def case_surface_metrics(
         if empty[c] != 3:
             values[c, 3:] = 0.0
             if empty_distance == "max":
-                values[c, :3] = float(np.sqrt(np.sum((np.array(shape) * _array_spacing(spacing, len(shape))) ** 2)))
+                values[c, :3] = float(
+                    np.sqrt(np.sum((np.array(shape) * _array_spacing(spacing, len(shape))) ** 2))
+                )
     return {"names": names, "values": values, "empty": empty}
 
 
@@ -400,7 +408,12 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
     ok = values[~np.isnan(values)]
     if not ok.size:
         return {"mean": None, "median": None, "std": None, "cases": 0}
-    return {"mean": float(ok.mean()), "median": float(np.median(ok)), "std": float(ok.std()), "cases": int(ok.size)}
+    return {
+        "mean": float(ok.mean()),
+        "median": float(np.median(ok)),
+        "std": float(ok.std()),
+        "cases": int(ok.size),
+    }
 
 
 def _none(x: float) -> float | None:
@@ -446,7 +459,9 @@ class SurfaceAccumulator(MetricState):
         spacing: Sequence[float] | str | None = None,
     ) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 1:
-            raise InputError(f"Expected argument `num_classes` to be an integer >= 1, but got {num_classes!r}.")
+            raise InputError(
+                f"Expected argument `num_classes` to be an integer >= 1, but got {num_classes!r}."
+            )
         super().__init__()
         self.num_classes = int(num_classes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
