@@ -145,7 +145,49 @@ def eval_cmd(
     ci: Annotated[
         bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
     ] = False,
-    all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
+    surface: Annotated[
+        bool,
+        typer.Option(
+            "--surface",
+            help="Add surface distances per image and class: HD, HD95, ASSD, NSD (see --spacing).",
+        ),
+    ] = False,
+    spacing: Annotated[
+        str | None,
+        typer.Option(
+            "--spacing",
+            help="Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics "
+            "in physical units (default: pixels).",
+        ),
+    ] = None,
+    hd_mode: Annotated[
+        str,
+        typer.Option(
+            "--hd-mode",
+            help="HD95 with --surface: max (larger of the two directed 95th percentiles, as MONAI) or pooled "
+            "(95th percentile of both directions together, as MedPy).",
+        ),
+    ] = "max",
+    nsd_tolerance: Annotated[
+        str, typer.Option("--nsd-tolerance", help="NSD tolerances in physical units, e.g. 1,2 (--surface).")
+    ] = "1",
+    empty_distance: Annotated[
+        str,
+        typer.Option(
+            "--empty-distance",
+            help="Distances when only one of prediction/ground truth has the class: nan (counted, left out) or "
+            "max (the image diagonal).",
+        ),
+    ] = "nan",
+    per_case: Annotated[
+        Path | None,
+        typer.Option(
+            "--per-case", help="Write a CSV with one row per image and class: IoU, Dice (+ surface metrics)."
+        ),
+    ] = None,
+    all_metrics: Annotated[
+        bool, typer.Option("--all", help="Same as --boundary --regions --surface --ci.")
+    ] = False,
     uncertainty: Annotated[
         Path | None,
         typer.Option(
@@ -178,25 +220,33 @@ def eval_cmd(
     --probs (probs/ of segwise predict --save probs) threshold-free scores and calibration are added.
     """
     from segwise.data.masks import mask_reader
-    from segwise.evaluate import evaluate_folders, print_result, write_csv
+    from segwise.evaluate import evaluate_folders, print_result, write_csv, write_per_case
     from segwise.metrics.families import select_families
 
     reader = mask_reader(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
         pred_value_map=pred_value_map,
     )  # fmt: skip
-    requested = {"boundary": boundary, "regions": regions, "ci": ci, "uncertainty": uncertainty is not None}
+    requested = {
+        "boundary": boundary, "regions": regions, "surface": surface, "ci": ci,
+        "uncertainty": uncertainty is not None,
+    }  # fmt: skip
     families = select_families(requested, everything=all_metrics)
     options = {
         "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
-        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins,
+        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins, "hd_mode": hd_mode,
+        "nsd_tolerance": nsd_tolerance, "empty_distance": empty_distance, "spacing": spacing,
     }  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
         reader=reader, families=families, family_options=options, probs_dir=probs,
-        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
+        inputs={"uncertainty": uncertainty} if uncertainty is not None else None, keep_matrices=per_case is not None,
     )  # fmt: skip
+    matrices = result.pop("image_matrices", None)
     print_result(result, console)
+    if per_case is not None:
+        write_per_case(per_case, result, matrices)
+        console.print(f"wrote {per_case}")
     if json_out is not None:
         from segwise.io_utils import write_json
 

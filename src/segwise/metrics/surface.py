@@ -80,10 +80,15 @@ POLICY: dict[str, str] = {
 # ----------------------------------------------------------------------------- validation
 
 
+def _arg(name: str) -> str:
+    """An argument by its Python and its command-line name: ``hd_mode`` (--hd-mode)."""
+    return f"`{name}` (--{name.replace('_', '-')})"
+
+
 def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise InputError(
-            f"unknown `{name}` {value!r}; {did_you_mean(str(value), choices)}valid: {', '.join(choices)}."
+            f"unknown {_arg(name)} {value!r}; {did_you_mean(str(value), choices)}valid: {', '.join(choices)}."
         )
     return str(value)
 
@@ -102,9 +107,11 @@ def _numbers(value: Any, name: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) for v in items)
     except (TypeError, ValueError):
-        raise InputError(f"`{name}` must be numbers separated by commas (e.g. 1,2), got {value!r}.") from None
+        raise InputError(
+            f"{_arg(name)} must be numbers separated by commas (e.g. 1,2), got {value!r}."
+        ) from None
     if not out:
-        raise InputError(f"`{name}` is empty; give at least one number, e.g. 1.")
+        raise InputError(f"{_arg(name)} is empty; give at least one number, e.g. 1.")
     return out
 
 
@@ -117,7 +124,8 @@ def check_tolerances(tolerance: Any) -> tuple[float, ...]:
     tols = _numbers(tolerance, "nsd_tolerance")
     if any(not (math.isfinite(t) and t >= 0) for t in tols) or len(set(tols)) != len(tols):
         raise InputError(
-            f"`nsd_tolerance` must be distinct finite distances >= 0 in physical units (e.g. 1,2), got {tolerance!r}."
+            f"{_arg('nsd_tolerance')} must be distinct finite distances >= 0 in physical units (e.g. 1,2), "
+            f"got {tolerance!r}."
         )
     return tols
 
@@ -574,6 +582,7 @@ class SurfaceAccumulator(MetricState):
             "per_class": class_summary,
             "empty": counts,
             "per_case": [[[_none(x) for x in row] for row in case] for case in values],
+            "per_case_empty": [[EMPTY_CODES[e] for e in case] for case in empty],
         }
         out["per_class"] = per_class
         out["policy"] = self.policy()
