@@ -79,6 +79,30 @@ RoiSubdirOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")]
+SpacingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spacing",
+        help="Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics in "
+        "physical units (default: pixels).",
+    ),
+]
+HdModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--hd-mode",
+        help="HD95: max (larger of the two directed 95th percentiles, as MONAI) or pooled (95th percentile of "
+        "both directions together, as MedPy).",
+    ),
+]
+EmptyDistanceOpt = Annotated[
+    str,
+    typer.Option(
+        "--empty-distance",
+        help="Surface distances when only one of prediction/ground truth has the class: nan (counted, left "
+        "out) or max (the image diagonal).",
+    ),
+]
 
 
 def _warn(msg: str) -> None:
@@ -152,33 +176,12 @@ def eval_cmd(
             help="Add surface distances per image and class: HD, HD95, ASSD, NSD (see --spacing).",
         ),
     ] = False,
-    spacing: Annotated[
-        str | None,
-        typer.Option(
-            "--spacing",
-            help="Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics "
-            "in physical units (default: pixels).",
-        ),
-    ] = None,
-    hd_mode: Annotated[
-        str,
-        typer.Option(
-            "--hd-mode",
-            help="HD95 with --surface: max (larger of the two directed 95th percentiles, as MONAI) or pooled "
-            "(95th percentile of both directions together, as MedPy).",
-        ),
-    ] = "max",
+    spacing: SpacingOpt = None,
+    hd_mode: HdModeOpt = "max",
     nsd_tolerance: Annotated[
         str, typer.Option("--nsd-tolerance", help="NSD tolerances in physical units, e.g. 1,2 (--surface).")
     ] = "1",
-    empty_distance: Annotated[
-        str,
-        typer.Option(
-            "--empty-distance",
-            help="Distances when only one of prediction/ground truth has the class: nan (counted, left out) or "
-            "max (the image diagonal).",
-        ),
-    ] = "nan",
+    empty_distance: EmptyDistanceOpt = "nan",
     per_case: Annotated[
         Path | None,
         typer.Option(
@@ -343,9 +346,13 @@ def compare_preds_cmd(
             "--metric",
             help="Score to compare (CI, p-value, verdict), from the summed confusion matrix: "
             "miou (default), pixel_accuracy, mean_accuracy, mean_dice, fwiou, or one class K: iou:K, "
-            "dice:K (= f1:K), precision:K, recall:K, with K a class id or name (e.g. dice:1, iou:vessel).",
+            "dice:K (= f1:K), precision:K, recall:K, with K a class id or name (e.g. dice:1, iou:vessel); "
+            "or a surface metric compared over images: hd, hd95, assd, nsd@TOL, hd95:K (lower is better).",
         ),
     ] = "miou",
+    spacing: SpacingOpt = None,
+    hd_mode: HdModeOpt = "max",
+    empty_distance: EmptyDistanceOpt = "nan",
 ) -> None:
     """Paired comparison of prediction sets on the same ground truth: Δ of a metric (mIoU by default)
     with a bootstrap CI, a permutation-test p-value, per-class Δ IoU and a verdict."""
@@ -361,7 +368,7 @@ def compare_preds_cmd(
     result = compare_predictions(
         gt, pred, num_resamples=resamples, num_permutations=permutations, seed=seed, alpha=alpha,
         workers=workers, warn=_warn, reader=reader, roi_dir=roi, match=match,
-        metric=metric,
+        metric=metric, family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
     )  # fmt: skip
 
     def pts(x: float | None) -> str:

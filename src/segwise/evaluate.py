@@ -36,10 +36,10 @@ from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError
 from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
-from segwise.metrics.compare import compare_matrices
+from segwise.metrics.compare import compare_case_scores, compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.families import build_states, get_family, summary_lines
-from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.scalar import CaseMetric, Metric, is_case_metric, parse_case_metric, parse_metric
 from segwise.metrics.state import MetricState
 
 PAIRING_POLICY = PAIRING_RULE
@@ -618,13 +618,14 @@ def compare_predictions(
     alpha: float = 0.05,
     workers: int = 0,
     warn: Callable[[str], None] = print,
-    metric: str | Metric = "miou",
+    metric: str | Metric | CaseMetric = "miou",
     *,
     spec: Any = None,
     value_map: Any = None,
     roi_dir: str | os.PathLike[str] | None = None,
     match: str | None = None,
     reader: Any = None,
+    family_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
     with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
@@ -633,6 +634,11 @@ def compare_predictions(
     ``segwise eval``, with ``match``), so that the sets are compared on the same images. Masks
     are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
     inside the ROI masks of ``roi_dir`` when given.
+
+    A surface metric (``hd95``, ``assd``, ``nsd@1``, ``hd95:K``, see
+    :func:`~segwise.metrics.scalar.parse_case_metric`) is compared over cases (paired, lower is better
+    for distances); ``family_options`` then holds the surface family's options (``spacing``,
+    ``hd_mode``, ``empty_distance``); the metric's tolerance or percentile is set from its name.
     """
     pred_paths = [Path(p) for p in pred_dirs]
     if len(pred_paths) < 2:
@@ -647,16 +653,30 @@ def compare_predictions(
             ignore_index=ignore_index,
         )
     ignore = reader.eval_ignore_index(roi_dir is not None)
-    metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
-    stacks = []
+    class_list = list(reader.spec.class_names)
+    case_metric = None
+    families: list[str] = []
+    options = dict(family_options or {})
+    if is_case_metric(metric):  # before reading images
+        case_metric = parse_case_metric(metric, class_list, reader.ignore_index)
+        families = ["surface"]
+        if case_metric.tolerance is not None:
+            options["nsd_tolerance"] = (case_metric.tolerance,)
+        if case_metric.percentile is not None:
+            options["hd_percentile"] = case_metric.percentile
+    else:
+        metric = parse_metric(metric, class_list, reader.ignore_index)
+    stacks, case_scores = [], []
     class_names = None
     for path in pred_paths:
         res = evaluate_folders(
             gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
-            match=match, keep_matrices=True,
+            match=match, keep_matrices=True, families=families, family_options=options,
         )  # fmt: skip
         class_names = res["class_names"]
         stacks.append(res.pop("image_matrices"))
+        if case_metric is not None:
+            case_scores.append(_case_scores(res, case_metric))
         warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
     out = compare_matrices(
         stacks,
@@ -667,14 +687,30 @@ def compare_predictions(
         num_permutations=num_permutations,
         seed=seed,
         alpha=alpha,
-        metric=metric,
+        metric="miou" if case_metric is not None else metric,
     )
+    if case_metric is not None:
+        compare_case_scores(out, case_scores, case_metric, num_resamples, num_permutations, seed, alpha)
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)
     out["policy"].update(reader.policy())
     if roi_dir is not None:
         out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
+
+
+def _case_scores(result: Mapping[str, Any], metric: CaseMetric) -> np.ndarray:
+    """``(N,)`` case scores of a surface metric from an evaluation result (NaN where undefined)."""
+    surface = result["surface"]
+    column = surface["metrics"].index(metric.key)
+    if metric.class_id is None:  # the per-case mean over evaluated classes, as mean_<metric>
+        return np.array([np.nan if x is None else x for x in surface["case_scores"][metric.key]])
+    return np.array(
+        [
+            np.nan if case[metric.class_id][column] is None else case[metric.class_id][column]
+            for case in surface["per_case"]
+        ]
+    )
 
 
 def _quiet(message: str) -> None:

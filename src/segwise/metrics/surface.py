@@ -579,6 +579,7 @@ class SurfaceAccumulator(MetricState):
             "metrics": list(self.names),
             "num_cases": self.num_cases,
             "scores": {n: _summary(scores[f"mean_{n}"]) for n in self.names},
+            "case_scores": {n: [_none(x) for x in scores[f"mean_{n}"]] for n in self.names},
             "per_class": class_summary,
             "empty": counts,
             "per_case": [[[_none(x) for x in row] for row in case] for case in values],
