@@ -141,7 +141,7 @@ def parse_spacing(spacing: Any, name: str = "spacing") -> tuple[float, ...] | No
     sp = _numbers(spacing, name)
     if any(not (math.isfinite(s) and s > 0) for s in sp):
         raise InputError(
-            f"`{name}` must be finite numbers > 0, one per axis (e.g. 0.8,0.8), got {spacing!r}."
+            f"{_arg(name)} must be finite numbers > 0, one per axis (e.g. 0.8,0.8), got {spacing!r}."
         )
     return sp
 
