@@ -178,6 +178,9 @@ def eval_cmd(
     ] = False,
     spacing: SpacingOpt = None,
     hd_mode: HdModeOpt = "max",
+    hd_percentile: Annotated[
+        float, typer.Option("--hd-percentile", help="Percentile of the robust Hausdorff distance (hd95).")
+    ] = 95.0,
     nsd_tolerance: Annotated[
         str, typer.Option("--nsd-tolerance", help="NSD tolerances in physical units, e.g. 1,2 (--surface).")
     ] = "1",
@@ -188,9 +191,7 @@ def eval_cmd(
             "--per-case", help="Write a CSV with one row per image and class: IoU, Dice (+ surface metrics)."
         ),
     ] = None,
-    all_metrics: Annotated[
-        bool, typer.Option("--all", help="Same as --boundary --regions --surface --ci.")
-    ] = False,
+    all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
     uncertainty: Annotated[
         Path | None,
         typer.Option(
@@ -238,7 +239,7 @@ def eval_cmd(
     options = {
         "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
         "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins, "hd_mode": hd_mode,
-        "nsd_tolerance": nsd_tolerance, "empty_distance": empty_distance, "spacing": spacing,
+        "hd_percentile": hd_percentile, "nsd_tolerance": nsd_tolerance, "empty_distance": empty_distance, "spacing": spacing,
     }  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,

@@ -12,7 +12,7 @@ Registered, in evaluation order:
 * ``boundary`` (``--boundary``): :class:`~segwise.metrics.boundary.BoundaryAccumulator`;
 * ``regions`` (``--regions``): :class:`~segwise.metrics.regions.RegionAccumulator`;
 * ``surface`` (``--surface``): :class:`~segwise.metrics.surface.SurfaceAccumulator` (HD, HD95, ASSD,
-  NSD per case and class; takes the voxel spacing: ``geometry=True``);
+  NSD per case and class; takes the voxel spacing: ``geometry=True``; not part of ``--all``);
 * ``ci`` (``--ci``): :class:`~segwise.metrics.stats.BootstrapCI`, over the pixel state and, when
   evaluated, the boundary and surface states;
 * ``probs`` (``--probs DIR``): :class:`~segwise.metrics.probs.ProbabilityAccumulator`, fed with the
@@ -77,6 +77,9 @@ class MetricFamily:
         geometry: whether its ``update`` takes the case's voxel size, ``spacing=`` (array axis order,
             ``None`` when unknown): :meth:`segwise.evaluate.Evaluation.add` forwards its ``spacing``
             to such families only.
+        in_all: whether ``--all`` adds it (with ``needs="labels"`` and no ``inputs``); the surface
+            family is left out: per-case distances are a choice for volumes and objects, and ``--all``
+            keeps giving the results it gave before.
     """
 
     name: str
@@ -89,6 +92,7 @@ class MetricFamily:
     needs: str = "labels"
     inputs: tuple[str, ...] = ()
     geometry: bool = False
+    in_all: bool = True
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -142,12 +146,13 @@ def get_family(name: str) -> MetricFamily:
 
 def select_families(requested: Mapping[str, bool], everything: bool = False) -> tuple[str, ...]:
     """The optional families to evaluate, in registry order, from ``{name: flag given}`` (the
-    command-line flags) and ``everything`` (``--all``: every family fed with class ids and no extra ``inputs``).
+    command-line flags) and ``everything`` (``--all``: every family fed with class ids, with no extra
+    ``inputs`` and ``in_all``: boundary, regions, ci).
 
     >>> select_families({"boundary": False, "regions": True, "ci": False})
     ('regions',)
     >>> select_families({}, everything=True)
-    ('boundary', 'regions', 'surface', 'ci')
+    ('boundary', 'regions', 'ci')
     """
     for name in requested:
         get_family(name)
@@ -155,7 +160,9 @@ def select_families(requested: Mapping[str, bool], everything: bool = False) -> 
         f.name
         for f in _FAMILIES.values()
         if f.flag is not None
-        and ((everything and f.needs == "labels" and not f.inputs) or requested.get(f.name, False))
+        and (
+            (everything and f.in_all and f.needs == "labels" and not f.inputs) or requested.get(f.name, False)
+        )
     )
 
 
@@ -376,6 +383,7 @@ register_family(
             "spacing": None,
         },  # fmt: skip
         geometry=True,
+        in_all=False,
     )
 )
 

@@ -521,8 +521,12 @@ class BootstrapCI(MetricState):
         return {
             "ci_method": "percentile bootstrap: images resampled with replacement; pixel scores recomputed from "
             "the summed per-image confusion matrices, BF as the mean of the drawn images' scores, biou from "
-            "the summed per-image boundary counts, surface means (mean_hd95, ...) as the mean of the drawn cases' "
-            "scores where defined",
+            "the summed per-image boundary counts"
+            + (
+                ", surface means (mean_hd95, ...) as the mean of the drawn cases' scores where defined"
+                if self.surface is not None
+                else ""
+            ),
             "ci_num_resamples": self.num_resamples,
             "ci_seed": self.seed,
             "ci_level": self.level,
