@@ -93,6 +93,11 @@ def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
+def _check_num_classes(num_classes: Any) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 1:
+        raise InputError(f"Expected argument `num_classes` to be an integer >= 1, but got {num_classes!r}.")
+
+
 def _check_percentile(p: Any) -> float:
     if isinstance(p, bool) or not isinstance(p, int | float | np.number) or not 0 <= p <= 100:
         raise InputError(f"Expected argument `hd_percentile` in [0, 100] (e.g. 95), but got {p!r}.")
@@ -233,7 +238,8 @@ def _steps(scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         length = np.sqrt(((grid * scale) ** 2).sum(1))
         keep = length <= radius
         order = np.argsort(length[keep], kind="stable")
-        _STEPS.clear() if len(_STEPS) > 32 else None
+        if len(_STEPS) > 32:
+            _STEPS.clear()
         _STEPS[key] = (np.ascontiguousarray(grid[keep][order].astype(np.int32)), length[keep][order])
     return _STEPS[key]
 
@@ -386,6 +392,7 @@ def case_surface_metrics(
         >>> r["names"], r["values"][1].round(4).tolist()  # 4 corners at sqrt(2), 20 boundary voxels at 1
         (['hd', 'hd95', 'assd', 'nsd@1'], [1.4142, 1.4142, 1.069, 0.8333])
     """
+    _check_num_classes(num_classes)
     hd_percentile = _check_percentile(hd_percentile)
     hd_mode = _check_choice(hd_mode, "hd_mode", HD_MODES)  # type: ignore[assignment]
     empty_distance = _check_choice(empty_distance, "empty_distance", EMPTY_DISTANCES)  # type: ignore[assignment]
