@@ -14,7 +14,8 @@ ASSD and NSD at 1 and 2 mm for every class including background (segwise eval re
   area weights on the voxel-corner grid, a different surface definition: only timed, its values are
   printed for reference, never compared.
 
-The script asserts that segwise equals MONAI within 1e-4 mm (NSD within 1e-6), then prints the timings,
+The script asserts that segwise equals MONAI: HD and ASSD within 1e-4 mm, NSD within 1e-6, HD95 within
+1e-3 mm (MONAI's torch.quantile runs in float32, see below), then prints the timings,
 the ratio and the peak memory: growth of the process's max RSS during each tool's pass, after
 the data, the imports and segwise's compilation (so the MONAI figure is what it needs beyond the
 peak segwise reached).
@@ -149,15 +150,22 @@ def main() -> None:
     monai, t_monai = run_monai(cases)
     mem_monai = _rss_mb() - rss0
 
-    worst = 0.0
+    worst = np.zeros(5)  # per metric: hd, hd95, assd, nsd@1, nsd@2
     for a, b in zip(ours, monai, strict=True):
-        finite = np.isfinite(a) & np.isfinite(b)
-        assert (finite == np.isfinite(a)).all(), "segwise and MONAI disagree on which values are defined"
-        diff = np.abs(a - b)[finite]
-        worst = max(worst, float(diff.max(initial=0.0)))
-        np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-4, rtol=0)  # distances in mm
-        np.testing.assert_allclose(a[:, 3:], b[:, 3:], atol=1e-6, rtol=0)  # NSD
-    print(f"segwise == MONAI on every volume, class and metric (largest difference {worst:.2e})")
+        assert (np.isfinite(a) == np.isfinite(b)).all(), (
+            "segwise and MONAI disagree on which values are defined"
+        )
+        finite = np.isfinite(a)
+        worst = np.maximum(worst, np.where(finite, np.abs(a - b), 0).max(axis=0))
+    print("largest |segwise - MONAI| per metric (hd, hd95, assd, nsd@1, nsd@2):", [f"{w:.1e}" for w in worst])
+    assert worst[[0, 2]].max() <= 1e-4 and worst[3:].max() <= 1e-6, "hd, assd or nsd differ from MONAI"
+    # MONAI's hd95 is torch.quantile on float32 distances: the rank q(n-1) is rounded to float32 (steps of
+    # up to 0.004 at n ~ 50k boundary voxels), which moves the interpolation by that much of the gap between
+    # two order statistics; segwise interpolates in float64 (np.percentile)
+    assert worst[1] <= 1e-3, "hd95 differs from MONAI by more than its float32 interpolation explains"
+    print(
+        "segwise == MONAI: hd, assd within 1e-4 mm, nsd within 1e-6, hd95 within 1e-3 mm (float32 in MONAI)"
+    )
     print(f"segwise {t_ours:8.2f} s   peak RSS +{mem_ours:7.0f} MB")
     print(f"MONAI   {t_monai:8.2f} s   peak RSS +{mem_monai:7.0f} MB   (one-hot conversion not timed)")
     print(f"ratio   {t_monai / t_ours:8.1f} x")
