@@ -450,7 +450,8 @@ def evaluate_folders(
             numpy array, not JSON: pop it before writing the result).
         families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
             ``regions``, ``surface``, ``ci``), built with the evaluation's ignore index.
-        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}`` or ``{"spacing": (0.8, 0.8), "nsd_tolerance": (1, 2)}`` (surface: spacing in physical x, y order).
+        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}`` or
+            ``{"spacing": (0.8, 0.8), "nsd_tolerance": (1, 2)}`` (surface; spacing in physical x, y order).
         probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
             probs``), paired like predictions: adds the ``probs`` family. Without ``pred_dir`` their
             argmax is the prediction of the pixel scores.
