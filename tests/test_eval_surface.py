@@ -117,3 +117,31 @@ def test_bad_surface_options_exit_2_naming_the_option(folders, capsys, option, v
                "--surface", option, value])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and named in err and "Traceback" not in err
+
+
+def test_per_case_csv_without_surface_has_pixel_scores(folders, tmp_path):
+    per_case = tmp_path / "cases.csv"
+    assert main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "good"), "--num-classes", "3",
+                 "--per-case", str(per_case)]) == 0  # fmt: skip
+    rows = list(csv.DictReader(per_case.open()))
+    assert len(rows) == 15 and list(rows[0]) == ["case", "class_id", "class", "iou", "dice"]
+    t, p = (cv2.imread(str(folders / d / "img0.png"), cv2.IMREAD_UNCHANGED) for d in ("gt", "good"))
+    inter, union = ((t == 1) & (p == 1)).sum(), ((t == 1) | (p == 1)).sum()
+    row = next(r for r in rows if r["case"] == "img0" and r["class_id"] == "1")
+    assert float(row["iou"]) == pytest.approx(inter / union)
+    assert float(row["dice"]) == pytest.approx(2 * inter / (union + inter))
+
+
+def test_compare_preds_on_nsd_of_one_class_higher_is_better(folders, tmp_path):
+    out = tmp_path / "cmp.json"
+    argv = ["compare-preds", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--pred",
+            str(folders / "good"), "--num-classes", "3", "--metric", "nsd@2:1", "--spacing", "0.5,2",
+            "--permutations", "99", "--resamples", "100", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(out.read_text())
+    cmp = r["comparisons"][0]
+    assert r["metric"] == "nsd@2:1" and r["policy"]["lower_is_better"] is False
+    good = [case_surface_metrics(p, t, 3, spacing=SPACING_XY[::-1], nsd_tolerance=(2,))["values"][1, 3]
+            for p, t in zip(_read(folders / "good"), _read(folders / "gt"), strict=True)]  # fmt: skip
+    assert cmp["value_candidate"] == pytest.approx(np.mean(good))
+    assert cmp["delta"]["estimate"] > 0
