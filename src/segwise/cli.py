@@ -79,6 +79,30 @@ RoiSubdirOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")]
+SpacingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spacing",
+        help="Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics in "
+        "physical units (default: pixels).",
+    ),
+]
+HdModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--hd-mode",
+        help="HD95: max (larger of the two directed 95th percentiles, as MONAI) or pooled (95th percentile of "
+        "both directions together, as MedPy).",
+    ),
+]
+EmptyDistanceOpt = Annotated[
+    str,
+    typer.Option(
+        "--empty-distance",
+        help="Surface distances when only one of prediction/ground truth has the class: nan (counted, left "
+        "out) or max (the image diagonal).",
+    ),
+]
 
 
 def _warn(msg: str) -> None:
@@ -150,6 +174,28 @@ def eval_cmd(
     ci: Annotated[
         bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
     ] = False,
+    surface: Annotated[
+        bool,
+        typer.Option(
+            "--surface",
+            help="Add surface distances per image and class: HD, HD95, ASSD, NSD (see --spacing).",
+        ),
+    ] = False,
+    spacing: SpacingOpt = None,
+    hd_mode: HdModeOpt = "max",
+    hd_percentile: Annotated[
+        float, typer.Option("--hd-percentile", help="Percentile of the robust Hausdorff distance (hd95).")
+    ] = 95.0,
+    nsd_tolerance: Annotated[
+        str, typer.Option("--nsd-tolerance", help="NSD tolerances in physical units, e.g. 1,2 (--surface).")
+    ] = "1",
+    empty_distance: EmptyDistanceOpt = "nan",
+    per_case: Annotated[
+        Path | None,
+        typer.Option(
+            "--per-case", help="Write a CSV with one row per image and class: IoU, Dice (+ surface metrics)."
+        ),
+    ] = None,
     all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
     uncertainty: Annotated[
         Path | None,
@@ -184,25 +230,33 @@ def eval_cmd(
     Label volumes (NIfTI, NRRD, MetaImage) are evaluated case by case, in voxels (docs/volumes.md).
     """
     from segwise.data.masks import mask_reader
-    from segwise.evaluate import evaluate_folders, print_result, write_csv
+    from segwise.evaluate import evaluate_folders, print_result, write_csv, write_per_case
     from segwise.metrics.families import select_families
 
     reader = mask_reader(
         num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
         pred_value_map=pred_value_map,
     )  # fmt: skip
-    requested = {"boundary": boundary, "regions": regions, "ci": ci, "uncertainty": uncertainty is not None}
+    requested = {
+        "boundary": boundary, "regions": regions, "surface": surface, "ci": ci,
+        "uncertainty": uncertainty is not None,
+    }  # fmt: skip
     families = select_families(requested, everything=all_metrics)
     options = {
         "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
-        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins,
+        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins, "hd_mode": hd_mode,
+        "hd_percentile": hd_percentile, "nsd_tolerance": nsd_tolerance, "empty_distance": empty_distance, "spacing": spacing,
     }  # fmt: skip
     result = evaluate_folders(
         gt, pred, allow_missing=allow_missing, workers=workers, warn=_warn, roi_dir=roi, match=match,
         reader=reader, families=families, family_options=options, probs_dir=probs,
-        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
+        inputs={"uncertainty": uncertainty} if uncertainty is not None else None, keep_matrices=per_case is not None,
     )  # fmt: skip
+    matrices = result.pop("image_matrices", None)
     print_result(result, console)
+    if per_case is not None:
+        write_per_case(per_case, result, matrices)
+        console.print(f"wrote {per_case}")
     if json_out is not None:
         from segwise.io_utils import write_json
 
@@ -299,9 +353,13 @@ def compare_preds_cmd(
             "--metric",
             help="Score to compare (CI, p-value, verdict), from the summed confusion matrix: "
             "miou (default), pixel_accuracy, mean_accuracy, mean_dice, fwiou, or one class K: iou:K, "
-            "dice:K (= f1:K), precision:K, recall:K, with K a class id or name (e.g. dice:1, iou:vessel).",
+            "dice:K (= f1:K), precision:K, recall:K, with K a class id or name (e.g. dice:1, iou:vessel); "
+            "or a surface metric compared over images: hd, hd95, assd, nsd@TOL, hd95:K (lower is better).",
         ),
     ] = "miou",
+    spacing: SpacingOpt = None,
+    hd_mode: HdModeOpt = "max",
+    empty_distance: EmptyDistanceOpt = "nan",
 ) -> None:
     """Paired comparison of prediction sets on the same ground truth: Δ of a metric (mIoU by default)
     with a bootstrap CI, a permutation-test p-value, per-class Δ IoU and a verdict."""
@@ -317,7 +375,7 @@ def compare_preds_cmd(
     result = compare_predictions(
         gt, pred, num_resamples=resamples, num_permutations=permutations, seed=seed, alpha=alpha,
         workers=workers, warn=_warn, reader=reader, roi_dir=roi, match=match,
-        metric=metric,
+        metric=metric, family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
     )  # fmt: skip
 
     def pts(x: float | None) -> str:

@@ -48,10 +48,10 @@ from segwise.evaluate_volumes import (
 )
 from segwise.io_utils import atomic_write_text
 from segwise.metrics import functional as F
-from segwise.metrics.compare import compare_matrices
+from segwise.metrics.compare import compare_case_scores, compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.families import build_states, get_family, summary_lines
-from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.scalar import CaseMetric, Metric, is_case_metric, parse_case_metric, parse_metric
 from segwise.metrics.state import MetricState
 
 PAIRING_POLICY = PAIRING_RULE
@@ -93,7 +93,10 @@ class Evaluation:
         self.accumulators: list[Any] = [self.states[name] for name in labels]
         # the extra per-image arrays each accumulator takes (its family's ``inputs``), by position
         self.accumulator_inputs: list[tuple[str, ...]] = [get_family(name).inputs for name in labels]
+        # whether it takes the voxel spacing (its family's ``geometry``), by position
+        self.accumulator_geometry: list[bool] = [get_family(name).geometry for name in labels]
         self.accumulators += list(accumulators)
+        self.accumulator_geometry += [False] * (len(self.accumulators) - len(self.accumulator_geometry))
         self.accumulator_inputs += [()] * (len(self.accumulators) - len(self.accumulator_inputs))
         self.probs_states: list[MetricState] = [
             s for name, s in self.states.items() if get_family(name).needs == "probs"
@@ -119,9 +122,10 @@ class Evaluation:
         families that declare ``inputs`` (e.g. ``{"uncertainty": (2, H, W) array}``).
 
         A volume is added the same way, as one case: class ids ``(D, H, W)`` and ``spacing``, the
-        voxel size in array order ``(z, y, x)``, for the families that measure distances (the
-        pixel scores count voxels and do not need it). The 2-D families (boundary, regions, probs,
-        uncertainty) refuse a volume rather than take its slices for a batch of images."""
+        voxel size in array order ``(z, y, x)`` (one value per axis), forwarded to the families that
+        declare ``geometry`` (the surface family; ``None`` lets them use their ``spacing`` option,
+        else 1); the pixel scores count voxels and do not need it. The 2-D families (boundary,
+        regions, probs, uncertainty) refuse a volume rather than take its slices for a batch of images."""
         if np.ndim(target) == 3:
             check_volume_options(self.states, subject=f"the case {np.shape(target)} is a volume")
         if spacing is not None and len(spacing) != np.ndim(target):
@@ -133,14 +137,19 @@ class Evaluation:
             matrix = F.confusion_matrix_serial(pred, target, self.pixel.num_classes, self.pixel.ignore_index)
         self.pixel.add_matrix(matrix)
         inputs = inputs or {}
-        for acc, names in zip(self.accumulators, self.accumulator_inputs, strict=True):
+        for acc, names, geometry in zip(
+            self.accumulators, self.accumulator_inputs, self.accumulator_geometry, strict=True
+        ):
             missing = [n for n in names if n not in inputs]
             if missing:
                 raise InputError(
                     f"{type(acc).__name__} needs the per-image input {missing[0]!r}; pass "
                     f"Evaluation.add(..., inputs={{{missing[0]!r}: array}}) (segwise eval --{missing[0]} DIR)."
                 )
-            acc.update(pred, target, **{n: inputs[n] for n in names})
+            kwargs: dict[str, Any] = {n: inputs[n] for n in names}
+            if geometry:
+                kwargs["spacing"] = spacing
+            acc.update(pred, target, **kwargs)
         if self.probs_states and probs is None:
             raise InputError("the probs family needs the class probabilities of every image: pass probs=.")
         for state in self.probs_states:
@@ -492,8 +501,9 @@ def evaluate_folders(
         keep_matrices: also return the ``(N, C, C)`` per-image matrices as ``image_matrices`` (a
             numpy array, not JSON: pop it before writing the result).
         families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
-            ``regions``, ``ci``), built with the evaluation's ignore index.
-        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}``.
+            ``regions``, ``surface``, ``ci``), built with the evaluation's ignore index.
+        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}`` or
+            ``{"spacing": (0.8, 0.8), "nsd_tolerance": (1, 2)}`` (surface; spacing in physical x, y order).
         probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
             probs``), paired like predictions: adds the ``probs`` family. Without ``pred_dir`` their
             argmax is the prediction of the pixel scores.
@@ -677,13 +687,14 @@ def compare_predictions(
     alpha: float = 0.05,
     workers: int = 0,
     warn: Callable[[str], None] = print,
-    metric: str | Metric = "miou",
+    metric: str | Metric | CaseMetric = "miou",
     *,
     spec: Any = None,
     value_map: Any = None,
     roi_dir: str | os.PathLike[str] | None = None,
     match: str | None = None,
     reader: Any = None,
+    family_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
     with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
@@ -693,6 +704,11 @@ def compare_predictions(
     volumes are compared case by case (one volume is one resampled unit). Masks
     are read as for ``segwise eval`` (``spec``, ``value_map``, ``classes`` or a ready ``reader``),
     inside the ROI masks of ``roi_dir`` when given.
+
+    A surface metric (``hd95``, ``assd``, ``nsd@1``, ``hd95:K``, see
+    :func:`~segwise.metrics.scalar.parse_case_metric`) is compared over cases (paired, lower is better
+    for distances); ``family_options`` then holds the surface family's options (``spacing``,
+    ``hd_mode``, ``empty_distance``); the metric's tolerance or percentile is set from its name.
     """
     pred_paths = [Path(p) for p in pred_dirs]
     if len(pred_paths) < 2:
@@ -707,18 +723,32 @@ def compare_predictions(
             ignore_index=ignore_index,
         )
     ignore = reader.eval_ignore_index(roi_dir is not None)
-    metric = parse_metric(metric, list(reader.spec.class_names), reader.ignore_index)  # before reading images
-    stacks = []
+    class_list = list(reader.spec.class_names)
+    case_metric = None
+    families: list[str] = []
+    options = dict(family_options or {})
+    if is_case_metric(metric):  # before reading images
+        case_metric = parse_case_metric(metric, class_list, reader.ignore_index)
+        families = ["surface"]
+        if case_metric.tolerance is not None:
+            options["nsd_tolerance"] = (case_metric.tolerance,)
+        if case_metric.percentile is not None:
+            options["hd_percentile"] = case_metric.percentile
+    else:
+        metric = parse_metric(metric, class_list, reader.ignore_index)
+    stacks, case_scores = [], []
     volumes = False
     class_names = None
     for path in pred_paths:
         res = evaluate_folders(
             gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
-            match=match, keep_matrices=True,
+            match=match, keep_matrices=True, families=families, family_options=options,
         )  # fmt: skip
         class_names = res["class_names"]
         volumes = res["source"].get("kind") == "volumes"
         stacks.append(res.pop("image_matrices"))
+        if case_metric is not None:
+            case_scores.append(_case_scores(res, case_metric))
         warn = _quiet  # the ground truth's warnings are the same for every folder: say them once
     out = compare_matrices(
         stacks,
@@ -729,8 +759,10 @@ def compare_predictions(
         num_permutations=num_permutations,
         seed=seed,
         alpha=alpha,
-        metric=metric,
+        metric="miou" if case_metric is not None else metric,
     )
+    if case_metric is not None:
+        compare_case_scores(out, case_scores, case_metric, num_resamples, num_permutations, seed, alpha)
     for row, path in zip(out["predictions"], pred_paths, strict=True):
         row["path"] = str(path)
     out["policy"].update(reader.policy())
@@ -739,6 +771,20 @@ def compare_predictions(
     if roi_dir is not None:
         out["policy"]["roi"] = f"only pixels where the ROI mask ({roi_dir}) is non-zero are compared"
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
+
+
+def _case_scores(result: Mapping[str, Any], metric: CaseMetric) -> np.ndarray:
+    """``(N,)`` case scores of a surface metric from an evaluation result (NaN where undefined)."""
+    surface = result["surface"]
+    column = surface["metrics"].index(metric.key)
+    if metric.class_id is None:  # the per-case mean over evaluated classes, as mean_<metric>
+        return np.array([np.nan if x is None else x for x in surface["case_scores"][metric.key]])
+    return np.array(
+        [
+            np.nan if case[metric.class_id][column] is None else case[metric.class_id][column]
+            for case in surface["per_case"]
+        ]
+    )
 
 
 def _quiet(message: str) -> None:
@@ -834,4 +880,47 @@ def write_csv(path: str | os.PathLike[str], result: dict[str, Any]) -> None:
     writer.writerow(cols)
     for row in result["per_class"]:
         writer.writerow(["" if row[c] is None else row[c] for c in cols])
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_per_case(path: str | os.PathLike[str], result: dict[str, Any], image_matrices: Any) -> None:
+    """Write one CSV row per image (case) and class, atomically: ``case``, ``class_id``, ``class``,
+    the image's ``iou`` and ``dice`` of the class (empty when it has no ground-truth or predicted pixel),
+    and with the surface family every surface metric (``hd``, ``hd95``, ``assd``, ``nsd@τ``; empty
+    when undefined) and ``empty`` (``none``, ``gt_empty``, ``pred_empty``, ``both_empty``).
+
+    ``image_matrices``: the ``(N, C, C)`` per-image confusion matrices of the result
+    (``evaluate_folders(..., keep_matrices=True)``), in the order of ``result["per_image"]``.
+    """
+    mats = np.asarray(image_matrices, dtype=np.int64)
+    cases = [row["name"] for row in result["per_image"]]
+    if mats.ndim != 3 or len(mats) != len(cases):
+        raise InputError(
+            f"write_per_case needs one (C, C) matrix per image: got {mats.shape} for {len(cases)} images; "
+            "evaluate with keep_matrices=True."
+        )
+    tp = np.diagonal(mats, axis1=1, axis2=2).astype(np.float64)
+    union = mats.sum(axis=2) + mats.sum(axis=1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        dice = np.where(union > 0, 2 * tp / (union + tp), np.nan)
+    surface = result.get("surface")
+    names = surface["metrics"] if surface else []
+    evaluated = F.evaluated_classes(mats.shape[1], result.get("ignore_index"))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["case", "class_id", "class", "iou", "dice", *names, *(["empty"] if surface else [])])
+
+    def cell(x: float | None) -> Any:
+        return "" if x is None or x != x else x
+
+    for i, case in enumerate(cases):
+        for k, class_name in enumerate(result["class_names"]):
+            if not evaluated[k]:
+                continue
+            row = [case, k, class_name, cell(iou[i, k]), cell(dice[i, k])]
+            if surface:
+                row += [cell(x) for x in surface["per_case"][i][k]]
+                row.append(surface["per_case_empty"][i][k])
+            writer.writerow(row)
     atomic_write_text(path, buf.getvalue())

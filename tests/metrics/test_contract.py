@@ -22,6 +22,7 @@ from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
+from segwise.metrics.surface import SurfaceAccumulator
 from segwise.metrics.uncertainty import UncertaintyAccumulator
 from tests.reference.masks import blob_labels, perturb
 
@@ -61,6 +62,16 @@ class _UncertaintyFromLabels(UncertaintyAccumulator):
         super().update(p, t, uncertainty=np.stack([ent, ent / 2], axis=-3))
 
 
+class _SurfaceOfImages(SurfaceAccumulator):
+    """The surface state fed with the shared cases' batches ``(N, H, W)``: one case per image (a 3D
+    array given to SurfaceAccumulator itself is one volume)."""
+
+    def update(self, pred: Any, target: Any, *, spacing: Any = None) -> None:
+        p, t = np.asarray(pred), np.asarray(target)
+        for pi, ti in zip(p[None] if t.ndim == 2 else p, t[None] if t.ndim == 2 else t, strict=True):
+            super().update(pi, ti, spacing=spacing)
+
+
 CASES = {
     "confusion": Case(lambda: ConfusionMatrix(C, C), lambda: ConfusionMatrix(C + 1, C)),
     "confusion_per_image": Case(
@@ -78,6 +89,10 @@ CASES = {
     "ci": Case(lambda: BootstrapCI(num_resamples=50, seed=1), lambda: BootstrapCI(num_resamples=50, seed=2)),
     "probs": Case(lambda: ProbsFromLabels(C, C), lambda: ProbsFromLabels(C, C, calibration_bins=10)),
     "uncertainty": Case(lambda: _UncertaintyFromLabels(C, C), lambda: _UncertaintyFromLabels(C, C, bins=64)),
+    "surface": Case(
+        lambda: _SurfaceOfImages(C, C, nsd_tolerance=(1, 2), spacing=(0.5, 2.0)),
+        lambda: _SurfaceOfImages(C, C, nsd_tolerance=(1, 2), spacing=(0.5, 2.0), hd_mode="pooled"),
+    ),
 }
 
 
@@ -249,6 +264,8 @@ def test_empty_state(case):
         assert math.isnan(result["bf"]) and math.isnan(result["biou"])
     elif isinstance(fresh, ProbabilityAccumulator):
         assert result["probs_pixels"] == 0 and result["ece"] is None and result["roc_auc"] == [None] * C
+    elif isinstance(fresh, SurfaceAccumulator):
+        assert result["surface"]["num_cases"] == 0 and result["mean_hd95"] is None
     elif isinstance(fresh, UncertaintyAccumulator):
         assert result["uncertainty"]["pixels"] == 0 and result["uncertainty"]["aurc"] is None
     else:

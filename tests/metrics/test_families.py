@@ -29,7 +29,7 @@ from segwise.metrics.state import MetricState
 
 def test_registered_families_and_their_flags_in_segwise_eval():
     fams = registered_families()
-    assert list(fams) == ["pixel", "boundary", "regions", "ci", "probs", "uncertainty"]
+    assert list(fams) == ["pixel", "boundary", "regions", "surface", "ci", "probs", "uncertainty"]
     assert fams["pixel"].flag is None  # always evaluated
     assert fams["probs"].needs == "probs"  # fed with probabilities: --probs DIR, not part of --all
     eval_cmd = typer.main.get_command(app).commands["eval"]
@@ -44,7 +44,7 @@ def test_registered_families_and_their_flags_in_segwise_eval():
 def test_unknown_names_and_options_say_what_exists():
     with pytest.raises(
         InputError,
-        match="did you mean 'boundary'.*available: pixel, boundary, regions, ci, probs, uncertainty",
+        match="did you mean 'boundary'.*available: pixel, boundary, regions, surface, ci, probs, uncertainty",
     ):
         get_family("boundry")
     with pytest.raises(InputError, match="unknown metric family 'region'"):

@@ -29,9 +29,9 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics import stats
-from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.scalar import CaseMetric, Metric, parse_metric
 
-__all__ = ["compare_matrices", "format_verdict"]
+__all__ = ["compare_case_scores", "compare_matrices", "format_verdict"]
 
 
 def _check_alpha(alpha: float) -> float:
@@ -256,3 +256,91 @@ def compare_matrices(
             "ignore_index": ignore_index,
         },
     }
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def compare_case_scores(
+    comparison: dict[str, Any],
+    scores: Sequence[Any],
+    metric: CaseMetric,
+    num_resamples: int = 1000,
+    num_permutations: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Put a per-case metric (e.g. HD95, :class:`~segwise.metrics.scalar.CaseMetric`) in the place of the
+    compared metric of a :func:`compare_matrices` result, in place, and return it.
+
+    ``scores`` holds one ``(N,)`` array of case scores per prediction set (NaN where undefined), in
+    the order of the comparison's prediction sets. Δ (candidate minus baseline) gets a paired
+    bootstrap interval over cases, the p-value a paired permutation test over cases, Holm-adjusted
+    over the candidates; lower is better for distances (the verdict says which set is better).
+
+    Example:
+        >>> a = np.stack([np.array([[5, 1], [1, 5]])] * 20)
+        >>> r = compare_matrices([a, a], ["A", "B"], num_resamples=20, num_permutations=99)
+        >>> hd = np.linspace(2, 4, 20)
+        >>> r = compare_case_scores(r, [hd, hd - 1], CaseMetric("hd95"), num_resamples=50, num_permutations=99)
+        >>> r["comparisons"][0]["verdict"]
+        'B vs A: mean HD95 2 vs 3, Δ = -1 (95% CI -1 to -1), p = 0.01: significant at α = 0.05 (B is better: lower is better)'
+    """
+    alpha = _check_alpha(alpha)
+    arrays = [np.asarray(s, dtype=np.float64) for s in scores]
+    if len(arrays) != len(comparison["predictions"]):
+        raise InputError(
+            f"{len(arrays)} score arrays for {len(comparison['predictions'])} prediction sets; give one per set."
+        )
+    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
+    for row, values in zip(comparison["predictions"], arrays, strict=True):
+        ok = ~np.isnan(values)
+        row["value"] = _f(values[ok].mean()) if ok.any() else None
+    comparisons = comparison["comparisons"]
+    for i, cmp in enumerate(comparisons, start=1):
+        boot = stats.paired_bootstrap_cases(arrays[0], arrays[i], num_resamples, boot_seed, 1 - alpha)
+        cmp.update(
+            metric=metric.name, metric_label=metric.label, value_baseline=comparison["predictions"][0]["value"],
+            value_candidate=comparison["predictions"][i]["value"],
+            delta={k: _f(boot[k]) for k in ("estimate", "low", "high")},
+            undefined_resamples=boot["undefined_resamples"], undefined_when=metric.undefined_when,
+            p_value=_f(stats.permutation_test_cases(arrays[0], arrays[i], num_permutations, perm_seed)),
+        )  # fmt: skip
+    raw = [cmp["p_value"] for cmp in comparisons]
+    adjusted = stats.holm([1.0 if x is None else x for x in raw]) if len(raw) > 1 else raw
+    for cmp, p_adj in zip(comparisons, adjusted, strict=True):
+        cmp["p_value_adjusted"] = None if cmp["p_value"] is None else p_adj
+        cmp["significant"] = cmp["p_value_adjusted"] is not None and cmp["p_value_adjusted"] < alpha
+        cmp["verdict"] = _case_verdict(cmp, metric, alpha)
+    comparison.update(metric=metric.name, metric_label=metric.label)
+    comparison["policy"].update(
+        metric=metric.name,
+        metric_definition=metric.definition,
+        lower_is_better=metric.lower_is_better,
+        ci="paired percentile bootstrap over cases: both sets scored (mean over the drawn cases where defined) on "
+        "the same resampled cases; resamples where the delta is undefined are left out (undefined_resamples)",
+        test=f"two-sided paired permutation test of delta {metric.label}: each case's two scores swapped with "
+        "probability 1/2; p = (1 + #|delta*| >= |delta|) / (R + 1), an undefined delta* counting as extreme",
+    )
+    return comparison
+
+
+def _case_verdict(cmp: dict[str, Any], metric: CaseMetric, alpha: float) -> str:
+    head = f"{cmp['candidate']} vs {cmp['baseline']}: {metric.label}"
+    base, cand, d = cmp["value_baseline"], cmp["value_candidate"], cmp["delta"]
+    if base is None or cand is None:
+        who = [cmp[k] for k, v in (("baseline", base), ("candidate", cand)) if v is None]
+        return f"{head} is undefined for {' and '.join(who)} ({metric.undefined_when}), so there is no difference to test"
+    p = cmp["p_value_adjusted"]
+    better = cmp["candidate"] if (d["estimate"] < 0) == metric.lower_is_better else cmp["baseline"]
+    rule = "lower is better" if metric.lower_is_better else "higher is better"
+    verdict = (
+        f"significant at α = {alpha:g} ({better} is better: {rule})"
+        if cmp["significant"]
+        else f"not significant at α = {alpha:g} (the difference may be noise)"
+    )
+    return (
+        f"{head} {_num(cand)} vs {_num(base)}, Δ = {d['estimate']:+.4g} ({100 * cmp['level']:g}% CI "
+        f"{_num(d['low'])} to {_num(d['high'])}), p = {'n/a' if p is None else f'{p:.3g}'}: {verdict}"
+    )

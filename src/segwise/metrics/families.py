@@ -11,8 +11,10 @@ Registered, in evaluation order:
 * ``pixel`` (always): :class:`~segwise.metrics.ConfusionMatrix` with per-image matrices;
 * ``boundary`` (``--boundary``): :class:`~segwise.metrics.boundary.BoundaryAccumulator`;
 * ``regions`` (``--regions``): :class:`~segwise.metrics.regions.RegionAccumulator`;
+* ``surface`` (``--surface``): :class:`~segwise.metrics.surface.SurfaceAccumulator` (HD, HD95, ASSD,
+  NSD per case and class; takes the voxel spacing: ``geometry=True``; not part of ``--all``);
 * ``ci`` (``--ci``): :class:`~segwise.metrics.stats.BootstrapCI`, over the pixel state and, when
-  evaluated, the boundary state;
+  evaluated, the boundary and surface states;
 * ``probs`` (``--probs DIR``): :class:`~segwise.metrics.probs.ProbabilityAccumulator`, fed with the
   class probabilities instead of the class ids (``needs="probs"``; not part of ``--all``).
 * ``uncertainty`` (``--uncertainty DIR``): :class:`~segwise.metrics.uncertainty.UncertaintyAccumulator`,
@@ -36,6 +38,7 @@ from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
+from segwise.metrics.surface import SurfaceAccumulator
 from segwise.metrics.uncertainty import UncertaintyAccumulator
 
 __all__ = [
@@ -71,6 +74,12 @@ class MetricFamily:
         inputs: names of extra per-image arrays the family's ``update`` takes by keyword besides
             ``(pred, target)``, e.g. ``("uncertainty",)``; the evaluation must be given them, so
             ``--all`` does not add such a family.
+        geometry: whether its ``update`` takes the case's voxel size, ``spacing=`` (array axis order,
+            ``None`` when unknown): :meth:`segwise.evaluate.Evaluation.add` forwards its ``spacing``
+            to such families only.
+        in_all: whether ``--all`` adds it (with ``needs="labels"`` and no ``inputs``); the surface
+            family is left out: per-case distances are a choice for volumes and objects, and ``--all``
+            keeps giving the results it gave before.
     """
 
     name: str
@@ -82,6 +91,8 @@ class MetricFamily:
     options: Mapping[str, Any] = field(default_factory=dict)
     needs: str = "labels"
     inputs: tuple[str, ...] = ()
+    geometry: bool = False
+    in_all: bool = True
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -110,7 +121,7 @@ def registered_families() -> dict[str, MetricFamily]:
     """A copy of the registry, in evaluation order.
 
     >>> list(registered_families())
-    ['pixel', 'boundary', 'regions', 'ci', 'probs', 'uncertainty']
+    ['pixel', 'boundary', 'regions', 'surface', 'ci', 'probs', 'uncertainty']
     """
     return dict(_FAMILIES)
 
@@ -135,7 +146,8 @@ def get_family(name: str) -> MetricFamily:
 
 def select_families(requested: Mapping[str, bool], everything: bool = False) -> tuple[str, ...]:
     """The optional families to evaluate, in registry order, from ``{name: flag given}`` (the
-    command-line flags) and ``everything`` (``--all``: every family fed with class ids and no extra ``inputs``).
+    command-line flags) and ``everything`` (``--all``: every family fed with class ids, with no extra
+    ``inputs`` and ``in_all``: boundary, regions, ci).
 
     >>> select_families({"boundary": False, "regions": True, "ci": False})
     ('regions',)
@@ -148,7 +160,9 @@ def select_families(requested: Mapping[str, bool], everything: bool = False) -> 
         f.name
         for f in _FAMILIES.values()
         if f.flag is not None
-        and ((everything and f.needs == "labels" and not f.inputs) or requested.get(f.name, False))
+        and (
+            (everything and f.in_all and f.needs == "labels" and not f.inputs) or requested.get(f.name, False)
+        )
     )
 
 
@@ -308,10 +322,78 @@ register_family(
 )
 
 
+def _build_surface(
+    num_classes: int,
+    ignore_index: int | None,
+    built: Mapping[str, MetricState],
+    *,
+    hd_mode: str,
+    hd_percentile: float,
+    nsd_tolerance: Any,
+    empty_distance: str,
+    spacing: Any,
+) -> MetricState:
+    return SurfaceAccumulator(
+        num_classes, ignore_index, hd_mode=hd_mode, hd_percentile=hd_percentile,  # type: ignore[arg-type]
+        nsd_tolerance=nsd_tolerance, empty_distance=empty_distance, spacing=spacing,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _dist(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{x:.3g}"
+
+
+def _surface_summary(result: Mapping[str, Any]) -> list[str]:
+    s = result.get("surface")
+    if not s:
+        return []
+    ci = result.get("ci") or {}
+    parts = []
+    for name in s["metrics"]:
+        c = ci.get(f"mean_{name}")
+        show = _num if name.startswith("nsd") else _dist
+        parts.append(
+            f"{name} {show(result[f'mean_{name}'])}"
+            + (f" [{show(c['low'])}, {show(c['high'])}]" if c else "")
+        )
+    empty = s["empty"]
+    units = "px" if result["policy"].get("surface_units", "").startswith("pixels") else "physical units"
+    return [
+        f"surface ({s['num_cases']} cases, {units}; mean over cases of each case's mean over classes): "
+        + ", ".join(parts),
+        f"empty masks (case x class): gt only empty {sum(empty['gt_empty'])}, prediction only empty "
+        f"{sum(empty['pred_empty'])}, both {sum(empty['both_empty'])} (distances then: "
+        f"{'NaN, left out' if result['policy'].get('empty_distance') == 'nan' else 'the diagonal'})",
+    ]
+
+
+register_family(
+    MetricFamily(
+        name="surface",
+        flag="--surface",
+        description="surface distances per case and class: HD, HD95, ASSD, NSD (physical units)",
+        build=_build_surface,
+        result_keys=("surface",),
+        summary=_surface_summary,
+        options={
+            "hd_mode": "max",
+            "hd_percentile": 95.0,
+            "nsd_tolerance": (1.0,),
+            "empty_distance": "nan",
+            "spacing": None,
+        },  # fmt: skip
+        geometry=True,
+        in_all=False,
+    )
+)
+
+
 def _build_ci(
     num_classes: int, ignore_index: int | None, built: Mapping[str, MetricState], *, resamples: int, seed: int
 ) -> MetricState:
-    return BootstrapCI(num_resamples=resamples, seed=seed, boundary=built.get("boundary"))
+    return BootstrapCI(
+        num_resamples=resamples, seed=seed, boundary=built.get("boundary"), surface=built.get("surface")
+    )
 
 
 def _ci_summary(result: Mapping[str, Any]) -> list[str]:

@@ -26,7 +26,15 @@ import numpy as np
 from segwise.errors import InputError, did_you_mean
 from segwise.metrics.functional import evaluated_classes
 
-__all__ = ["METRIC_NAMES_HELP", "Metric", "parse_metric"]
+__all__ = [
+    "CASE_METRICS_HELP",
+    "METRIC_NAMES_HELP",
+    "CaseMetric",
+    "is_case_metric",
+    "parse_case_metric",
+    "Metric",
+    "parse_metric",
+]
 
 # key -> (label, definition, undefined when)
 _MEANS: dict[str, tuple[str, str, str]] = {
@@ -248,3 +256,111 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
             )
         k = matches[0]
     return Metric(key, k, names[k])
+
+
+# ----------------------------------------------------------------------------- per-case (surface) metrics
+
+CASE_METRICS_HELP = (
+    "surface metrics, per case then averaged over cases: hd, hd95, assd, nsd@TOL (e.g. nsd@1), or one class: "
+    "hd95:K, ..."
+)
+_CASE_KEY = re.compile(r"(hd|hd\d+(?:\.\d+)?|assd|nsd@\d+(?:\.\d+)?)")
+_CASE_LABELS = {"hd": "HD", "assd": "ASSD"}
+
+
+def is_case_metric(name: Any) -> bool:
+    """Whether ``name`` names a per-case surface metric (``hd95``, ``nsd@1:2``, ...).
+
+    >>> is_case_metric("hd95"), is_case_metric("nsd@2:tumour"), is_case_metric("miou")
+    (True, True, False)
+    """
+    if isinstance(name, CaseMetric):
+        return True
+    return isinstance(name, str) and bool(_CASE_KEY.fullmatch(name.strip().partition(":")[0].strip().lower()))
+
+
+@dataclass(frozen=True)
+class CaseMetric:
+    """A per-case surface score (:mod:`segwise.metrics.surface`): the case's value of one class, or
+    without a class the mean over the evaluated classes defined in the case; a set of cases scores
+    the mean over the cases where it is defined.
+
+    Attributes:
+        key: ``hd``, ``hd<P>`` (e.g. ``hd95``), ``assd`` or ``nsd@<tolerance>``.
+        class_id, class_name: the class, or None for the mean over classes.
+    """
+
+    key: str
+    class_id: int | None = None
+    class_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key if self.class_id is None else f"{self.key}:{self.class_id}"
+
+    @property
+    def label(self) -> str:
+        base = _CASE_LABELS.get(self.key, self.key.upper().replace("NSD@", "NSD@"))
+        if self.class_id is None:
+            return f"mean {base}"
+        named = self.class_name is not None and self.class_name != str(self.class_id)
+        return f"{base} of class {self.class_id}" + (f" {self.class_name!r}" if named else "")
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Distances: lower is better; NSD: higher is better."""
+        return not self.key.startswith("nsd")
+
+    @property
+    def tolerance(self) -> float | None:
+        return float(self.key[4:]) if self.key.startswith("nsd@") else None
+
+    @property
+    def percentile(self) -> float | None:
+        return float(self.key[2:]) if self.key.startswith("hd") and len(self.key) > 2 else None
+
+    @property
+    def definition(self) -> str:
+        of = (
+            "the class's value"
+            if self.class_id is not None
+            else "the mean over the evaluated classes defined"
+        )
+        return (
+            f"{self.name}: per case, {of} (docs/metrics.md, Surface distances); a set of cases scores the mean "
+            "over the cases where it is defined"
+        )
+
+    @property
+    def undefined_when(self) -> str:
+        return "no case has the metric defined (the class is missing from the ground truth or the prediction)"
+
+
+def parse_case_metric(
+    name: Any, class_names: Sequence[str] | int, ignore_index: int | None = None
+) -> CaseMetric:
+    """Validate a per-case surface metric name (see :func:`is_case_metric`) and resolve its class.
+
+    >>> parse_case_metric("HD95:Vessel", ["background", "vessel"]).name
+    'hd95:1'
+    >>> parse_case_metric("nsd@1", 2).label
+    'mean NSD@1'
+    """
+    if isinstance(name, CaseMetric):
+        name = name.name
+    if not is_case_metric(name):
+        raise InputError(f"unknown surface metric {name!r}; valid: {CASE_METRICS_HELP}.")
+    raw = str(name).strip()
+    key, sep, cls = raw.partition(":")
+    key = key.strip().lower()
+    if key.startswith("nsd@"):
+        key = f"nsd@{float(key[4:]):g}"
+    elif len(key) > 2 and key.startswith("hd"):
+        key = f"hd{float(key[2:]):g}"
+    if not sep:
+        return CaseMetric(key)
+    try:
+        chosen = parse_metric(f"iou:{cls.strip()}", class_names, ignore_index)
+    except InputError as exc:
+        raise InputError(str(exc).replace(f"'iou:{cls.strip()}'", repr(raw))) from None
+    return CaseMetric(key, chosen.class_id, chosen.class_name)

@@ -12,7 +12,7 @@ scores follow :func:`~segwise.metrics.functional.scores_from_confusion` exactly 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,9 @@ __all__ = [
     "bootstrap_weights",
     "holm",
     "paired_bootstrap",
+    "paired_bootstrap_cases",
     "permutation_test",
+    "permutation_test_cases",
     "resampled_scores",
 ]
 
@@ -192,6 +194,7 @@ def bootstrap_ci(
     num_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    case_scores: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Percentile bootstrap confidence intervals, resampling images with replacement.
 
@@ -205,6 +208,9 @@ def bootstrap_ci(
         num_resamples: number of bootstrap resamples B.
         seed: seed of the resampling.
         level: coverage of the intervals.
+        case_scores: further per-image (per-case) scores ``{name: (N,)}`` with NaN where undefined,
+            e.g. the surface family's ``mean_hd95``; each is resampled like ``image_bf`` (mean over
+            the drawn cases where defined).
 
     Returns:
         dict with one entry per metric, ``{"estimate", "low", "high", "std"}`` (the estimate is the
@@ -227,11 +233,13 @@ def bootstrap_ci(
     level = _check_level(level)
     n, c = marg.tp.shape
     ev = evaluated_classes(c, ignore_index)
-    bf = None
-    if image_bf is not None:
-        bf = np.asarray(image_bf, dtype=np.float64)
-        if bf.shape != (n,):
-            raise InputError(f"`image_bf` must have one score per image ({n},), got shape {bf.shape}.")
+    per_image: dict[str, np.ndarray] = {}
+    for name, values in {**({"bf": image_bf} if image_bf is not None else {}), **(case_scores or {})}.items():
+        per_image[name] = np.asarray(values, dtype=np.float64)
+        if per_image[name].shape != (n,):
+            raise InputError(
+                f"`{name}` must have one score per image ({n},), got shape {per_image[name].shape}."
+            )
     biou = None
     if image_biou is not None:
         biou = np.asarray(image_biou, dtype=np.float64)
@@ -244,11 +252,11 @@ def bootstrap_ci(
     full = resampled_scores(marg.weighted(ones), ignore_index)
     estimates = {k: float(full[k][0]) for k in _PIXEL_KEYS}
     samples: dict[str, list[np.ndarray]] = {k: [] for k in _PIXEL_KEYS}
-    if bf is not None:
-        bf_ok = ~np.isnan(bf)
-        bf0 = np.where(bf_ok, bf, 0.0)
-        estimates["bf"] = float(bf0.sum() / bf_ok.sum()) if bf_ok.any() else float("nan")
-        samples["bf"] = []
+    defined = {name: ~np.isnan(v) for name, v in per_image.items()}
+    for name, v in per_image.items():
+        ok = defined[name]
+        estimates[name] = float(np.where(ok, v, 0.0).sum() / ok.sum()) if ok.any() else float("nan")
+        samples[name] = []
     if biou is not None:
         estimates["biou"] = float(_biou_from_counts(biou[:, 0].sum(0)[None], biou[:, 1].sum(0)[None], ev)[0])
         samples["biou"] = []
@@ -258,11 +266,11 @@ def bootstrap_ci(
         s = resampled_scores(marg.weighted(w), ignore_index)
         for k in _PIXEL_KEYS:
             samples[k].append(s[k])
-        if bf is not None:
-            den = w @ bf_ok
+        for name, v in per_image.items():  # mean over the drawn images where defined
+            den = w @ defined[name]
             val = np.full(w.shape[0], np.nan)
-            np.divide(w @ bf0, den, out=val, where=den > 0)
-            samples["bf"].append(val)
+            np.divide(w @ np.where(defined[name], v, 0.0), den, out=val, where=den > 0)
+            samples[name].append(val)
         if biou is not None:
             samples["biou"].append(_biou_from_counts(w @ biou[:, 0], w @ biou[:, 1], ev))
     out: dict[str, Any] = {}
@@ -472,6 +480,8 @@ class BootstrapCI(MetricState):
         seed: seed of the resampling (default 0).
         level: interval coverage (default 0.95).
         boundary: the boundary accumulator whose per-image scores to resample, if any.
+        surface: the :class:`~segwise.metrics.surface.SurfaceAccumulator` whose per-case scores
+            (``case_scores()``: ``mean_hd95`` etc.) to resample, if any.
 
     Example:
         >>> import numpy as np
@@ -487,13 +497,19 @@ class BootstrapCI(MetricState):
     """
 
     def __init__(
-        self, num_resamples: int = 1000, seed: int = 0, level: float = 0.95, boundary: Any | None = None
+        self,
+        num_resamples: int = 1000,
+        seed: int = 0,
+        level: float = 0.95,
+        boundary: Any | None = None,
+        surface: Any | None = None,
     ) -> None:
         super().__init__()
         self.num_resamples = _check_int(num_resamples, "num_resamples", 1)
         self.seed = _check_int(seed, "seed", 0)
         self.level = _check_level(level)
         self.boundary = boundary
+        self.surface = surface
 
     def settings(self) -> dict[str, Any]:
         return {"num_resamples": self.num_resamples, "seed": self.seed, "level": self.level}
@@ -505,7 +521,12 @@ class BootstrapCI(MetricState):
         return {
             "ci_method": "percentile bootstrap: images resampled with replacement; pixel scores recomputed from "
             "the summed per-image confusion matrices, BF as the mean of the drawn images' scores, biou from "
-            "the summed per-image boundary counts",
+            "the summed per-image boundary counts"
+            + (
+                ", surface means (mean_hd95, ...) as the mean of the drawn cases' scores where defined"
+                if self.surface is not None
+                else ""
+            ),
             "ci_num_resamples": self.num_resamples,
             "ci_seed": self.seed,
             "ci_level": self.level,
@@ -528,6 +549,14 @@ class BootstrapCI(MetricState):
                 )
             image_bf = np.array(self.boundary.image_bf, dtype=np.float64)
             image_biou = self.boundary.per_image_biou_counts()
+        case_scores = None
+        if self.surface is not None:
+            if self.surface.num_cases != len(mats):
+                raise InputError(
+                    f"the surface accumulator saw {self.surface.num_cases} cases but the confusion state has "
+                    f"{len(mats)}; pass BootstrapCI the surface accumulator of the same evaluation."
+                )
+            case_scores = self.surface.case_scores()
         ci = bootstrap_ci(
             np.stack(mats),
             getattr(state, "ignore_index", None),
@@ -536,8 +565,88 @@ class BootstrapCI(MetricState):
             num_resamples=self.num_resamples,
             seed=self.seed,
             level=self.level,
+            case_scores=case_scores,
         )
         return {"ci": ci, "policy": self.policy()}
 
     def __repr__(self) -> str:
         return f"BootstrapCI(num_resamples={self.num_resamples}, seed={self.seed}, level={self.level})"
+
+
+def _defined_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(B,)`` weighted means of ``values (N,)`` over the entries that are not NaN (NaN when none is drawn)."""
+    ok = ~np.isnan(values)
+    den = weights @ ok
+    out = np.full(weights.shape[0], np.nan)
+    np.divide(weights @ np.where(ok, values, 0.0), den, out=out, where=den > 0)
+    return out
+
+
+def _paired_cases(scores_a: Any, scores_b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise InputError(
+            f"paired comparison needs one score per case for the same cases: got {a.shape} and {b.shape}."
+        )
+    return a, b
+
+
+def paired_bootstrap_cases(
+    scores_a: Any,
+    scores_b: Any,
+    num_resamples: int = 1000,
+    seed: int | np.random.SeedSequence = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Paired bootstrap of ``mean(B) - mean(A)`` for per-case scores (e.g. a case's HD95), each mean
+    over the drawn cases where the score is defined (not NaN).
+
+    Returns:
+        ``{"estimate", "low", "high", "undefined_resamples"}``.
+
+    Example:
+        >>> a = np.array([3.0, 4.0, np.nan, 5.0]); b = a - 1
+        >>> r = paired_bootstrap_cases(a, b, num_resamples=50)
+        >>> r["estimate"], round(r["low"], 9), round(r["high"], 9)
+        (-1.0, -1.0, -1.0)
+    """
+    a, b = _paired_cases(scores_a, scores_b)
+    level = _check_level(level)
+    ones = np.ones((1, a.size))
+    w = bootstrap_weights(a.size, _check_int(num_resamples, "num_resamples", 1), seed)
+    samples = _defined_means(w, b) - _defined_means(w, a)
+    lo, hi = _interval(samples, level)
+    estimate = float(_defined_means(ones, b)[0] - _defined_means(ones, a)[0])
+    return {"estimate": estimate, "low": lo, "high": hi, "undefined_resamples": int(np.isnan(samples).sum())}
+
+
+def permutation_test_cases(
+    scores_a: Any, scores_b: Any, num_permutations: int = 10000, seed: int | np.random.SeedSequence = 0
+) -> float:
+    """Two-sided paired permutation test of ``mean(B) - mean(A)`` for per-case scores: each case's two
+    scores are swapped with probability 1/2; ``p = (1 + #{|delta*| >= |delta|}) / (R + 1)``, an
+    undefined delta* counting as extreme; NaN when the observed delta is undefined.
+
+    Example:
+        >>> a = np.arange(20.0); permutation_test_cases(a, a + 5, num_permutations=99)
+        0.01
+    """
+    a, b = _paired_cases(scores_a, scores_b)
+    r = _check_int(num_permutations, "num_permutations", 1)
+    ones = np.ones((1, a.size))
+    observed = float(_defined_means(ones, b)[0] - _defined_means(ones, a)[0])
+    if np.isnan(observed):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    tol = 1e-12 * max(1.0, abs(observed))
+    extreme = 0
+    for start in range(0, r, _CHUNK):
+        swap = rng.integers(0, 2, size=(min(_CHUNK, r - start), a.size)).astype(bool)
+        a_star, b_star = np.where(swap, b, a), np.where(swap, a, b)
+        ok_a, ok_b = ~np.isnan(a_star), ~np.isnan(b_star)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = np.where(ok_b, b_star, 0).sum(1) / ok_b.sum(1) - np.where(ok_a, a_star, 0).sum(
+                1
+            ) / ok_a.sum(1)
+        extreme += int(np.sum(np.isnan(delta) | (np.abs(delta) >= abs(observed) - tol)))
+    return (1 + extreme) / (r + 1)
