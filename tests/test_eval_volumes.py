@@ -451,3 +451,62 @@ def test_empty_prediction_folder_is_named(cases, tmp_path, capsys):
     assert main(_eval(tmp_path, "--num-classes", "3", pred="empty")) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "empty") in err and ".nii.gz" in err and "Traceback" not in err
+
+
+def test_cli_surface_on_nifti_equals_monai_with_the_header_spacing(tmp_path):
+    """`segwise eval --surface` on anisotropic NIfTI volumes: every per-case value equals MONAI's
+    functions given the spacing read from the header; a missed class is counted, not dropped."""
+    import warnings
+
+    import torch
+    from monai.metrics import (
+        compute_average_surface_distance,
+        compute_hausdorff_distance,
+        compute_surface_dice,
+    )
+
+    rng = np.random.default_rng(3)
+    g = Geometry(spacing=(0.7, 0.8, 2.5), origin=(0.0, 0.0, 0.0), direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))
+    z, y, x = np.mgrid[:16, :32, :40]
+    pairs = []
+    for i in range(3):
+        gt = np.zeros((16, 32, 40), np.uint8)
+        gt[((z - 8) * 2.5) ** 2 + ((y - 16) * 0.8) ** 2 + ((x - 20) * 0.7) ** 2 < (7 + i) ** 2] = 1
+        gt[((z - 4) * 2.5) ** 2 + ((y - 6) * 0.8) ** 2 + ((x - 8) * 0.7) ** 2 < 16] = 2
+        pred = gt.copy()
+        pred[rng.random(gt.shape) < 0.01] = 1
+        pred[:, :, :2] = 0
+        if i == 2:
+            pred[pred == 2] = 0  # class 2 missed in the last case
+        write_volume(tmp_path / "gt" / f"case{i}.nii.gz", gt, g)
+        write_volume(tmp_path / "pred" / f"case{i}.nii.gz", pred, g)
+        pairs.append((gt, pred))
+    out = tmp_path / "r.json"
+    rc = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--num-classes", "3",
+               "--surface", "--nsd-tolerance", "1,2", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    surface = json.loads(out.read_text())["surface"]
+    assert surface["metrics"] == ["hd", "hd95", "assd", "nsd@1", "nsd@2"]
+    assert surface["empty"]["pred_empty"] == [0, 0, 1]
+    sp = tuple(float(s) for s in np.float32([2.5, 0.8, 0.7]))  # NIfTI stores the spacing as float32
+    for (gt, pred), case in zip(pairs, surface["per_case"], strict=True):
+        p = torch.from_numpy(np.eye(3, dtype=np.float32)[pred].transpose(3, 0, 1, 2)[None])
+        t = torch.from_numpy(np.eye(3, dtype=np.float32)[gt].transpose(3, 0, 1, 2)[None])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = [
+                compute_hausdorff_distance(p, t, include_background=True, spacing=sp)[0],
+                compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=sp)[0],
+                compute_average_surface_distance(p, t, include_background=True, symmetric=True, spacing=sp)[
+                    0
+                ],
+                compute_surface_dice(p, t, [1.0] * 3, include_background=True, spacing=sp)[0],
+                compute_surface_dice(p, t, [2.0] * 3, include_background=True, spacing=sp)[0],
+            ]
+        for c in range(3):
+            for k, tol in enumerate((1e-4, 1e-3, 1e-4, 1e-6, 1e-6)):  # hd95: MONAI's float32 quantile rank
+                ours, theirs = case[c][k], float(ref[k][c])
+                if pred.max() < c or not (pred == c).any():  # a missed class: NaN distances, NSD 0
+                    assert (ours is None) if k < 3 else ours == 0.0
+                else:
+                    assert ours == pytest.approx(theirs, abs=tol), (c, k)
