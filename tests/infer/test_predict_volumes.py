@@ -3,6 +3,8 @@ slices, CPU) -> predict writes label volumes on the input's exact voxel grid."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,15 @@ def test_init_train_predict_writes_label_volumes_on_the_input_grid(tmp_path, cap
         np.testing.assert_allclose(geo.origin, ref.origin, atol=1e-5)
         np.testing.assert_allclose(geo.direction, ref.direction, atol=1e-6)
         np.testing.assert_allclose(geo.direction, GEOMETRY.direction, atol=1e-6)
+    # segwise eval reads the label volumes it wrote: one case per volume, surface distances in mm
+    result = tmp_path / "eval.json"
+    rc = main(["eval", "--gt", str(data / "labelsTr"), "--pred", str(out_dir / "index"), "--spec",
+               str(data / "spec.json"), "--surface", "--json", str(result)])  # fmt: skip
+    printed = capsys.readouterr()
+    assert rc == 0, printed.out + printed.err
+    scored = json.loads(result.read_text())
+    assert scored["num_images"] == 6 and scored["source"]["kind"] == "volumes"
+    assert scored["surface"]["num_cases"] == 6
     # one case as a single file
     rc = main(["predict", "--checkpoint", str(run / "best.pt"), "--input", str(data / "imagesTr" / "case_02_0000.nii.gz"),
                "--out", str(tmp_path / "one"), "--device", "cpu"])  # fmt: skip
