@@ -7,6 +7,7 @@ cause (:class:`segwise.errors.SegwiseError`) are printed without a traceback, ex
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from rich.markup import escape
 from segwise import __version__
 from segwise.errors import InputError, SegwiseError
 
+_STARTED = time.perf_counter()  # train --auto counts its budget from here (the command's start)
 app = typer.Typer(
     name="segwise",
     help="Semantic segmentation: evaluate honestly, train, compare and report.",
@@ -605,11 +607,49 @@ def train_cmd(
         typer.Option("--set", help="Override a config value: section.key=value (repeatable)."),
     ] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    auto: Annotated[
+        str | None,
+        typer.Option(
+            "--auto",
+            help="Plan the run yourself for this dataset folder (with spec.json; or 'camvid') and --minutes.",
+        ),
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option("--minutes", help="--auto: the budget, planning and validation included.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="--auto: folder for plan.json, config.toml and run/.")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="--auto: cpu, cuda, cuda:N or auto.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="--auto: seed of the run.")] = 0,
+    plan_only: Annotated[
+        bool, typer.Option("--plan-only", help="--auto: write and print the plan, do not train.")
+    ] = False,
 ) -> None:
-    """Train a model from a TOML config (see examples/). Works under torchrun for several processes."""
+    """Train a model from a TOML config (see examples/), or with --auto from a plan fitted to a time
+    budget (docs/auto.md). Works under torchrun for several processes."""
     from segwise.train.config import load_config
     from segwise.train.loop import train
 
+    if auto is not None:
+        from segwise.train.auto import run_auto
+
+        if config is not None or overrides or resume is not None:
+            raise InputError(
+                "--auto plans its own config; drop --config/--set/--resume (resume with --resume OUT/run)."
+            )
+        if minutes is None or minutes <= 0:
+            raise InputError("--auto needs --minutes M, the time budget (e.g. --minutes 15).")
+        plan_dir, _ = run_auto(
+            auto, minutes, out=str(out) if out else None, device=device, seed=seed, plan_only=plan_only,
+            console=console, started=_STARTED,
+        )  # fmt: skip
+        console.print(f"plan: {plan_dir / 'plan.json'}, config: {plan_dir / 'config.toml'}")
+        if not plan_only:
+            console.print(f"run folder: {plan_dir / 'run'}")
+        return
+    if minutes is not None or out is not None or plan_only:
+        raise InputError("--minutes, --out and --plan-only go with --auto ROOT.")
     if resume is not None and (config is not None or overrides):
         raise InputError("--resume continues a run with its saved config; drop --config/--set.")
     cfg = load_config(config, overrides or [])

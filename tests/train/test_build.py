@@ -117,11 +117,14 @@ def test_run_state_round_trips_through_the_checkpoint_progress():
     )  # fmt: skip
     progress = run.to_progress()
     assert set(progress) == {
-        "epoch", "step", "best_miou", "stale_epochs", "history", "stage", "stage_epoch", "train_seconds", "finished",
+        "epoch", "step", "best_miou", "stale_epochs", "history", "stage", "stage_epoch", "train_seconds", "wall_seconds",
+        "finished",
     }  # fmt: skip
     assert RunState.from_checkpoint({**progress, "model": {}, "optimizer": {}}) == run
     # checkpoints written before history and train_seconds were stored
-    old = {k: v for k, v in progress.items() if k not in ("history", "train_seconds", "finished")}
+    old = {
+        k: v for k, v in progress.items() if k not in ("history", "train_seconds", "wall_seconds", "finished")
+    }
     assert RunState.from_checkpoint(old) == RunState(epoch=5, step=40, best_miou=0.6, stale_epochs=1, stage=1,
                                                      stage_epoch=2)  # fmt: skip
 

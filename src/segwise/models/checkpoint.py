@@ -12,7 +12,7 @@ arbitrary code runs on load). Its keys:
 ``optimizer``      training state for ``--resume``: the optimizer's state dict, ``rng`` (every
 ``rng``, ...       random generator), ``train_model`` and ``ema_updates`` with an EMA, and the
                    progress fields listed in :data:`RESUME_KEYS` (plus ``history``,
-                   ``train_seconds``, ``finished``, ``optimizer_stage``)
+                   ``train_seconds``, ``wall_seconds``, ``finished``, ``optimizer_stage``)
 ``calibration``    optional, written by ``segwise calibrate``: temperature, per-class bias or
                    ``None``, the split and its scores before/after
                    (:class:`~segwise.models.calibration.Calibration`); checked on load

@@ -158,6 +158,9 @@ class TrainConfig:
     max_train_batches: int = 0  # per epoch; 0 = all (for smoke runs)
     # stop after the epoch in which the training time (validation excluded) passes this; 0 = none
     time_limit_minutes: float = 0.0
+    # count validation and checkpoint time toward train.time_limit_minutes too, and stop before an epoch
+    # (plus its validation) that would pass the limit, so the run ends within it (train --auto sets it)
+    time_limit_includes_validation: bool = False
     ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights (e.g. 0.995); 0 = off
     # run folder (config.toml, last.pt, best.pt, metrics.csv); one that holds a run already is refused
     out_dir: str = "runs/run"

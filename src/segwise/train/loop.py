@@ -80,6 +80,8 @@ class RunState:
     stage_epoch: int = 0  # epochs of that stage done
     history: list[dict[str, Any]] = field(default_factory=list)  # one metrics.csv row per epoch
     train_seconds: float = 0.0  # training time so far, validation excluded (train.time_limit_minutes)
+    # training, validation and checkpoint time so far (train.time_limit_includes_validation)
+    wall_seconds: float = 0.0
     finished: bool = False  # the last stage is done, or training stopped early
 
     @classmethod
@@ -88,7 +90,8 @@ class RunState:
         return cls(
             epoch=ckpt["epoch"], step=ckpt["step"], best_miou=ckpt["best_miou"], stale_epochs=ckpt["stale_epochs"],
             stage=ckpt["stage"], stage_epoch=ckpt["stage_epoch"], history=list(ckpt.get("history", [])),
-            train_seconds=ckpt.get("train_seconds", 0.0), finished=ckpt.get("finished", False),
+            train_seconds=ckpt.get("train_seconds", 0.0), wall_seconds=ckpt.get("wall_seconds", 0.0),
+            finished=ckpt.get("finished", False),
         )  # fmt: skip
 
     def to_progress(self) -> dict[str, Any]:
@@ -96,7 +99,7 @@ class RunState:
         return {
             "epoch": self.epoch, "step": self.step, "best_miou": self.best_miou, "stale_epochs": self.stale_epochs,
             "history": self.history, "stage": self.stage, "stage_epoch": self.stage_epoch,
-            "train_seconds": self.train_seconds, "finished": self.finished,
+            "train_seconds": self.train_seconds, "wall_seconds": self.wall_seconds, "finished": self.finished,
         }  # fmt: skip
 
     def end_epoch(self, stage: int, stage_epochs: int, seconds: float) -> bool:
@@ -118,6 +121,30 @@ class RunState:
         improved = miou > self.best_miou
         self.best_miou, self.stale_epochs = (miou, 0) if improved else (self.best_miou, self.stale_epochs + 1)
         return improved
+
+
+def time_is_up(train_cfg: Any, run: RunState, epoch_seconds: float, val_seconds: float) -> bool:
+    """Whether ``train.time_limit_minutes`` ends the run after the epoch just trained.
+
+    By default only training time counts: the run stops once it passes the limit. With
+    ``train.time_limit_includes_validation`` the wall time of epochs, validations and checkpoints counts,
+    and the run stops when one more epoch (``epoch_seconds``) and two validations (``val_seconds``
+    each: this epoch's and the next one's) would pass the limit, so it ends within it.
+
+    Example:
+        >>> from segwise.train.config import TrainConfig
+        >>> cfg = TrainConfig(time_limit_minutes=1.0, time_limit_includes_validation=True)
+        >>> time_is_up(cfg, RunState(train_seconds=30, wall_seconds=40), 10.0, 2.0)
+        False
+        >>> time_is_up(cfg, RunState(train_seconds=30, wall_seconds=40), 10.0, 6.0)
+        True
+    """
+    limit = 60.0 * train_cfg.time_limit_minutes
+    if not limit:
+        return False
+    if not train_cfg.time_limit_includes_validation:
+        return run.train_seconds >= limit
+    return run.wall_seconds + epoch_seconds + 2 * val_seconds > limit
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -413,6 +440,7 @@ def _train(
     from segwise.models import freeze_encoder, unfreeze_encoder
 
     first_stage, total_epochs, stop = run.stage, cfg.total_epochs(), False
+    val_seconds = 0.0  # the last validation's duration (train.time_limit_includes_validation)
     for s_idx in range(first_stage, len(stages)):
         stage = stages[s_idx]
         lr, schedule, augment, crop = _stage_settings(cfg, stage)
@@ -434,6 +462,7 @@ def _train(
         lr_fn = _stage_lr(cfg.schedule, schedule, lr, start, steps_per_epoch * stage.epochs, warmup)
 
         for _ in range(run.stage_epoch, stage.epochs):
+            epoch_start, wall_before = time.perf_counter(), run.wall_seconds
             sampler = data.train_loader.sampler
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(run.epoch)
@@ -451,16 +480,19 @@ def _train(
                 "img_per_s": stats.images * dist_info.world_size / max(stats.seconds, 1e-9),
                 "epoch_seconds": stats.seconds,
             }  # fmt: skip
-            limit = cfg.train.time_limit_minutes
-            out_of_time = bool(limit) and run.train_seconds >= 60 * limit
+            run.wall_seconds = wall_before + time.perf_counter() - epoch_start
+            out_of_time = time_is_up(cfg.train, run, time.perf_counter() - epoch_start, val_seconds)
             # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
             improved = False
             if run.epoch % cfg.train.eval_every == 0 or stage_done or out_of_time:
                 scored = net if ema is None else ema.module  # with an EMA, the average is what gets saved
+                val_start = time.perf_counter()
                 row.update(
                     _validation_row(scored, data.val_loader, spec, device, amp_dtype, cfg.train.channels_last)
                 )
+                val_seconds = time.perf_counter() - val_start
                 improved = run.record_validation(row["val_miou"])
+            run.wall_seconds = wall_before + time.perf_counter() - epoch_start
             run.history.append(row)
             patience = cfg.train.early_stopping_patience
             stop = (patience > 0 and run.stale_epochs >= patience) or out_of_time
@@ -495,4 +527,4 @@ def _train(
     return run_dir
 
 
-__all__ = ["NonFiniteLossError", "RunState", "evaluate", "train", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "RunState", "evaluate", "time_is_up", "train", "train_one_epoch"]

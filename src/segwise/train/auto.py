@@ -1,0 +1,687 @@
+"""``segwise train --auto``: fingerprint a dataset, time this machine, plan a run that fits a budget.
+
+Three steps, kept apart so the middle one is a pure function (docs/auto.md gives the rules and the
+runs behind each):
+
+1. :func:`fingerprint_dataset` reads the training split once: image sizes and channels, class pixel
+   shares, how many images hold each class, typical object sizes (connected components), the mask
+   encoding and the ROI.
+2. :func:`measure_machine` times a few training steps of the candidate networks at two or three
+   crop sizes (under the autocast precision ``train.amp = "auto"`` would use), a validation
+   forward pass and the data loading. Timings are rounded to a quarter octave (about 19%) before
+   planning, so runs on the same kind of machine get the same plan.
+3. :func:`make_plan` turns (fingerprint, budget, machine) into a :class:`Plan`: a normal
+   :class:`~segwise.train.config.Config` and one line of reason per choice. The same inputs give the
+   same plan; ``plan.json`` records all three, and :func:`plan_from_json` replans from it.
+
+:func:`run_auto` runs the three steps, writes ``OUT/plan.json`` and ``OUT/config.toml`` (which
+``segwise train --config`` reproduces) and trains with ``train.time_limit_minutes`` counting
+validation, so the run ends within the budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segwise.errors import InputError
+from segwise.io_utils import atomic_write_text, write_json
+from segwise.train.config import Config, StageConfig, config_from_dict, config_to_dict, config_to_toml
+
+PLAN_VERSION = 1
+
+# --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
+CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 240x320 of 360x480)
+MAX_CROP = 512  # longest crop side
+MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
+HALF_RES_SHARE = 0.35  # share of the training time spent at half resolution (CamVid recipe: 31 of 86 min)
+TRAIN_SHARE = 0.92  # share of the budget (after setup) that planned epochs and validations may use
+VAL_SHARE = 0.10  # at most this share of the budget goes to validation
+MAX_VALIDATIONS = 20
+RARE_BINARY = 0.15  # binary task: foreground below this share of labelled pixels -> CE + Dice
+EXTREME_RARE = 0.001  # several classes: a present class below this share -> square-root MFB weights
+BIG_NET_PASSES = 150.0  # full-resolution passes over the data a bigger network must still get
+QUANTUM = 2**0.25  # timings are rounded to a power of this (a quarter octave)
+CPU_BATCH, GPU_BATCH = 4, 16
+SETUP_RESERVE = 15.0  # seconds kept for building the data and the model, and for the last checkpoint
+
+# name -> (encoder, decoder channels); the first is the default and the CamVid recipe's network
+NETWORKS: dict[str, tuple[str, list[int]]] = {
+    "unet-resnet18-slim": ("resnet18", [128, 64, 32, 16, 16]),
+    "unet-resnet34-slim": ("resnet34", [128, 64, 32, 16, 16]),
+    "unet-resnet18": ("resnet18", [256, 128, 64, 32, 16]),
+}
+DEFAULT_NET = "unet-resnet18-slim"
+
+
+# ----------------------------------------------------------------------------- 1. fingerprint
+
+
+@dataclass
+class Fingerprint:
+    """What the planner knows about a dataset (all JSON-ready)."""
+
+    data: dict[str, Any]  # the [data] keys that load it: dataset, root, options, splits
+    class_names: list[str]
+    ignore_index: int | None
+    in_channels: int
+    mask_encoding: str
+    roi: bool
+    num_train: int  # training samples (images, or slices for volumes)
+    num_val: int
+    image_size: list[int]  # median [H, W] of the training images
+    min_size: list[int]  # smallest [H, W] seen
+    class_share: list[float]  # share of the labelled training pixels, per class
+    class_images: list[float]  # share of the training images that hold the class
+    object_area: list[float | None]  # median connected-component area per class, pixels (None: absent)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _even_sample(n: int, k: int) -> list[int]:
+    return sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(min(n, k))}) if n else []
+
+
+def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -> Fingerprint:
+    """Fingerprint the training split of ``data_cfg`` (a :class:`~segwise.train.config.DataConfig`).
+
+    Sizes and object areas come from up to ``max_images`` evenly spaced training samples; class
+    shares and image counts from every training mask.
+    """
+    from segwise.data.stats import class_stats
+    from segwise.metrics.regions import connected_components
+    from segwise.train.build import build_datasets
+
+    train_set, val_set = build_datasets(data_cfg, seed)
+    spec = train_set.spec
+    if len(train_set) == 0:
+        raise InputError(f"the training split of {data_cfg.dataset!r} is empty; nothing to plan for.")
+    stats = class_stats(train_set)
+    sizes, areas = [], [[] for _ in range(spec.num_classes)]
+    for i in _even_sample(len(train_set), max_images):
+        _, mask = train_set.load_raw(i)
+        sizes.append(mask.shape[:2])
+        _, classes, comp_sizes = connected_components(mask, spec.ignore_index)
+        for c, a in zip(classes.tolist(), comp_sizes.tolist(), strict=True):
+            if 0 <= c < spec.num_classes:
+                areas[c].append(a)
+    hw = np.array(sizes)
+    options = data_cfg.options
+    return Fingerprint(
+        data={
+            "dataset": data_cfg.dataset,
+            "root": data_cfg.root,
+            "options": dict(options),
+            "train_split": data_cfg.train_split,
+            "val_split": data_cfg.val_split,
+        },  # fmt: skip
+        class_names=list(spec.class_names),
+        ignore_index=spec.ignore_index,
+        in_channels=int(spec.in_channels),
+        mask_encoding=str(spec.mask_encoding),
+        roi=bool(options.get("roi")),
+        num_train=len(train_set),
+        num_val=len(val_set),
+        image_size=[int(v) for v in np.median(hw, axis=0)],
+        min_size=[int(v) for v in hw.min(axis=0)],
+        class_share=[round(float(v), 6) if math.isfinite(v) else 0.0 for v in stats.share],
+        class_images=[round(float(v) / stats.num_images, 4) for v in stats.images],
+        object_area=[float(np.median(a)) if a else None for a in areas],
+    )
+
+
+# ----------------------------------------------------------------------------- 2. the machine
+
+
+@dataclass
+class Machine:
+    """This machine's timings: seconds per training image of each (network, crop), per validation
+    image, and per loaded training image; ``setup_seconds`` is what fingerprinting and measuring took."""
+
+    device: str  # "cpu" or "cuda"
+    name: str  # CPU model or GPU name
+    cores: int
+    amp: str  # the autocast precision of train.amp = "auto": "bf16", "fp16" or "fp32"
+    batch_size: int
+    train_s: dict[str, float] = field(default_factory=dict)  # "net@HxW" -> seconds per image
+    val_s: float = 0.0  # seconds per validation image at the median image size
+    load_s: float = 0.0  # seconds per training image loaded and augmented
+    setup_seconds: float = 0.0
+
+    def quantised(self) -> Machine:
+        """The timings rounded to a quarter octave, and setup to 10 s up: the machine class plans use."""
+
+        def q(v: float) -> float:
+            return float(QUANTUM ** round(math.log(v, QUANTUM))) if v > 0 else 0.0
+
+        out = copy.deepcopy(self)
+        out.train_s = {k: q(v) for k, v in self.train_s.items()}
+        out.val_s, out.load_s = q(self.val_s), q(self.load_s)
+        out.setup_seconds = 10.0 * math.ceil(self.setup_seconds / 10.0)
+        return out
+
+
+def crop_for(image_size: list[int], min_size: list[int]) -> list[int]:
+    """Training crop [H, W]: 2/3 of the median image side rounded down to a multiple of 16, at least
+    64 and within the smallest image; the longer side at most 512 (both sides scaled alike).
+
+    Example:
+        >>> crop_for([360, 480], [360, 480]), crop_for([584, 565], [584, 565]), crop_for([48, 40], [48, 40])
+        ([240, 320], [384, 368], [48, 40])
+        >>> crop_for([2000, 3000], [2000, 3000])
+        [336, 512]
+    """
+
+    def side(median: int, smallest: int) -> int:
+        if smallest <= MIN_SIDE:
+            return int(smallest)
+        return min(max(MIN_SIDE, int(round(median * CROP_SHARE, 6)) // 16 * 16), smallest)
+
+    out = [side(m, s) for m, s in zip(image_size, min_size, strict=True)]
+    if max(out) > MAX_CROP:
+        scale = MAX_CROP / max(out)
+        out = [max(MIN_SIDE, int(v * scale) // 16 * 16) for v in out]
+    return out
+
+
+def half_crop(crop: list[int]) -> list[int] | None:
+    """Crops of the half-resolution stage, or None when they would be below 64 px."""
+    half = [v // 2 for v in crop]
+    return half if min(half) >= MIN_SIDE else None
+
+
+def _key(net: str, crop: list[int]) -> str:
+    return f"{net}@{crop[0]}x{crop[1]}"
+
+
+def candidates(fp: Fingerprint, minutes: float) -> list[tuple[str, list[int]]]:
+    """The (network, crop) pairs to time: the default network at the full crop, its half and (for
+    budgets of 5 minutes and more) the two bigger networks at the full crop."""
+    crop = crop_for(fp.image_size, fp.min_size)
+    out = [(DEFAULT_NET, crop)]
+    if (half := half_crop(crop)) is not None:
+        out.append((DEFAULT_NET, half))
+    if minutes >= 5:
+        out += [(net, crop) for net in NETWORKS if net != DEFAULT_NET]
+    return out
+
+
+def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels: int, classes: int,
+                device: Any, amp_dtype: Any, steps: int) -> float:  # fmt: skip
+    import torch
+
+    from segwise.train.optim import create_optimizer
+
+    opt = create_optimizer("adamw", list(model.parameters()), 1e-3, weight_decay=1e-4)
+    x = torch.randn(batch, channels, *crop, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, classes, (batch, *crop), device=device)
+    times = []
+    for i in range(steps + 1):  # one warm-up step
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times)) / batch
+
+
+def _time_forward(model: Any, size: list[int], channels: int, device: Any, amp_dtype: Any) -> float:
+    import torch
+
+    pad = [max(32, math.ceil(v / 32) * 32) for v in size]  # models pad to a multiple of 32
+    x = torch.randn(1, channels, *pad, device=device).contiguous(memory_format=torch.channels_last)
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(3):
+            t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append(time.perf_counter() - t0)
+    model.train()
+    return float(np.median(times))
+
+
+def _time_loading(data_cfg: Any, crop: list[int], seed: int, n: int = 8) -> float:
+    from segwise.train.build import build_datasets, train_transforms
+
+    train_set, _ = build_datasets(data_cfg, seed)
+    train_set.transforms = train_transforms(data_cfg, train_set.spec, seed, "light", crop)
+    idx = _even_sample(len(train_set), n)
+    t0 = time.perf_counter()
+    for i in idx:
+        train_set[i]
+    return (time.perf_counter() - t0) / max(len(idx), 1)
+
+
+def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name: str = "auto",
+                    *, seed: int = 0, steps: int = 3, started: float | None = None) -> Machine:  # fmt: skip
+    """Time the :func:`candidates` on ``device_name`` (one warm-up and ``steps`` timed training steps
+    each, CE + Lovász, AdamW, channels-last, under ``train.amp = "auto"``), one validation forward
+    pass at the median image size, and the loading of a few training images."""
+    import torch
+
+    from segwise.losses import create_loss
+    from segwise.train.device import autocast_dtype, select_device
+
+    device = select_device(device_name)
+    amp_dtype = autocast_dtype("auto", device)
+    torch.manual_seed(seed)
+    name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or _cpu_name())
+    )
+    batch = GPU_BATCH if device.type == "cuda" else CPU_BATCH
+    machine = Machine(
+        device=device.type, name=name, cores=_cores(), batch_size=batch,
+        amp={torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp_dtype],
+    )  # fmt: skip
+    loss_fn = create_loss("ce+lovasz", ignore_index=fp.ignore_index, check_targets=False)
+    for net, crop in candidates(fp, minutes):
+        model = _network(net, fp).to(device).to(memory_format=torch.channels_last)
+        machine.train_s[_key(net, crop)] = _time_steps(
+            model, loss_fn, batch, crop, fp.in_channels, fp.num_classes, device, amp_dtype, steps
+        )
+        if net == DEFAULT_NET and not machine.val_s:
+            machine.val_s = _time_forward(model, fp.image_size, fp.in_channels, device, amp_dtype)
+        del model
+    machine.load_s = _time_loading(data_cfg, crop_for(fp.image_size, fp.min_size), seed)
+    if started is not None:
+        machine.setup_seconds = time.perf_counter() - started
+    return machine
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def _network(net: str, fp: Fingerprint) -> Any:
+    from segwise.models import create_model
+
+    encoder, decoder = NETWORKS[net]
+    return create_model("unet", fp.num_classes, encoder=encoder, in_channels=fp.in_channels,
+                        decoder_channels=decoder)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- 3. the plan
+
+
+@dataclass
+class Plan:
+    """A planned run: its config, the reason for each choice, and the time it expects to take."""
+
+    config: Config
+    reasons: dict[str, str]
+    expected: dict[str, float]  # seconds: setup, per epoch of each stage, validation, total
+
+    def to_dict(self, fp: Fingerprint, machine: Machine, minutes: float) -> dict[str, Any]:
+        return {
+            "version": PLAN_VERSION,
+            "budget_minutes": minutes,
+            "fingerprint": asdict(fp),
+            "machine": asdict(machine),
+            "machine_class": asdict(machine.quantised()),
+            "reasons": self.reasons,
+            "expected_seconds": {k: round(v, 1) for k, v in self.expected.items()},
+            "config": config_to_dict(self.config),
+        }
+
+
+def _interp(train_s: dict[str, float], net: str, crop: list[int]) -> float:
+    """Seconds per image of ``net`` at ``crop``: the measured value, or the nearest measured crop of
+    that network (else of the default network) scaled by pixels."""
+    if (k := _key(net, crop)) in train_s:
+        return train_s[k]
+    pix = crop[0] * crop[1]
+    known = [(k, v) for k, v in train_s.items() if k.startswith(net + "@")] or [
+        (k, v) for k, v in train_s.items() if k.startswith(DEFAULT_NET + "@")
+    ]
+    if not known:
+        raise InputError(f"no timing for {net}; measure the machine first.")
+
+    def pixels(key: str) -> int:
+        h, w = key.split("@")[1].split("x")
+        return int(h) * int(w)
+
+    k, v = min(known, key=lambda kv: abs(math.log(pixels(kv[0]) / pix)))
+    return v * pix / pixels(k)
+
+
+def _augment_steps(strength: float, scale: float = 1.0) -> list[Any]:
+    """The ``light``/``strong`` preset's steps at ``strength``, with images first scaled by ``scale``."""
+    lo, hi = 0.5**strength * scale, 2.0**strength * scale
+    return [
+        {"name": "random_scale", "range": [round(lo, 3), round(hi, 3)]},
+        "random_crop",
+        "hflip",
+        {"name": "rotate", "degrees": round(10.0 * strength, 2)},
+        {"name": "color_jitter", "brightness": round(0.3 * strength, 3), "contrast": round(0.3 * strength, 3),
+         "saturation": round(0.3 * strength, 3)},
+    ]  # fmt: skip
+
+
+def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 0,
+              out_dir: str = "runs/auto") -> Plan:  # fmt: skip
+    """The run that fits ``minutes`` (setup, training and validation together) for this dataset on
+    this machine class: a pure function of its arguments (``machine`` is quantised first).
+
+    Example:
+        >>> fp = Fingerprint({"dataset": "folder", "root": "d", "options": {}}, ["bg", "vessel"], 255, 3,
+        ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0], [9e4, 500.0])
+        >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x368": 0.3,
+        ...             "unet-resnet18-slim@192x184": 0.08}, val_s=0.5, load_s=0.02, setup_seconds=25)
+        >>> plan = make_plan(fp, 15, m)
+        >>> plan.config.loss.name, plan.config.data.crop_size, [s.crop_size for s in plan.config.stages]
+        ('ce+dice', [384, 368], [[192, 184], []])
+        >>> plan.expected["total"] <= 15 * 60
+        True
+    """
+    if minutes <= 0:
+        raise InputError(f"--minutes must be positive, got {minutes}.")
+    m = machine.quantised()
+    reasons: dict[str, str] = {}
+    budget = 60.0 * minutes - m.setup_seconds - SETUP_RESERVE
+    if budget <= 0:
+        raise InputError(
+            f"--minutes {minutes} leaves no time to train: fingerprinting and timing this machine took "
+            f"{machine.setup_seconds:.0f} s. Give at least {math.ceil((m.setup_seconds + 40) / 60)} minutes."
+        )
+    cfg = Config()
+    d, t = cfg.data, cfg.train
+    for key in ("dataset", "root", "options", "train_split", "val_split"):
+        if key in fp.data:
+            setattr(d, key, copy.deepcopy(fp.data[key]))
+    d.workers, d.cache, d.val_batch_size = -1, True, 8 if m.device == "cpu" else 16
+    batch = min(m.batch_size, max(1, fp.num_train))
+    d.batch_size = batch
+    steps_per_epoch = max(1, fp.num_train // batch) if fp.num_train >= batch else 1
+    images_per_epoch = steps_per_epoch * batch
+
+    # crops and the resolution schedule
+    crop = crop_for(fp.image_size, fp.min_size)
+    half = half_crop(crop)
+    d.crop_size = crop
+    reasons["crop_size"] = (
+        f"{crop[0]}x{crop[1]}: 2/3 of the median image side {fp.image_size[0]}x{fp.image_size[1]} "
+        f"(a multiple of 16, at most {MAX_CROP}, within the smallest image {fp.min_size[0]}x{fp.min_size[1]})"
+    )
+    reasons["batch_size"] = f"{batch}: {'CPU' if m.device == 'cpu' else 'GPU'} default"
+
+    # validation cost and count
+    val_s = m.val_s * fp.num_val
+    n_val = max(2, min(MAX_VALIDATIONS, int(VAL_SHARE * budget / max(val_s, 1e-9))))
+    usable = TRAIN_SHARE * budget - n_val * val_s
+
+    workers = 0 if m.cores <= 2 else min(m.cores - 1, 8)  # data.workers = -1 (default_num_workers)
+
+    def epoch_s(net: str, c: list[int]) -> float:  # loading in the main process adds; workers overlap
+        step = _interp(m.train_s, net, c)
+        return images_per_epoch * (step + m.load_s if workers == 0 else max(step, m.load_s / workers))
+
+    def passes(net: str) -> float:  # full-resolution-equivalent passes over the training data
+        full = epoch_s(net, crop)
+        if half is None:
+            return usable / full
+        return (1 - HALF_RES_SHARE) * usable / full + HALF_RES_SHARE * usable / epoch_s(net, half) / 4
+
+    # the network
+    net = DEFAULT_NET
+    for bigger in ("unet-resnet34-slim", "unet-resnet18"):
+        if _key(bigger, crop) in m.train_s and passes(bigger) >= BIG_NET_PASSES:
+            net = bigger
+            break
+    encoder, decoder = NETWORKS[net]
+    cfg.model.arch, cfg.model.encoder, cfg.model.encoder_weights = "unet", encoder, "none"
+    cfg.model.options = {"decoder_channels": decoder}
+    reasons["model"] = f"{net} (U-Net, {encoder} encoder from random weights, decoder {decoder}): " + (
+        f"the budget gives {passes(net):.0f} full-resolution passes over the data, enough for the "
+        f"bigger network (>= {BIG_NET_PASSES:.0f})"
+        if net != DEFAULT_NET
+        else f"the CamVid recipe's network; {passes(net):.0f} full-resolution passes fit, fewer than the "
+        f"{BIG_NET_PASSES:.0f} a bigger network needs"
+    )
+
+    # stages: half resolution first, then full (CamVid recipe), or one stage
+    full_s = epoch_s(net, crop)
+    strength = 0.5 if fp.num_train >= 200 else 0.75 if fp.num_train >= 50 else 1.0
+    if half is not None and usable >= 2 * full_s:
+        half_s = epoch_s(net, half)
+        e_half = max(1, int(HALF_RES_SHARE * usable / half_s))
+        e_full = max(1, int((usable - e_half * half_s) / full_s))
+        cfg.stages = [
+            StageConfig(
+                name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5)
+            ),
+            StageConfig(name="full-res", epochs=e_full, lr=5e-4),
+        ]
+        reasons["schedule"] = (
+            f"{e_half} epochs of {half[0]}x{half[1]} crops of images downscaled by 2 ({half_s:.0f} s each), then "
+            f"{e_full} at full resolution ({full_s:.0f} s each, lr 5e-4 with a fresh cosine): "
+            f"{HALF_RES_SHARE:.0%} of the training time at half resolution, as the CamVid recipe"
+        )
+        expected_train = e_half * half_s + e_full * full_s
+        epochs = e_half + e_full
+    else:
+        epochs = max(1, int(usable / full_s))
+        t.epochs = epochs
+        if usable < full_s:  # not even one epoch: fewer batches per epoch
+            t.max_train_batches = max(1, int(usable / (full_s / steps_per_epoch)))
+        expected_train = epochs * full_s * (min(1.0, t.max_train_batches / steps_per_epoch) if t.max_train_batches
+                                            else 1.0)  # fmt: skip
+        reasons["schedule"] = (
+            f"one stage of {epochs} epochs ({full_s:.0f} s each): "
+            + ("the half-resolution crops would be below 64 px" if half is None else "too short to split")
+            + (f"; {t.max_train_batches} batches per epoch to fit" if t.max_train_batches else "")
+        )
+    d.augment = "light" if strength == 0.5 else _augment_steps(strength)
+    reasons["augment"] = (
+        f"strength {strength} (scale, rotation, colour jitter, horizontal flips): "
+        + ("the light preset for 200+ training images, as the CamVid recipe" if strength == 0.5
+           else f"stronger for a small training set ({fp.num_train} images)")
+    )  # fmt: skip
+
+    # loss and class weights
+    present = [s for s in fp.class_share if s > 0]
+    rarest = min(present) if present else 0.0
+    if fp.num_classes == 2:
+        fg = fp.class_share[1]
+        cfg.loss.name = "ce+dice" if fg < RARE_BINARY else "ce+lovasz"
+        reasons["loss"] = f"{cfg.loss.name}: binary task, foreground {fg:.1%} of the labelled pixels " + (
+            f"(rare: below {RARE_BINARY:.0%})"
+            if fg < RARE_BINARY
+            else f"(not rare: {RARE_BINARY:.0%} or more)"
+        )
+    else:
+        cfg.loss.name = "ce+lovasz"
+        reasons["loss"] = (
+            f"ce+lovasz: {fp.num_classes} classes; Lovasz-Softmax optimises the mean IoU (CamVid recipe)"
+        )
+    if fp.num_classes > 2 and rarest < EXTREME_RARE:
+        d.class_weights, d.class_weights_power = "median_frequency", 0.5
+        reasons["class_weights"] = (
+            f"square-root median-frequency: the rarest present class holds {rarest:.3%} of the pixels "
+            f"(below {EXTREME_RARE:.1%})"
+        )
+    else:
+        d.class_weights = "none"
+        reasons["class_weights"] = (
+            f"none: the rarest present class holds {rarest:.2%} of the pixels; the region term of the loss "
+            "balances the classes (on CamVid unweighted beat square-root weights on test)"
+        )
+
+    # optimiser, schedule, validation, time limit
+    cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.grad_clip = "adamw", 1e-3, 1e-4, 5.0
+    cfg.schedule.name, cfg.schedule.warmup_epochs, cfg.schedule.min_lr_ratio = "cosine", 1.0, 0.01
+    if epochs < 4:
+        cfg.schedule.warmup_epochs = 0.25
+    reasons["optim"] = (
+        "AdamW lr 1e-3, weight decay 1e-4, gradient clipping 5, cosine with warm-up (CamVid recipe)"
+    )
+    t.eval_every = max(1, math.ceil(epochs / n_val))
+    reasons["eval_every"] = (
+        f"{t.eval_every}: about {min(n_val, epochs)} validations of {val_s:.0f} s each "
+        f"(at most {VAL_SHARE:.0%} of the budget), and at the end of every stage"
+    )
+    t.time_limit_minutes = math.floor(budget / 0.6) / 100  # minutes, rounded down
+    t.time_limit_includes_validation = True
+    reasons["time_limit"] = (
+        f"{t.time_limit_minutes} min of training and validation (the budget less {m.setup_seconds:.0f} s of "
+        f"fingerprinting and timing, and {SETUP_RESERVE:.0f} s to build the data and the model and finish); the "
+        f"plan fills about {TRAIN_SHARE:.0%} of it"
+    )
+    t.seed, t.amp, t.device, t.out_dir = seed, "auto", m.device, out_dir
+    validations = min(epochs, math.ceil(epochs / t.eval_every)) + len(cfg.stages)
+    expected = {
+        "setup": m.setup_seconds + SETUP_RESERVE,
+        "epoch_full": full_s,
+        "validation": val_s,
+        "train": expected_train,
+        "total": m.setup_seconds + SETUP_RESERVE + expected_train + validations * val_s,
+    }
+    return Plan(cfg, reasons, expected)
+
+
+def plan_from_json(doc: dict[str, Any]) -> tuple[Fingerprint, Machine, float]:
+    """The fingerprint, the machine and the budget a ``plan.json`` was made from."""
+    if doc.get("version") != PLAN_VERSION:
+        raise InputError(f"plan.json version {doc.get('version')!r} is not {PLAN_VERSION}; plan again.")
+    return Fingerprint(**doc["fingerprint"]), Machine(**doc["machine"]), float(doc["budget_minutes"])
+
+
+# ----------------------------------------------------------------------------- running it
+
+
+def auto_data_config(root: str) -> Any:
+    """The [data] section for ``--auto ROOT``: ``ROOT/train.toml``'s (as ``segwise data init`` wrote it)
+    when there is one, else a folder dataset ``ROOT`` with ``ROOT/spec.json``; ``camvid`` names the
+    built-in CamVid (``$SEGWISE_CAMVID``)."""
+    from segwise.data.datasets import DATASETS
+    from segwise.train.config import DataConfig, load_config
+
+    path = Path(root)
+    if not path.exists() and root in DATASETS:
+        return DataConfig(dataset=root, root="")
+    if not path.is_dir():
+        raise InputError(
+            f"--auto {root}: not a folder. Give a dataset folder holding spec.json (`segwise data init "
+            f"{root}` writes one) or a built-in dataset name ({', '.join(DATASETS)})."
+        )
+    toml = path / "train.toml"
+    if toml.is_file():
+        data = load_config(toml).data
+        if data.root and not Path(data.root).is_absolute():
+            data.root = str((path / data.root).resolve()) if not Path(data.root).exists() else data.root
+        return data
+    if not (path / "spec.json").is_file():
+        raise InputError(
+            f"--auto {root}: no spec.json in that folder. Run `segwise data init {root} --images SUBDIR "
+            "--masks SUBDIR` first; it checks the files and writes spec.json and train.toml."
+        )
+    return DataConfig(dataset="folder", root=str(path.resolve()))
+
+
+def run_auto(root: str, minutes: float, *, out: str | None = None, device: str = "auto", seed: int = 0,
+             plan_only: bool = False, console: Any = None,
+             started: float | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """``segwise train --auto``: plan, write ``OUT/plan.json`` and ``OUT/config.toml``, then train in
+    ``OUT/run`` (unless ``plan_only``). Returns the plan folder and the plan document.
+
+    The budget counts from ``started`` (a :func:`time.perf_counter` value; default: now): the CLI
+    passes the moment it started, so imports count too.
+    """
+    started = time.perf_counter() if started is None else started
+    data_cfg = auto_data_config(root)
+    name = Path(root).name or str(root)
+    out_dir = Path(out or f"runs/auto-{name}-{minutes:g}min")
+    if (out_dir / "run" / "last.pt").exists() and not plan_only:
+        raise InputError(
+            f"{out_dir / 'run'} already holds a run; continue it with `segwise train --resume {out_dir / 'run'}` "
+            "or pass another --out."
+        )
+    fp = fingerprint_dataset(data_cfg, seed=seed)
+    machine = measure_machine(fp, data_cfg, minutes, device, seed=seed, started=started)
+    plan = make_plan(fp, minutes, machine, seed=seed, out_dir=str(out_dir / "run"))
+    doc = plan.to_dict(fp, machine, minutes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "plan.json", doc)
+    header = (
+        f"# Planned by `segwise train --auto {root} --minutes {minutes:g}` (plan.json beside this file gives\n"
+        "# the fingerprint, the machine's timings and one reason per choice). Reproduce with\n"
+        f"#   segwise train --config {out_dir / 'config.toml'}\n"
+    )
+    atomic_write_text(out_dir / "config.toml", header + config_to_toml(plan.config))
+    if console is not None:
+        print_plan(doc, console)
+    if plan_only:
+        return out_dir, doc
+    from segwise.train.loop import train
+
+    # the time already spent (fingerprint, timing) is in the plan's budget; what is left bounds the run
+    spent = time.perf_counter() - started
+    cfg = config_from_dict(config_to_dict(plan.config))
+    left = 60.0 * minutes - spent - SETUP_RESERVE
+    cfg.train.time_limit_minutes = min(cfg.train.time_limit_minutes, math.floor(max(left, 6.0) / 0.6) / 100)
+    train(cfg, console=console)
+    return out_dir, doc
+
+
+def print_plan(doc: dict[str, Any], console: Any) -> None:
+    """The plan's choices and reasons as a table."""
+    from rich.table import Table
+
+    fp, m = doc["fingerprint"], doc["machine"]
+    console.print(
+        f"dataset: {fp['num_train']} training / {fp['num_val']} validation images, median size "
+        f"{fp['image_size'][0]}x{fp['image_size'][1]}, {len(fp['class_names'])} classes; machine: {m['device']} "
+        f"({m['name']}, {m['cores']} cores, {m['amp']}), timing took {m['setup_seconds']:.0f} s"
+    )
+    table = Table(title=f"plan for {doc['budget_minutes']:g} minutes")
+    table.add_column("choice")
+    table.add_column("why")
+    for key, why in doc["reasons"].items():
+        table.add_row(key, why)
+    console.print(table)
+    e = doc["expected_seconds"]
+    console.print(f"expected: {e['total'] / 60:.1f} min in all ({e['train'] / 60:.1f} min of training)")
+
+
+__all__ = [
+    "Fingerprint",
+    "Machine",
+    "Plan",
+    "auto_data_config",
+    "candidates",
+    "crop_for",
+    "fingerprint_dataset",
+    "make_plan",
+    "measure_machine",
+    "plan_from_json",
+    "run_auto",
+]

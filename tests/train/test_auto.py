@@ -1,0 +1,199 @@
+"""`segwise train --auto`: the planner on synthetic fingerprints, and a 1-minute run end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from segwise.errors import InputError
+from segwise.train.auto import (
+    DEFAULT_NET,
+    Fingerprint,
+    Machine,
+    crop_for,
+    half_crop,
+    make_plan,
+    plan_from_json,
+)
+from segwise.train.config import TrainConfig, config_to_dict, load_config
+from segwise.train.loop import RunState, time_is_up
+from tests.train.conftest import run_cli
+
+
+def fingerprint(*, classes: int = 11, shares: list[float] | None = None, size=(360, 480), n_train: int = 367,
+                n_val: int = 101) -> Fingerprint:  # fmt: skip
+    shares = shares or [1.0 / classes] * classes
+    return Fingerprint(
+        data={"dataset": "folder", "root": "/data/x", "options": {"images": "img", "masks": "gt"}},
+        class_names=[f"c{i}" for i in range(classes)], ignore_index=255, in_channels=3, mask_encoding="index",
+        roi=False, num_train=n_train, num_val=n_val, image_size=list(size), min_size=list(size),
+        class_share=shares, class_images=[1.0] * classes, object_area=[1000.0] * classes,
+    )  # fmt: skip
+
+
+def machine(fp: Fingerprint, *, speed: float = 1.0, device: str = "cpu", setup: float = 40.0) -> Machine:
+    """Timings that scale with pixels, as measured on the 2-core CPU (0.35 s per 240x320 image), times
+    ``speed``."""
+    crop = crop_for(fp.image_size, fp.min_size)
+    per_pixel = 0.35 / (240 * 320) * speed
+    train_s = {f"{DEFAULT_NET}@{crop[0]}x{crop[1]}": per_pixel * crop[0] * crop[1]}
+    if (half := half_crop(crop)) is not None:
+        train_s[f"{DEFAULT_NET}@{half[0]}x{half[1]}"] = per_pixel * half[0] * half[1] * 1.1
+    train_s[f"unet-resnet34-slim@{crop[0]}x{crop[1]}"] = 1.6 * per_pixel * crop[0] * crop[1]
+    train_s[f"unet-resnet18@{crop[0]}x{crop[1]}"] = 1.5 * per_pixel * crop[0] * crop[1]
+    h, w = fp.image_size
+    return Machine(device, "test", 2 if device == "cpu" else 16, "fp32", 4 if device == "cpu" else 16, train_s,
+                   val_s=0.3 * speed * h * w / (360 * 480), load_s=0.02, setup_seconds=setup)  # fmt: skip
+
+
+def test_longer_budgets_plan_more_epochs_and_every_plan_fits_its_budget():
+    fp = fingerprint()
+    epochs = []
+    for minutes in (5, 15, 30, 120):
+        plan = make_plan(fp, minutes, machine(fp))
+        cfg = plan.config
+        assert plan.expected["total"] <= 60 * minutes
+        assert cfg.train.time_limit_includes_validation
+        assert 0 < cfg.train.time_limit_minutes < minutes
+        epochs.append(cfg.total_epochs())
+    assert epochs == sorted(epochs) and epochs[0] < epochs[-1]
+
+
+def test_camvid_like_data_gets_the_camvid_recipe():
+    fp = fingerprint()
+    cfg = make_plan(fp, 120, machine(fp)).config
+    assert cfg.data.crop_size == [240, 320]
+    assert [s.name for s in cfg.stages] == ["half-res", "full-res"]
+    assert cfg.stages[0].crop_size == [120, 160] and cfg.stages[1].lr == 5e-4
+    scale = cfg.stages[0].augment[0]
+    assert scale["name"] == "random_scale" and scale["range"] == [0.354, 0.707]  # the recipe's half-res range
+    assert cfg.loss.name == "ce+lovasz" and cfg.data.class_weights == "none"
+    assert (
+        cfg.model.options == {"decoder_channels": [128, 64, 32, 16, 16]} and cfg.model.encoder == "resnet18"
+    )
+    assert cfg.data.augment == "light" and cfg.data.batch_size == 4
+    # the half-resolution stage gets about 35% of the training time
+    half_s = cfg.stages[0].epochs * 367 * (0.35 / 4 * 1.1 + 0.02)
+    full_s = cfg.stages[1].epochs * 367 * (0.35 + 0.02)
+    assert 0.3 < half_s / (half_s + full_s) < 0.4
+
+
+def test_image_size_sets_crops_and_the_resolution_schedule():
+    small = fingerprint(size=(48, 40), n_train=500)
+    cfg = make_plan(small, 10, machine(small)).config
+    assert cfg.data.crop_size == [48, 40] and not cfg.stages and cfg.train.epochs >= 1
+    big = fingerprint(size=(2000, 3000), n_train=50)
+    cfg = make_plan(big, 30, machine(big)).config
+    assert max(cfg.data.crop_size) <= 512 and cfg.data.crop_size[1] == 512
+    assert all(v % 16 == 0 for v in cfg.data.crop_size)
+    # 50 images: a stronger augmentation than CamVid's light preset
+    assert cfg.data.augment != "light" and cfg.data.augment[3]["degrees"] == 7.5
+
+
+def test_binary_rare_foreground_gets_ce_dice_and_balanced_binary_ce_lovasz():
+    rare = fingerprint(classes=2, shares=[0.9, 0.1], size=(584, 565), n_train=16, n_val=4)
+    plan = make_plan(rare, 15, machine(rare))
+    assert plan.config.loss.name == "ce+dice" and "rare" in plan.reasons["loss"]
+    balanced = fingerprint(classes=2, shares=[0.6, 0.4])
+    assert make_plan(balanced, 15, machine(balanced)).config.loss.name == "ce+lovasz"
+    assert make_plan(rare, 15, machine(rare)).config.data.class_weights == "none"
+
+
+def test_extremely_rare_classes_get_square_root_median_frequency_weights():
+    shares = [0.5, 0.3, 0.1995, 0.0005]
+    fp = fingerprint(classes=4, shares=shares)
+    cfg = make_plan(fp, 15, machine(fp)).config
+    assert (cfg.data.class_weights, cfg.data.class_weights_power) == ("median_frequency", 0.5)
+    common = fingerprint(classes=4, shares=[0.5, 0.3, 0.19, 0.01])
+    assert make_plan(common, 15, machine(common)).config.data.class_weights == "none"
+
+
+def test_a_fast_machine_gets_the_bigger_network():
+    fp = fingerprint()
+    slow = make_plan(fp, 30, machine(fp)).config
+    fast = make_plan(fp, 30, machine(fp, speed=0.02, device="cuda")).config
+    assert slow.model.encoder == "resnet18" and slow.model.options["decoder_channels"][0] == 128
+    assert fast.model.encoder == "resnet34" and fast.data.batch_size == 16
+
+
+def test_the_plan_is_deterministic_within_a_machine_class():
+    fp = fingerprint()
+    m = machine(fp)
+    base = config_to_dict(make_plan(fp, 30, m).config)
+    assert config_to_dict(make_plan(fp, 30, m).config) == base
+    # a few percent of timing noise, away from a quantum boundary, changes nothing
+    jitter = dataclasses.replace(m, train_s={k: v * 1.03 for k, v in m.train_s.items()}, load_s=m.load_s * 0.98,
+                                 setup_seconds=m.setup_seconds - 3)  # fmt: skip
+    q, qj = m.quantised(), jitter.quantised()
+    if q.train_s == qj.train_s and q.load_s == qj.load_s:
+        assert config_to_dict(make_plan(fp, 30, jitter).config) == base
+
+
+def test_plan_json_replans_to_the_same_config(tmp_path):
+    fp = fingerprint(classes=2, shares=[0.95, 0.05], size=(512, 512), n_train=30, n_val=10)
+    plan = make_plan(fp, 15, machine(fp))
+    doc = json.loads(json.dumps(plan.to_dict(fp, machine(fp), 15)))
+    fp2, m2, minutes = plan_from_json(doc)
+    assert config_to_dict(make_plan(fp2, minutes, m2).config) == doc["config"]
+    with pytest.raises(InputError, match="version"):
+        plan_from_json({**doc, "version": 0})
+
+
+def test_a_budget_too_small_for_the_setup_is_refused_with_the_minimum():
+    fp = fingerprint()
+    with pytest.raises(InputError, match="at least 2 minutes"):
+        make_plan(fp, 0.5, machine(fp, setup=50))
+    with pytest.raises(InputError, match="positive"):
+        make_plan(fp, 0, machine(fp))
+
+
+def test_time_limit_with_validation_stops_before_an_epoch_that_would_not_fit():
+    cfg = TrainConfig(time_limit_minutes=1.0, time_limit_includes_validation=True)
+    assert not time_is_up(cfg, RunState(wall_seconds=30), 10.0, 5.0)  # 30 + 10 + 2 * 5 = 50 <= 60
+    assert time_is_up(cfg, RunState(wall_seconds=45), 10.0, 5.0)  # 65 > 60
+    plain = TrainConfig(time_limit_minutes=1.0)
+    assert not time_is_up(plain, RunState(train_seconds=59, wall_seconds=500), 10.0, 5.0)
+    assert time_is_up(plain, RunState(train_seconds=60), 0.0, 0.0)
+    assert not time_is_up(TrainConfig(), RunState(train_seconds=1e9, wall_seconds=1e9), 1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_checkpoint(tmp_path):
+    from segwise.demo_data import make_shapes_dataset
+
+    root = make_shapes_dataset(tmp_path / "shapes", num_images=40, height=64, width=80, seed=3)
+    out = tmp_path / "auto"
+    t0 = time.perf_counter()
+    proc = run_cli(["train", "--auto", str(root), "--minutes", "1", "--out", str(out), "--device", "cpu"],
+                   env_extra={"OMP_NUM_THREADS": "2"}, timeout=180)  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert elapsed <= 60, f"--minutes 1 took {elapsed:.1f} s"
+    plan = json.loads((out / "plan.json").read_text())
+    assert set(plan) >= {"fingerprint", "machine", "machine_class", "reasons", "config", "expected_seconds"}
+    assert len(plan["fingerprint"]["class_share"]) == 6 and plan["machine"]["train_s"]
+    assert {"model", "loss", "crop_size", "schedule", "class_weights", "augment", "eval_every"} <= set(
+        plan["reasons"]
+    )
+    assert (out / "run" / "best.pt").is_file() and (out / "run" / "metrics.csv").is_file()
+    # config.toml is a normal config that reproduces the plan
+    cfg = load_config(out / "config.toml")
+    assert config_to_dict(cfg) == plan["config"]
+    # --plan-only replans without training, and refuses nothing of the finished run
+    again = run_cli(
+        ["train", "--auto", str(root), "--minutes", "1", "--out", str(tmp_path / "p"), "--plan-only"]
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "p" / "plan.json").is_file() and not (tmp_path / "p" / "run").exists()
+
+
+def test_auto_usage_errors_exit_2(tmp_path):
+    proc = run_cli(["train", "--auto", str(tmp_path), "--minutes", "1"])
+    assert proc.returncode == 2 and "spec.json" in proc.stderr and "segwise data init" in proc.stderr
+    proc = run_cli(["train", "--auto", str(tmp_path)])
+    assert proc.returncode == 2 and "--minutes" in proc.stderr
+    proc = run_cli(["train", "--minutes", "3"])
+    assert proc.returncode == 2 and "--auto" in proc.stderr
