@@ -145,3 +145,15 @@ def test_compare_preds_on_nsd_of_one_class_higher_is_better(folders, tmp_path):
             for p, t in zip(_read(folders / "good"), _read(folders / "gt"), strict=True)]  # fmt: skip
     assert cmp["value_candidate"] == pytest.approx(np.mean(good))
     assert cmp["delta"]["estimate"] > 0
+
+
+def test_the_report_shows_surface_metrics_per_class_and_as_cards(folders, tmp_path):
+    out, report = tmp_path / "out.json", tmp_path / "report.html"
+    assert main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--num-classes", "3",
+                 "--surface", "--spacing", "0.5,2", "--json", str(out), "--report", str(report)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    html = report.read_text()
+    for title in ("HD (mm)", "HD95 (mm)", "ASSD (mm)", "NSD@1"):
+        assert f">{title}<" in html, title  # a column of the per-class table
+    assert f"{result['mean_hd95']:.2f}" in html and f"{result['per_class'][2]['hd95']:.2f}" in html
+    assert f"{100 * result['mean_nsd@1']:.2f}" in html

@@ -174,14 +174,17 @@ def _class_rows(
     per_class = result["per_class"]
     total = sum(int(r.get("gt_pixels") or 0) for r in per_class) or 1
     has_bf = any("bf" in r for r in per_class)
-    columns = ["IoU", *(["BF", "Boundary IoU"] if has_bf else []), "Accuracy", "Precision", "Dice", "pixel share",
-               "GT pixels", "predicted pixels"]  # fmt: skip
+    surface = list((result.get("surface") or {}).get("metrics", []))  # eval --surface: hd, hd95, assd, nsd@t
+    unit = _surface_unit(result)
+    columns = ["IoU", *(["BF", "Boundary IoU"] if has_bf else []), "Accuracy", "Precision", "Dice",
+               *[_surface_label(m, unit) for m in surface], "pixel share", "GT pixels", "predicted pixels"]  # fmt: skip
     rows = []
     for r, col in zip(per_class, colors, strict=True):
         share = int(r.get("gt_pixels") or 0) / total
         cells = [r.get("iou"), *([r.get("bf"), r.get("biou")] if has_bf else []), r.get("accuracy"),
                  r.get("precision"), r.get("dice")]  # fmt: skip
         values = [(pct(v), _num(v)) for v in cells]
+        values += [_surface_cell(m, r.get(m)) for m in surface]
         values.append((f"{100 * share:.2f}", share))
         values.append((f"{int(r.get('gt_pixels') or 0):,}", float(r.get("gt_pixels") or 0)))
         values.append((f"{int(r.get('pred_pixels') or 0):,}", float(r.get("pred_pixels") or 0)))
@@ -189,6 +192,43 @@ def _class_rows(
                      "absent": r.get("iou") is None,
                      "cells": [{"text": t, "sort": "" if math.isnan(v) else repr(v)} for t, v in values]})  # fmt: skip
     return rows, columns
+
+
+def _surface_unit(result: Mapping[str, Any]) -> str:
+    units = str((result.get("policy") or {}).get("surface_units", ""))
+    return "px" if units.startswith("pixels") else "mm" if units else ""
+
+
+def _surface_label(metric: str, unit: str) -> str:
+    """Column title of a surface metric: ``HD95 (mm)``, ``NSD@1`` (a share, shown in %)."""
+    name = metric.upper() if not metric.startswith("nsd") else "NSD" + metric[3:]
+    return name if metric.startswith("nsd") or not unit else f"{name} ({unit})"
+
+
+def _surface_cell(metric: str, value: Any) -> tuple[str, float]:
+    if metric.startswith("nsd"):
+        return pct(value), _num(value)
+    v = _num(value)
+    return ("–" if math.isnan(v) else f"{v:.2f}"), v
+
+
+def _surface_cards(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cards for the mean over cases of each surface metric (eval --surface)."""
+    unit = _surface_unit(result)
+    cards = []
+    for metric in (result.get("surface") or {}).get("metrics", []):
+        if metric == "hd":
+            continue
+        v = _num(result.get(f"mean_{metric}"))
+        nsd = metric.startswith("nsd")
+        text = pct(v) if nsd else ("–" if math.isnan(v) else f"{v:.2f}")
+        ci = (result.get("ci") or {}).get(f"mean_{metric}")
+        level = (result.get("ci") or {}).get("level", 0.95)
+        bounds = [_surface_cell(metric, ci[k])[0] for k in ("low", "high")] if ci else []
+        cards.append({"label": _surface_label(metric, ""), "value": text, "unit": "%" if nsd else unit,
+                      "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
+                      "note": "mean over cases"})  # fmt: skip
+    return cards
 
 
 def _comparison_table(comparison: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,6 +420,7 @@ def build_report(
         _card("Boundary IoU", "biou", result),
         _card("mean Dice", "mean_dice", result),
         _card("mIoU per image", "miou_per_image", result, "mean of per-image mIoU"),
+        *_surface_cards(result),
     ]
     context = {
         "title": title or "segwise evaluation report",

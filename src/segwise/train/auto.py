@@ -43,7 +43,7 @@ CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 2
 MAX_CROP = 512  # longest crop side
 MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
 HALF_RES_SHARE = 0.35  # share of the training time spent at half resolution (CamVid recipe: 31 of 86 min)
-TRAIN_SHARE = 0.92  # share of the budget (after setup) that planned epochs and validations may use
+TRAIN_SHARE = 0.95  # share of the budget (after setup) that planned epochs and validations may use
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
 MAX_VALIDATIONS = 20
 RARE_BINARY = 0.15  # binary task: foreground below this share of labelled pixels -> CE + Dice
@@ -437,7 +437,8 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     # validation cost and count
     val_s = m.val_s * fp.num_val
     n_val = max(2, min(MAX_VALIDATIONS, int(VAL_SHARE * budget / max(val_s, 1e-9))))
-    usable = TRAIN_SHARE * budget - n_val * val_s
+    # the run stops when one more epoch and two validations would pass the limit: keep that margin
+    usable = min(TRAIN_SHARE * budget, budget - 2 * val_s) - (n_val + 2) * val_s
 
     workers = 0 if m.cores <= 2 else min(m.cores - 1, 8)  # data.workers = -1 (default_num_workers)
 
@@ -473,8 +474,8 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     strength = 0.5 if fp.num_train >= 200 else 0.75 if fp.num_train >= 50 else 1.0
     if half is not None and usable >= 2 * full_s:
         half_s = epoch_s(net, half)
-        e_half = max(1, int(HALF_RES_SHARE * usable / half_s))
-        e_full = max(1, int((usable - e_half * half_s) / full_s))
+        e_full = max(1, int((1 - HALF_RES_SHARE) * usable / full_s))
+        e_half = max(1, int((usable - e_full * full_s) / half_s))  # the rest, rounding included
         cfg.stages = [
             StageConfig(
                 name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5)
@@ -484,7 +485,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         reasons["schedule"] = (
             f"{e_half} epochs of {half[0]}x{half[1]} crops of images downscaled by 2 ({half_s:.0f} s each), then "
             f"{e_full} at full resolution ({full_s:.0f} s each, lr 5e-4 with a fresh cosine): "
-            f"{HALF_RES_SHARE:.0%} of the training time at half resolution, as the CamVid recipe"
+            f"about {HALF_RES_SHARE:.0%} of the training time at half resolution, as the CamVid recipe"
         )
         expected_train = e_half * half_s + e_full * full_s
         epochs = e_half + e_full
