@@ -197,3 +197,12 @@ def test_auto_usage_errors_exit_2(tmp_path):
     assert proc.returncode == 2 and "--minutes" in proc.stderr
     proc = run_cli(["train", "--minutes", "3"])
     assert proc.returncode == 2 and "--auto" in proc.stderr
+
+
+def test_checkpoint_writes_are_budgeted_per_epoch():
+    fp = fingerprint(classes=2, shares=[0.9, 0.1], size=(192, 192), n_train=64, n_val=16)
+    fast_disk = machine(fp)
+    slow_disk = dataclasses.replace(fast_disk, save_s={DEFAULT_NET: 2.0})
+    plain, slow = make_plan(fp, 10, fast_disk), make_plan(fp, 10, slow_disk)
+    assert slow.config.total_epochs() < plain.config.total_epochs()
+    assert slow.expected["total"] <= 600

@@ -156,6 +156,7 @@ class Machine:
     train_s: dict[str, float] = field(default_factory=dict)  # "net@HxW" -> seconds per image
     val_s: float = 0.0  # seconds per validation image at the median image size
     load_s: float = 0.0  # seconds per training image loaded and augmented
+    save_s: dict[str, float] = field(default_factory=dict)  # network -> seconds to write a checkpoint
     setup_seconds: float = 0.0
 
     def quantised(self) -> Machine:
@@ -167,6 +168,7 @@ class Machine:
         out = copy.deepcopy(self)
         out.train_s = {k: q(v) for k, v in self.train_s.items()}
         out.val_s, out.load_s = q(self.val_s), q(self.load_s)
+        out.save_s = {k: q(v) for k, v in self.save_s.items()}
         out.setup_seconds = 10.0 * math.ceil(self.setup_seconds / 10.0)
         return out
 
@@ -217,7 +219,7 @@ def candidates(fp: Fingerprint, minutes: float) -> list[tuple[str, list[int]]]:
 
 
 def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels: int, classes: int,
-                device: Any, amp_dtype: Any, steps: int) -> float:  # fmt: skip
+                device: Any, amp_dtype: Any, steps: int) -> tuple[float, float]:  # fmt: skip
     import torch
 
     from segwise.train.optim import create_optimizer
@@ -237,7 +239,19 @@ def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels:
             torch.cuda.synchronize()
         if i:
             times.append(time.perf_counter() - t0)
-    return float(np.median(times)) / batch
+    return float(np.median(times)) / batch, _time_save(model, opt)
+
+
+def _time_save(model: Any, opt: Any) -> float:
+    """Seconds to write the weights and the optimizer state (what every epoch's last.pt holds)."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, Path(tmp) / "ckpt.pt")
+        return time.perf_counter() - t0
 
 
 def _time_forward(model: Any, size: list[int], channels: int, device: Any, amp_dtype: Any) -> float:
@@ -296,9 +310,10 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
     loss_fn = create_loss("ce+lovasz", ignore_index=fp.ignore_index, check_targets=False)
     for net, crop in candidates(fp, minutes):
         model = _network(net, fp).to(device).to(memory_format=torch.channels_last)
-        machine.train_s[_key(net, crop)] = _time_steps(
+        machine.train_s[_key(net, crop)], save = _time_steps(
             model, loss_fn, batch, crop, fp.in_channels, fp.num_classes, device, amp_dtype, steps
         )
+        machine.save_s.setdefault(net, save)
         if net == DEFAULT_NET and not machine.val_s:
             machine.val_s = _time_forward(model, fp.image_size, fp.in_channels, device, amp_dtype)
         del model
@@ -444,7 +459,10 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
 
     def epoch_s(net: str, c: list[int]) -> float:  # loading in the main process adds; workers overlap
         step = _interp(m.train_s, net, c)
-        return images_per_epoch * (step + m.load_s if workers == 0 else max(step, m.load_s / workers))
+        per_image = step + m.load_s if workers == 0 else max(step, m.load_s / workers)
+        # every epoch writes last.pt, and best.pt when validation improves (counted as half the epochs)
+        save = 1.5 * m.save_s.get(net, m.save_s.get(DEFAULT_NET, 0.0))
+        return images_per_epoch * per_image + save
 
     def passes(net: str) -> float:  # full-resolution-equivalent passes over the training data
         full = epoch_s(net, crop)
