@@ -43,7 +43,7 @@ CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 2
 MAX_CROP = 512  # longest crop side
 MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
 HALF_RES_SHARE = 0.35  # share of the training time spent at half resolution (CamVid recipe: 31 of 86 min)
-TRAIN_SHARE = 0.95  # share of the budget (after setup) that planned epochs and validations may use
+TRAIN_SHARE = 0.93  # share of the budget (after setup) that planned epochs and validations may use
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
 MAX_VALIDATIONS = 20
 RARE_BINARY = 0.15  # binary task: foreground below this share of labelled pixels -> CE + Dice
@@ -51,7 +51,7 @@ EXTREME_RARE = 0.001  # several classes: a present class below this share -> squ
 BIG_NET_PASSES = 150.0  # full-resolution passes over the data a bigger network must still get
 QUANTUM = 2**0.25  # timings are rounded to a power of this (a quarter octave)
 CPU_BATCH, GPU_BATCH = 4, 16
-SETUP_RESERVE = 15.0  # seconds kept for building the data and the model, and for the last checkpoint
+SETUP_RESERVE = 20.0  # seconds kept for building the data and the model, and for the last checkpoint
 
 # name -> (encoder, decoder channels); the first is the default and the CamVid recipe's network
 NETWORKS: dict[str, tuple[str, list[int]]] = {

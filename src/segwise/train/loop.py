@@ -441,6 +441,8 @@ def _train(
 
     first_stage, total_epochs, stop = run.stage, cfg.total_epochs(), False
     val_seconds = 0.0  # the last validation's duration (train.time_limit_includes_validation)
+    wall_origin = time.perf_counter() - run.wall_seconds  # wall time counts epochs, validations and saves
+    epoch_mark: float | None = None  # end of the last validation: an epoch's cost includes the saves after it
     for s_idx in range(first_stage, len(stages)):
         stage = stages[s_idx]
         lr, schedule, augment, crop = _stage_settings(cfg, stage)
@@ -462,7 +464,7 @@ def _train(
         lr_fn = _stage_lr(cfg.schedule, schedule, lr, start, steps_per_epoch * stage.epochs, warmup)
 
         for _ in range(run.stage_epoch, stage.epochs):
-            epoch_start, wall_before = time.perf_counter(), run.wall_seconds
+            epoch_start = epoch_mark if epoch_mark is not None else time.perf_counter()
             sampler = data.train_loader.sampler
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(run.epoch)
@@ -480,7 +482,7 @@ def _train(
                 "img_per_s": stats.images * dist_info.world_size / max(stats.seconds, 1e-9),
                 "epoch_seconds": stats.seconds,
             }  # fmt: skip
-            run.wall_seconds = wall_before + time.perf_counter() - epoch_start
+            run.wall_seconds = time.perf_counter() - wall_origin
             out_of_time = time_is_up(cfg.train, run, time.perf_counter() - epoch_start, val_seconds)
             # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
             improved = False
@@ -492,7 +494,8 @@ def _train(
                 )
                 val_seconds = time.perf_counter() - val_start
                 improved = run.record_validation(row["val_miou"])
-            run.wall_seconds = wall_before + time.perf_counter() - epoch_start
+            epoch_mark = time.perf_counter()
+            run.wall_seconds = epoch_mark - wall_origin
             run.history.append(row)
             patience = cfg.train.early_stopping_patience
             stop = (patience > 0 and run.stale_epochs >= patience) or out_of_time
@@ -518,8 +521,11 @@ def _train(
                     save_checkpoint(run_dir / "best.pt", payload)
                 log.epoch_end(row, run.best_miou)
             if stop:
-                reason = "time limit" if out_of_time else f"no val mIoU gain for {run.stale_epochs} epochs"
-                log.note(f"stopping early: {reason}")
+                if run.stage < len(stages):  # the last epoch of the last stage is no early stop
+                    reason = (
+                        "time limit" if out_of_time else f"no val mIoU gain for {run.stale_epochs} epochs"
+                    )
+                    log.note(f"stopping early: {reason}")
                 break
         if stop:
             break
