@@ -29,7 +29,7 @@ def fingerprint(*, classes: int = 11, shares: list[float] | None = None, size=(3
     return Fingerprint(
         data={"dataset": "folder", "root": "/data/x", "options": {"images": "img", "masks": "gt"}},
         class_names=[f"c{i}" for i in range(classes)], ignore_index=255, in_channels=3, mask_encoding="index",
-        roi=False, num_train=n_train, num_val=n_val, image_size=list(size), min_size=list(size),
+        roi=False, num_train=n_train, num_val=n_val, image_size=list(size), min_size=list(size), max_size=list(size),
         class_share=shares, class_images=[1.0] * classes, object_area=[1000.0] * classes,
     )  # fmt: skip
 
@@ -206,3 +206,17 @@ def test_checkpoint_writes_are_budgeted_per_epoch():
     plain, slow = make_plan(fp, 10, fast_disk), make_plan(fp, 10, slow_disk)
     assert slow.config.total_epochs() < plain.config.total_epochs()
     assert slow.expected["total"] <= 600
+
+
+def test_slices_of_volumes_get_no_colour_jitter_and_mixed_sizes_validate_one_at_a_time():
+    fp = fingerprint(classes=3, shares=[0.9, 0.07, 0.03], size=(256, 256), n_train=1500, n_val=300)
+    fp.data["dataset"] = "volumes"
+    cfg = make_plan(fp, 30, machine(fp)).config
+    steps = [cfg.data.augment, *(s.augment for s in cfg.stages)]
+    assert all(isinstance(a, list) for a in steps if a)
+    assert not any(isinstance(x, dict) and x["name"] == "color_jitter" for a in steps if a for x in a)
+    assert cfg.data.val_batch_size == 1  # CPU
+    gpu = make_plan(fp, 30, machine(fp, speed=0.05, device="cuda")).config
+    assert gpu.data.val_batch_size == 8
+    mixed = dataclasses.replace(fp, max_size=[300, 400])
+    assert make_plan(mixed, 30, machine(fp, speed=0.05, device="cuda")).config.data.val_batch_size == 1

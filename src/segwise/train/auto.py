@@ -36,7 +36,7 @@ from segwise.errors import InputError
 from segwise.io_utils import atomic_write_text, write_json
 from segwise.train.config import Config, StageConfig, config_from_dict, config_to_dict, config_to_toml
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 
 # --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
 CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 240x320 of 360x480)
@@ -79,6 +79,7 @@ class Fingerprint:
     num_val: int
     image_size: list[int]  # median [H, W] of the training images
     min_size: list[int]  # smallest [H, W] seen
+    max_size: list[int]  # largest [H, W] seen
     class_share: list[float]  # share of the labelled training pixels, per class
     class_images: list[float]  # share of the training images that hold the class
     object_area: list[float | None]  # median connected-component area per class, pixels (None: absent)
@@ -134,6 +135,7 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         num_val=len(val_set),
         image_size=[int(v) for v in np.median(hw, axis=0)],
         min_size=[int(v) for v in hw.min(axis=0)],
+        max_size=[int(v) for v in hw.max(axis=0)],
         class_share=[round(float(v), 6) if math.isfinite(v) else 0.0 for v in stats.share],
         class_images=[round(float(v) / stats.num_images, 4) for v in stats.images],
         object_area=[float(np.median(a)) if a else None for a in areas],
@@ -278,7 +280,8 @@ def _time_loading(data_cfg: Any, crop: list[int], seed: int, n: int = 8) -> floa
     from segwise.train.build import build_datasets, train_transforms
 
     train_set, _ = build_datasets(data_cfg, seed)
-    train_set.transforms = train_transforms(data_cfg, train_set.spec, seed, "light", crop)
+    steps = _augment_steps(0.5, color=_has_colors({"dataset": data_cfg.dataset}))
+    train_set.transforms = train_transforms(data_cfg, train_set.spec, seed, steps, crop)
     idx = _even_sample(len(train_set), n)
     t0 = time.perf_counter()
     for i in idx:
@@ -389,17 +392,24 @@ def _interp(train_s: dict[str, float], net: str, crop: list[int]) -> float:
     return v * pix / pixels(k)
 
 
-def _augment_steps(strength: float, scale: float = 1.0) -> list[Any]:
-    """The ``light``/``strong`` preset's steps at ``strength``, with images first scaled by ``scale``."""
+def _augment_steps(strength: float, scale: float = 1.0, color: bool = True) -> list[Any]:
+    """The ``light``/``strong`` preset's steps at ``strength``, with images first scaled by ``scale``;
+    without colour jitter for slices of volumes (float intensities, not colours)."""
     lo, hi = 0.5**strength * scale, 2.0**strength * scale
-    return [
+    steps: list[Any] = [
         {"name": "random_scale", "range": [round(lo, 3), round(hi, 3)]},
         "random_crop",
         "hflip",
         {"name": "rotate", "degrees": round(10.0 * strength, 2)},
-        {"name": "color_jitter", "brightness": round(0.3 * strength, 3), "contrast": round(0.3 * strength, 3),
-         "saturation": round(0.3 * strength, 3)},
-    ]  # fmt: skip
+    ]
+    if color:
+        steps.append({"name": "color_jitter", "brightness": round(0.3 * strength, 3),
+                      "contrast": round(0.3 * strength, 3), "saturation": round(0.3 * strength, 3)})  # fmt: skip
+    return steps
+
+
+def _has_colors(data: dict[str, Any]) -> bool:
+    return data.get("dataset") != "volumes"
 
 
 def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 0,
@@ -409,7 +419,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
 
     Example:
         >>> fp = Fingerprint({"dataset": "folder", "root": "d", "options": {}}, ["bg", "vessel"], 255, 3,
-        ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0], [9e4, 500.0])
+        ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0], [9e4, 500.0])
         >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x368": 0.3,
         ...             "unet-resnet18-slim@192x184": 0.08}, val_s=0.5, load_s=0.02, setup_seconds=25)
         >>> plan = make_plan(fp, 15, m)
@@ -433,7 +443,9 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     for key in ("dataset", "root", "options", "train_split", "val_split"):
         if key in fp.data:
             setattr(d, key, copy.deepcopy(fp.data[key]))
-    d.workers, d.cache, d.val_batch_size = -1, True, 8 if m.device == "cpu" else 16
+    # whole images are validated: batch them only on a GPU and when every sampled image has one size
+    d.workers, d.cache = -1, True
+    d.val_batch_size = 8 if m.device != "cpu" and fp.image_size == fp.max_size == fp.min_size else 1
     batch = min(m.batch_size, max(1, fp.num_train))
     d.batch_size = batch
     steps_per_epoch = max(1, fp.num_train // batch) if fp.num_train >= batch else 1
@@ -490,13 +502,14 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     # stages: half resolution first, then full (CamVid recipe), or one stage
     full_s = epoch_s(net, crop)
     strength = 0.5 if fp.num_train >= 200 else 0.75 if fp.num_train >= 50 else 1.0
+    color = _has_colors(fp.data)
     if half is not None and usable >= 2 * full_s:
         half_s = epoch_s(net, half)
         e_full = max(1, int((1 - HALF_RES_SHARE) * usable / full_s))
         e_half = max(1, int((usable - e_full * full_s) / half_s))  # the rest, rounding included
         cfg.stages = [
             StageConfig(
-                name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5)
+                name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5, color)
             ),
             StageConfig(name="full-res", epochs=e_full, lr=5e-4),
         ]
@@ -519,7 +532,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
             + ("the half-resolution crops would be below 64 px" if half is None else "too short to split")
             + (f"; {t.max_train_batches} batches per epoch to fit" if t.max_train_batches else "")
         )
-    d.augment = "light" if strength == 0.5 else _augment_steps(strength)
+    d.augment = "light" if strength == 0.5 and color else _augment_steps(strength, 1.0, color)
     reasons["augment"] = (
         f"strength {strength} (scale, rotation, colour jitter, horizontal flips): "
         + ("the light preset for 200+ training images, as the CamVid recipe" if strength == 0.5
