@@ -46,6 +46,7 @@ HALF_RES_SHARE = 0.35  # share of the training time spent at half resolution (Ca
 TRAIN_SHARE = 0.93  # share of the budget (after setup) that planned epochs and validations may use
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
 MAX_VALIDATIONS = 20
+VAL_OVERHEAD = 1.1  # loading and scoring on top of the timed forward pass (vessels: 1.0; CamVid: 1.0-1.3)
 RARE_BINARY = 0.15  # binary task: foreground below this share of labelled pixels -> CE + Dice
 EXTREME_RARE = 0.001  # several classes: a present class below this share -> square-root MFB weights
 BIG_NET_PASSES = 150.0  # full-resolution passes over the data a bigger network must still get
@@ -462,7 +463,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     reasons["batch_size"] = f"{batch}: {'CPU' if m.device == 'cpu' else 'GPU'} default"
 
     # validation cost and count
-    val_s = m.val_s * fp.num_val
+    val_s = VAL_OVERHEAD * m.val_s * fp.num_val  # one image per forward pass on CPU, as measured
     n_val = max(2, min(MAX_VALIDATIONS, int(VAL_SHARE * budget / max(val_s, 1e-9))))
     # the run stops when one more epoch and two validations would pass the limit: keep that margin
     usable = min(TRAIN_SHARE * budget, budget - 2 * val_s) - (n_val + 2) * val_s
