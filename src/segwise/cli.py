@@ -625,6 +625,12 @@ def train_cmd(
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="--auto: write and print the plan, do not train.")
     ] = False,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure", help="--auto: time this machine again instead of reusing its stored timings."
+        ),
+    ] = False,
 ) -> None:
     """Train a model from a TOML config (see examples/), or with --auto from a plan fitted to a time
     budget (docs/auto.md). Works under torchrun for several processes."""
@@ -642,14 +648,14 @@ def train_cmd(
             raise InputError("--auto needs --minutes M, the time budget (e.g. --minutes 15).")
         plan_dir, _ = run_auto(
             auto, minutes, out=str(out) if out else None, device=device, seed=seed, plan_only=plan_only,
-            console=console, started=_STARTED,
+            console=console, started=_STARTED, remeasure=remeasure,
         )  # fmt: skip
         console.print(f"plan: {plan_dir / 'plan.json'}, config: {plan_dir / 'config.toml'}")
         if not plan_only:
             console.print(f"run folder: {plan_dir / 'run'}")
         return
-    if minutes is not None or out is not None or plan_only:
-        raise InputError("--minutes, --out and --plan-only go with --auto ROOT.")
+    if minutes is not None or out is not None or plan_only or remeasure:
+        raise InputError("--minutes, --out, --plan-only and --remeasure go with --auto ROOT.")
     if resume is not None and (config is not None or overrides):
         raise InputError("--resume continues a run with its saved config; drop --config/--set.")
     cfg = load_config(config, overrides or [])

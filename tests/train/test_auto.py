@@ -167,8 +167,9 @@ def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_che
     root = make_shapes_dataset(tmp_path / "shapes", num_images=40, height=64, width=80, seed=3)
     out = tmp_path / "auto"
     t0 = time.perf_counter()
+    env = {"OMP_NUM_THREADS": "2", "SEGWISE_CACHE": str(tmp_path / "cache")}
     proc = run_cli(["train", "--auto", str(root), "--minutes", "1", "--out", str(out), "--device", "cpu"],
-                   env_extra={"OMP_NUM_THREADS": "2"}, timeout=180)  # fmt: skip
+                   env_extra=env, timeout=180)  # fmt: skip
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert elapsed <= 60, f"--minutes 1 took {elapsed:.1f} s"
@@ -182,12 +183,16 @@ def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_che
     # config.toml is a normal config that reproduces the plan
     cfg = load_config(out / "config.toml")
     assert config_to_dict(cfg) == plan["config"]
-    # --plan-only replans without training, and refuses nothing of the finished run
-    again = run_cli(
-        ["train", "--auto", str(root), "--minutes", "1", "--out", str(tmp_path / "p"), "--plan-only"]
-    )
+    # --plan-only replans without training; the stored timings of this machine give the same plan
+    again = run_cli(["train", "--auto", str(root), "--minutes", "1", "--out", str(tmp_path / "p"), "--plan-only",
+                     "--device", "cpu"], env_extra=env)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
     assert (tmp_path / "p" / "plan.json").is_file() and not (tmp_path / "p" / "run").exists()
+    replan = json.loads((tmp_path / "p" / "plan.json").read_text())
+    assert replan["machine"] == plan["machine"] and replan["fingerprint"] == plan["fingerprint"]
+    replan["config"]["train"]["out_dir"] = plan["config"]["train"]["out_dir"]
+    assert replan["config"] == plan["config"]
+    assert (tmp_path / "cache" / "machines.json").is_file()
 
 
 def test_auto_usage_errors_exit_2(tmp_path):

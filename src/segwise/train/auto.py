@@ -22,6 +22,7 @@ validation, so the run ends within the budget.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import platform
@@ -161,6 +162,7 @@ class Machine:
     load_s: float = 0.0  # seconds per training image loaded and augmented
     save_s: dict[str, float] = field(default_factory=dict)  # network -> seconds to write a checkpoint
     setup_seconds: float = 0.0
+    measured_at: str = ""  # when these timings were taken (reused from timings_file() until --remeasure)
 
     def quantised(self) -> Machine:
         """The timings rounded to a quarter octave, and setup to 10 s up: the machine class plans use."""
@@ -290,11 +292,36 @@ def _time_loading(data_cfg: Any, crop: list[int], seed: int, n: int = 8) -> floa
     return (time.perf_counter() - t0) / max(len(idx), 1)
 
 
+def timings_file() -> Path:
+    """Where measured timings are kept per machine class and dataset: ``machines.json`` in the
+    decode cache folder (``$SEGWISE_CACHE``, else ``~/.cache/segwise/decoded``)."""
+    from segwise.data.cache import default_cache_dir
+
+    return default_cache_dir() / "machines.json"
+
+
+def _timings_key(machine: Machine, fp: Fingerprint, minutes: float) -> str:
+    import torch
+
+    data = json.dumps(fp.data, sort_keys=True, default=str)
+    nets = ",".join(_key(n, c) for n, c in candidates(fp, minutes))
+    return (
+        f"{machine.device}|{machine.name}|{machine.cores} cores|{machine.amp}|torch {torch.__version__}|"
+        f"batch {machine.batch_size}|{fp.in_channels} ch|{fp.num_classes} classes|{nets}|{data}"
+    )
+
+
 def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name: str = "auto",
-                    *, seed: int = 0, steps: int = 3, started: float | None = None) -> Machine:  # fmt: skip
+                    *, seed: int = 0, steps: int = 3, started: float | None = None,
+                    remeasure: bool = False) -> Machine:  # fmt: skip
     """Time the :func:`candidates` on ``device_name`` (one warm-up and ``steps`` timed training steps
     each, CE + Lovász, AdamW, channels-last, under ``train.amp = "auto"``), one validation forward
-    pass at the median image size, and the loading of a few training images."""
+    pass at the median image size, and the loading of a few training images.
+
+    The timings are kept in :func:`timings_file`, keyed on the machine class (device, its name,
+    cores, precision, torch version), the batch and the dataset, and reused on the next call for the
+    same key unless ``remeasure``: the same dataset on the same kind of machine gets the same plan.
+    """
     import torch
 
     from segwise.losses import create_loss
@@ -311,6 +338,15 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
         device=device.type, name=name, cores=_cores(), batch_size=batch,
         amp={torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp_dtype],
     )  # fmt: skip
+    key, path = _timings_key(machine, fp, minutes), timings_file()
+    store: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            store = json.loads(path.read_text())
+        except (OSError, ValueError):
+            store = {}  # a damaged file is measured again and rewritten
+    if key in store and not remeasure:
+        return Machine(**store[key])
     loss_fn = create_loss("ce+lovasz", ignore_index=fp.ignore_index, check_targets=False)
     for net, crop in candidates(fp, minutes):
         model = _network(net, fp).to(device).to(memory_format=torch.channels_last)
@@ -324,6 +360,13 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
     machine.load_s = _time_loading(data_cfg, crop_for(fp.image_size, fp.min_size), seed)
     if started is not None:
         machine.setup_seconds = time.perf_counter() - started
+    machine.measured_at = time.strftime("%Y-%m-%d %H:%M:%S")
+    store[key] = asdict(machine)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(store, indent=1))
+    except OSError:
+        pass  # a read-only cache only costs the reuse
     return machine
 
 
@@ -641,8 +684,8 @@ def auto_data_config(root: str) -> Any:
 
 
 def run_auto(root: str, minutes: float, *, out: str | None = None, device: str = "auto", seed: int = 0,
-             plan_only: bool = False, console: Any = None,
-             started: float | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+             plan_only: bool = False, console: Any = None, started: float | None = None,
+             remeasure: bool = False) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """``segwise train --auto``: plan, write ``OUT/plan.json`` and ``OUT/config.toml``, then train in
     ``OUT/run`` (unless ``plan_only``). Returns the plan folder and the plan document.
 
@@ -659,7 +702,7 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
             "or pass another --out."
         )
     fp = fingerprint_dataset(data_cfg, seed=seed)
-    machine = measure_machine(fp, data_cfg, minutes, device, seed=seed, started=started)
+    machine = measure_machine(fp, data_cfg, minutes, device, seed=seed, started=started, remeasure=remeasure)
     plan = make_plan(fp, minutes, machine, seed=seed, out_dir=str(out_dir / "run"))
     doc = plan.to_dict(fp, machine, minutes)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -693,7 +736,8 @@ def print_plan(doc: dict[str, Any], console: Any) -> None:
     console.print(
         f"dataset: {fp['num_train']} training / {fp['num_val']} validation images, median size "
         f"{fp['image_size'][0]}x{fp['image_size'][1]}, {len(fp['class_names'])} classes; machine: {m['device']} "
-        f"({m['name']}, {m['cores']} cores, {m['amp']}), timing took {m['setup_seconds']:.0f} s"
+        f"({m['name']}, {m['cores']} cores, {m['amp']}); timings of {m['measured_at']} (set-up took "
+        f"{m['setup_seconds']:.0f} s; --remeasure times again)"
     )
     table = Table(title=f"plan for {doc['budget_minutes']:g} minutes")
     table.add_column("choice")
