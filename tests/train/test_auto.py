@@ -85,7 +85,7 @@ def test_image_size_sets_crops_and_the_resolution_schedule():
     small = fingerprint(size=(48, 40), n_train=500)
     cfg = make_plan(small, 10, machine(small)).config
     assert cfg.data.crop_size == [48, 40] and not cfg.stages and cfg.train.epochs >= 1
-    big = fingerprint(size=(2000, 3000), n_train=50)
+    big = fingerprint(size=(2000, 3000), n_train=50, n_val=10)
     cfg = make_plan(big, 30, machine(big)).config
     assert max(cfg.data.crop_size) <= 512 and cfg.data.crop_size[1] == 512
     assert all(v % 16 == 0 for v in cfg.data.crop_size)
@@ -225,3 +225,9 @@ def test_slices_of_volumes_get_no_colour_jitter_and_mixed_sizes_validate_one_at_
     assert gpu.data.val_batch_size == 8
     mixed = dataclasses.replace(fp, max_size=[300, 400])
     assert make_plan(mixed, 30, machine(fp, speed=0.05, device="cuda")).config.data.val_batch_size == 1
+
+
+def test_a_budget_without_room_for_validation_is_refused():
+    fp = fingerprint(n_val=2000)  # validation alone would take longer than the budget
+    with pytest.raises(InputError, match="leaves no time to train.*at least"):
+        make_plan(fp, 2, machine(fp, setup=20))

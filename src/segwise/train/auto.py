@@ -510,6 +510,13 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     n_val = max(2, min(MAX_VALIDATIONS, int(VAL_SHARE * budget / max(val_s, 1e-9))))
     # the run stops when one more epoch and two validations would pass the limit: keep that margin
     usable = min(TRAIN_SHARE * budget, budget - 2 * val_s) - (n_val + 2) * val_s
+    if usable <= 0:
+        need = m.setup_seconds + SETUP_RESERVE + (2 * 2 + 2) * val_s / TRAIN_SHARE + 60
+        raise InputError(
+            f"--minutes {minutes:g} leaves no time to train: set-up takes {m.setup_seconds:.0f} s and one "
+            f"validation of the {fp.num_val} validation images {val_s:.0f} s on this machine. Give at least "
+            f"{math.ceil(need / 60)} minutes (or validate on fewer images: a smaller val split)."
+        )
 
     workers = 0 if m.cores <= 2 else min(m.cores - 1, 8)  # data.workers = -1 (default_num_workers)
 
@@ -578,7 +585,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         )
     d.augment = "light" if strength == 0.5 and color else _augment_steps(strength, 1.0, color)
     reasons["augment"] = (
-        f"strength {strength} (scale, rotation, colour jitter, horizontal flips): "
+        f"strength {strength} (scale, rotation, {'colour jitter, ' if color else ''}horizontal flips): "
         + ("the light preset for 200+ training images, as the CamVid recipe" if strength == 0.5
            else f"stronger for a small training set ({fp.num_train} images)")
     )  # fmt: skip
