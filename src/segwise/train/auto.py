@@ -232,8 +232,8 @@ def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels:
     opt = create_optimizer("adamw", list(model.parameters()), 1e-3, weight_decay=1e-4)
     x = torch.randn(batch, channels, *crop, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, classes, (batch, *crop), device=device)
-    times = []
-    for i in range(steps + 1):  # one warm-up step
+
+    def step() -> float:
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss = loss_fn(model(x), y)
@@ -242,8 +242,13 @@ def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels:
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - t0)
+        return time.perf_counter() - t0
+
+    # a fast step gets more warm-up and more timed steps (the first few run slower than the rest)
+    fast = step() < 1.0
+    for _ in range(2 if fast else 0):
+        step()
+    times = [step() for _ in range(2 * steps if fast else steps)]
     return float(np.median(times)) / batch, _time_save(model, opt)
 
 
@@ -479,7 +484,7 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     budget = 60.0 * minutes - m.setup_seconds - SETUP_RESERVE
     if budget <= 0:
         raise InputError(
-            f"--minutes {minutes} leaves no time to train: fingerprinting and timing this machine took "
+            f"--minutes {minutes:g} leaves no time to train: fingerprinting and timing this machine took "
             f"{machine.setup_seconds:.0f} s. Give at least {math.ceil((m.setup_seconds + 40) / 60)} minutes."
         )
     cfg = Config()
