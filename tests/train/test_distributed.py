@@ -34,3 +34,22 @@ def test_two_process_gloo_validation_equals_single_process(shapes_root, tmp_path
     assert float(rows[0]["val_miou"]) == pytest.approx(single["miou"], abs=1e-12)
     assert float(rows[0]["val_pixel_accuracy"]) == pytest.approx(single["pixel_accuracy"], abs=1e-12)
     assert float(rows[0]["val_mean_accuracy"]) == pytest.approx(single["mean_accuracy"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_at_the_time_limit(shapes_root, tmp_path):
+    """The time limit is read from each process's clock; the processes agree (any_rank) and stop at
+    the same epoch instead of one waiting for the other."""
+    out = tmp_path / "ddp_limit"
+    sets = tiny_overrides(
+        shapes_root, out, **{"train.epochs": "3", "train.amp": '"none"', "data.batch_size": "2",
+                             "train.time_limit_minutes": "0.0001", "train.time_limit_includes_validation": "true"},
+    )  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518",
+           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 1 and rows[0]["val_miou"]  # stopped after the first epoch, validated
+    assert "stopping early: time limit" in res.stdout + res.stderr

@@ -49,6 +49,21 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every process when ``flag`` is true on any: a decision taken from each process's own
+    clock (the time limit) must be the same on all, or they stop at different epochs and hang.
+
+    Example:
+        >>> any_rank(True, DistInfo(), torch.device("cpu")), any_rank(False, DistInfo(), torch.device("cpu"))
+        (True, False)
+    """
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

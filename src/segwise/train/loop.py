@@ -42,7 +42,7 @@ from segwise.train.config import (
     config_to_toml,
 )
 from segwise.train.device import autocast_dtype, select_device
-from segwise.train.distributed import DistInfo, cleanup_distributed, init_distributed
+from segwise.train.distributed import DistInfo, any_rank, cleanup_distributed, init_distributed
 from segwise.train.ema import ModelEma
 from segwise.train.rng import rng_state, set_rng_state
 from segwise.train.rundir import RunFolder
@@ -484,6 +484,7 @@ def _train(
             }  # fmt: skip
             run.wall_seconds = time.perf_counter() - wall_origin
             out_of_time = time_is_up(cfg.train, run, time.perf_counter() - epoch_start, val_seconds)
+            out_of_time = any_rank(out_of_time, dist_info, device)  # every process stops at the same epoch
             # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
             improved = False
             if run.epoch % cfg.train.eval_every == 0 or stage_done or out_of_time:
