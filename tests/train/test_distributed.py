@@ -14,16 +14,21 @@ from segwise.train.runs import evaluate_checkpoint
 from tests.train.conftest import tiny_overrides
 
 
+def _torchrun_train(sets: list[str], port: int) -> subprocess.CompletedProcess:
+    """`segwise train --set ...` under torchrun with 2 CPU processes (gloo)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
 @pytest.mark.slow
 def test_two_process_gloo_validation_equals_single_process(shapes_root, tmp_path):
     out = tmp_path / "ddp"
     sets = tiny_overrides(
         shapes_root, out, **{"train.epochs": "1", "train.amp": '"none"', "data.batch_size": "2"}
     )
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    res = _torchrun_train(sets, port=29517)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 1  # only rank 0 writes
@@ -45,10 +50,7 @@ def test_two_processes_stop_together_at_the_time_limit(shapes_root, tmp_path):
         shapes_root, out, **{"train.epochs": "3", "train.amp": '"none"', "data.batch_size": "2",
                              "train.time_limit_minutes": "0.0001", "train.time_limit_includes_validation": "true"},
     )  # fmt: skip
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518",
-           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    res = _torchrun_train(sets, port=29518)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 1 and rows[0]["val_miou"]  # stopped after the first epoch, validated
