@@ -369,7 +369,7 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
     store[key] = asdict(machine)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(store, indent=1))
+        write_json(path, store)
     except OSError:
         pass  # a read-only cache only costs the reuse
     return machine
