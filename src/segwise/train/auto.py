@@ -44,6 +44,9 @@ CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 2
 MAX_CROP = 512  # longest crop side
 MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
 HALF_RES_SHARE = 0.35  # share of the training time at half resolution (CamVid recipe, fp32: 36%)
+# the full-resolution cosine is planned over this many times the epochs that fit, and the time limit
+# ends it with the learning rate still at about a third of its peak (CamVid recipe, fp32: 28 of 44)
+FULL_RES_COSINE = 1.5
 TRAIN_SHARE = 0.93  # share of the budget (after setup) that planned epochs and validations may use
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
 MAX_VALIDATIONS = 20
@@ -561,8 +564,9 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     color = _has_colors(fp.data)
     if half is not None and usable >= 2 * full_s:
         half_s = epoch_s(net, half)
-        e_full = max(1, int((1 - HALF_RES_SHARE) * usable / full_s))
-        e_half = max(1, int((usable - e_full * full_s) / half_s))  # the rest, rounding included
+        e_fit = max(1, int((1 - HALF_RES_SHARE) * usable / full_s))  # full-resolution epochs that fit
+        e_half = max(1, int((usable - e_fit * full_s) / half_s))  # the rest, rounding included
+        e_full = max(e_fit + 1, round(FULL_RES_COSINE * e_fit))  # the cosine's length; the time limit ends it
         cfg.stages = [
             StageConfig(
                 name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5, color)
@@ -571,11 +575,12 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         ]
         reasons["schedule"] = (
             f"{e_half} epochs of {half[0]}x{half[1]} crops of images downscaled by 2 ({half_s:.0f} s each), then "
-            f"{e_full} at full resolution ({full_s:.0f} s each, lr 5e-4 with a fresh cosine): "
-            f"about {HALF_RES_SHARE:.0%} of the training time at half resolution, as the CamVid recipe"
+            f"about {e_fit} at full resolution ({full_s:.0f} s each) of a fresh cosine from lr 5e-4 planned over "
+            f"{e_full}, which the time limit ends: about {HALF_RES_SHARE:.0%} of the training time at half "
+            "resolution, and a cosine stopped part-way, as the CamVid recipe"
         )
-        expected_train = e_half * half_s + e_full * full_s
-        epochs = e_half + e_full
+        expected_train = e_half * half_s + e_fit * full_s
+        epochs = e_half + e_fit
     else:
         epochs = max(1, int(usable / full_s))
         t.epochs = epochs
