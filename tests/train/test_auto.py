@@ -64,7 +64,8 @@ def test_longer_budgets_plan_more_epochs_and_every_plan_fits_its_budget():
 
 def test_camvid_like_data_gets_the_camvid_recipe():
     fp = fingerprint()
-    cfg = make_plan(fp, 120, machine(fp)).config
+    plan = make_plan(fp, 120, machine(fp))
+    cfg = plan.config
     assert cfg.data.crop_size == [240, 320]
     assert [s.name for s in cfg.stages] == ["half-res", "full-res"]
     assert cfg.stages[0].crop_size == [120, 160] and cfg.stages[1].lr == 5e-4
@@ -81,7 +82,6 @@ def test_camvid_like_data_gets_the_camvid_recipe():
     half_s = cfg.stages[0].epochs * 367 * (0.35 / 4 * 1.1 + 0.02)
     full_s = fit * 367 * (0.35 + 0.02)
     assert 0.3 < half_s / (half_s + full_s) < 0.4
-    plan = make_plan(fp, 120, machine(fp))
     assert plan.expected["train"] == pytest.approx(half_s + full_s, rel=0.05)
     assert plan.expected["total"] < 60 * 120 * 0.95 and 60 * cfg.train.time_limit_minutes < 60 * 120
 

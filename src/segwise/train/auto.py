@@ -45,7 +45,7 @@ MAX_CROP = 512  # longest crop side
 MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
 HALF_RES_SHARE = 0.35  # share of the training time at half resolution (CamVid recipe, fp32: 36%)
 # the full-resolution cosine is planned over this many times the epochs that fit, and the time limit
-# ends it with the learning rate still at about a third of its peak (CamVid recipe, fp32: 28 of 44)
+# ends it with the learning rate still at a quarter to a third of its peak (CamVid recipe, fp32: 28 of 44)
 FULL_RES_COSINE = 1.5
 TRAIN_SHARE = 0.93  # share of the budget (after setup) that planned epochs and validations may use
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
