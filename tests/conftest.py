@@ -29,3 +29,20 @@ def camvid_root() -> Path:
             pytest.fail(f"{CAMVID_HOWTO} (CI=true: this test must run, not skip)")
         pytest.skip(CAMVID_HOWTO)
     return root
+
+
+HIPPOCAMPUS_HOWTO = (
+    "hippocampus-dev not found: set SEGWISE_HIPPOCAMPUS to a folder with imagesTr/ and labelsTr/ of the "
+    "Medical Segmentation Decathlon's Task04_Hippocampus, or place it at ../shared/data/hippocampus-dev."
+)
+
+
+@pytest.fixture(scope="session")
+def hippocampus_root() -> Path:
+    env = os.environ.get("SEGWISE_HIPPOCAMPUS")
+    root = Path(env) if env else REPO.parent / "shared" / "data" / "hippocampus-dev"
+    if not (root / "labelsTr").is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{HIPPOCAMPUS_HOWTO} (CI=true: this test must run, not skip)")
+        pytest.skip(HIPPOCAMPUS_HOWTO)
+    return root

@@ -210,3 +210,54 @@ def test_early_stopping_on_val_miou(shapes_root, tmp_path, monkeypatch):
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 3  # best at epoch 1, then 2 epochs without gain
     assert ckpt_io.load_checkpoint(out / "last.pt")["finished"]
+
+
+class _ConstantLoss:
+    """A loss whose value is 2.0 (and a term of 3.0) whatever the batch: the epoch mean must be too."""
+
+    def __init__(self) -> None:
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def __call__(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        self.last_terms = {"part": torch.tensor(3.0)}
+        return logits.sum() * 0.0 + 2.0
+
+
+@pytest.mark.parametrize("max_batches", [0, 1, 3, 5, 9])
+def test_train_one_epoch_max_batches_means_over_the_batches_trained_and_loads_no_extra(max_batches):
+    loaded = []
+
+    class Loader:
+        def __iter__(self):
+            for i in range(5):
+                loaded.append(i)
+                yield torch.randn(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
+
+    model = torch.nn.Conv2d(3, 2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    stats, step = loop.train_one_epoch(
+        model, Loader(), _ConstantLoss(), opt, lambda s: 0.1, torch.device("cpu"),
+        start_step=10, amp_dtype=None, max_batches=max_batches,
+    )  # fmt: skip
+    trained = min(5, max_batches or 5)
+    assert step == 10 + trained
+    assert len(loaded) == trained  # no batch loaded past the limit
+    assert stats.images == 2 * trained
+    assert stats.loss == pytest.approx(2.0) and stats.terms["part"] == pytest.approx(3.0)
+
+
+def test_crops_off_the_networks_stride_are_warned_about(shapes_root, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    # the classic U-Net of depth 2 has a stride of 4: 30 rows are not a multiple of it
+    cfg = load_config(None, tiny_overrides(shapes_root, tmp_path / "run", **{"data.crop_size": "[30, 48]",
+                                                                             "train.epochs": "1"}))  # fmt: skip
+    loop.train(cfg, console=Console(file=out, width=200), progress=False)
+    assert "not multiples of the network's stride 4" in out.getvalue()
+    quiet = io.StringIO()
+    cfg = load_config(None, tiny_overrides(shapes_root, tmp_path / "run2", **{"train.epochs": "1"}))
+    loop.train(cfg, console=Console(file=quiet, width=200), progress=False)
+    assert "stride" not in quiet.getvalue()

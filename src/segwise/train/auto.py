@@ -37,17 +37,18 @@ from segwise.errors import InputError
 from segwise.io_utils import atomic_write_text, write_json
 from segwise.train.config import Config, StageConfig, config_from_dict, config_to_dict, config_to_toml
 
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 
 # --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
-CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 240x320 of 360x480)
+CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 256x320 of 360x480)
+SMALL_IMAGE = 128  # image sides up to this are trained whole (crops of the smallest image)
 MAX_CROP = 512  # longest crop side
-MIN_SIDE = 64  # no crop side below this; no half-resolution stage whose crops would be smaller
+MIN_SIDE = 64  # no crop side below this where the image allows; no half-resolution crops below it
+BOTTLENECK_PX = 2  # the encoder's deepest features keep at least this many pixels of the smallest side
 HALF_RES_SHARE = 0.35  # share of the training time at half resolution (CamVid recipe, fp32: 36%)
-# the full-resolution cosine is planned over this many times the epochs that fit, and the time limit
-# ends it with the learning rate still at a quarter to a third of its peak (CamVid recipe, fp32: 28 of 44)
-FULL_RES_COSINE = 1.5
-TRAIN_SHARE = 0.93  # share of the budget (after setup) that planned epochs and validations may use
+HALF_RES_MIN_WIDTH = 8.0  # structures narrower than this (px) are not trained at half resolution
+MIN_SCALED_WIDTH = 4.0  # scale augmentation never shrinks the typical structure below this width (px)
+TIME_SHARE_TRAIN = 0.97  # share of the time limit the stages may plan to fill (the rest: rounding)
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
 MAX_VALIDATIONS = 20
 VAL_OVERHEAD = 1.1  # loading and scoring on top of the timed forward pass (vessels: 1.0; CamVid: 1.0-1.3)
@@ -55,10 +56,15 @@ RARE_BINARY = 0.15  # binary task: foreground below this share of labelled pixel
 EXTREME_RARE = 0.001  # several classes: a present class below this share -> square-root MFB weights
 BIG_NET_PASSES = 150.0  # full-resolution passes over the data a bigger network must still get
 QUANTUM = 2**0.25  # timings are rounded to a power of this (a quarter octave)
-CPU_BATCH, GPU_BATCH = 4, 16
+# batch: about this many crop pixels per step (the CamVid recipe's 4 crops of 256x320), within bounds
+BATCH_PIXELS = {"cpu": 4 * 256 * 320, "cuda": 16 * 256 * 320}
+BATCH_RANGE = {"cpu": (4, 32), "cuda": (8, 64)}
+CPU_BATCH, GPU_BATCH = 4, 16  # the batch the machine's steps are timed at
 SETUP_RESERVE = 20.0  # seconds kept for building the data and the model, and for the last checkpoint
+EXIT_RESERVE = 3.0  # seconds kept after training for the process to finish (the data build counts inside)
 
-# name -> (encoder, decoder channels); the first is the default and the CamVid recipe's network
+# name -> (encoder, decoder channels of a depth-5 encoder); the first is the default and the CamVid
+# recipe's network. A shallower encoder keeps the last channels (depth 4: [64, 32, 16, 16]).
 NETWORKS: dict[str, tuple[str, list[int]]] = {
     "unet-resnet18-slim": ("resnet18", [128, 64, 32, 16, 16]),
     "unet-resnet34-slim": ("resnet34", [128, 64, 32, 16, 16]),
@@ -88,6 +94,9 @@ class Fingerprint:
     class_share: list[float]  # share of the labelled training pixels, per class
     class_images: list[float]  # share of the training images that hold the class
     object_area: list[float | None]  # median connected-component area per class, pixels (None: absent)
+    # typical width of each class's structures in pixels (structure_width; None: absent)
+    class_width: list[float | None] = field(default_factory=list)
+    color: bool = True  # the images hold colour (3 channels that differ), not grey levels or intensities
 
     @property
     def num_classes(self) -> int:
@@ -114,13 +123,19 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         raise InputError(f"the training split of {data_cfg.dataset!r} is empty; nothing to plan for.")
     stats = class_stats(train_set)
     sizes, areas = [], [[] for _ in range(spec.num_classes)]
+    widths: list[list[np.ndarray]] = [[] for _ in range(spec.num_classes)]
+    color = False
     for i in _even_sample(len(train_set), max_images):
-        _, mask = train_set.load_raw(i)
+        image, mask = train_set.load_raw(i)
         sizes.append(mask.shape[:2])
+        color = color or is_color(image)
         _, classes, comp_sizes = connected_components(mask, spec.ignore_index)
         for c, a in zip(classes.tolist(), comp_sizes.tolist(), strict=True):
             if 0 <= c < spec.num_classes:
                 areas[c].append(a)
+        for c in range(spec.num_classes):
+            if (dist := _inside_distance(mask == c)) is not None:
+                widths[c].append(dist)
     hw = np.array(sizes)
     options = data_cfg.options
     return Fingerprint(
@@ -144,7 +159,42 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         class_share=[round(float(v), 6) if math.isfinite(v) else 0.0 for v in stats.share],
         class_images=[round(float(v) / stats.num_images, 4) for v in stats.images],
         object_area=[float(np.median(a)) if a else None for a in areas],
+        class_width=[structure_width(np.concatenate(w)) if w else None for w in widths],
+        color=bool(color and data_cfg.dataset != "volumes"),
     )
+
+
+def _inside_distance(inside: np.ndarray) -> np.ndarray | None:
+    """For each pixel of ``inside``, its Euclidean distance to the nearest pixel outside (1 at the
+    edge); None when no pixel is inside. The image border counts as outside only where it is not."""
+    from scipy.ndimage import distance_transform_edt
+
+    if not inside.any():
+        return None
+    padded = np.pad(inside, 1, mode="edge")  # a structure cut by the image border is not thinner for it
+    return distance_transform_edt(padded)[1:-1, 1:-1][inside]
+
+
+def structure_width(distances: np.ndarray) -> float:
+    """Typical width in pixels of structures whose pixels lie ``distances`` from their edge: a band
+    ``w`` pixels wide has a mean inside distance of about ``w / 4 + 1/2``, so width = 4 x mean - 2.
+
+    Example:
+        >>> m = np.zeros((40, 40), bool); m[:, 10:18] = True     # a band 8 pixels wide
+        >>> structure_width(_inside_distance(m)), structure_width(_inside_distance(np.eye(40, dtype=bool)))
+        (8.0, 2.0)
+    """
+    return round(max(1.0, 4.0 * float(np.mean(distances)) - 2.0), 2)
+
+
+def is_color(image: np.ndarray) -> bool:
+    """Whether an ``(H, W, C)`` image holds colour: three or more channels of which some differ
+    (by more than 2 grey levels at more than 1% of the pixels; greyscale saved as RGB does not)."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    a = image[..., :3].astype(np.int16)
+    differ = (np.abs(a[..., 0] - a[..., 1]) > 2) | (np.abs(a[..., 1] - a[..., 2]) > 2)
+    return bool(differ.mean() > 0.01)
 
 
 # ----------------------------------------------------------------------------- 2. the machine
@@ -181,45 +231,161 @@ class Machine:
         return out
 
 
-def crop_for(image_size: list[int], min_size: list[int]) -> list[int]:
-    """Training crop [H, W]: 2/3 of the median image side rounded down to a multiple of 16, at least
-    64 and within the smallest image; the longer side at most 512 (both sides scaled alike).
+# ----------------------------------------------------------------------------- the geometry rules
+# Each rule is a small pure function of the fingerprint (and where needed the machine and the budget)
+# returning its value and the reason plan.json records.
+
+
+def rule_depth(fp: Fingerprint) -> tuple[int, str]:
+    """Encoder depth (halvings of the resolution): the deepest of 5, 4, 3 whose bottleneck keeps at
+    least :data:`BOTTLENECK_PX` pixels of the smallest image side.
 
     Example:
-        >>> crop_for([360, 480], [360, 480]), crop_for([584, 565], [584, 565]), crop_for([48, 40], [48, 40])
-        ([240, 320], [384, 368], [48, 40])
-        >>> crop_for([2000, 3000], [2000, 3000])
-        [336, 512]
+        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 10, 2, [50, 36], [40, 32], [55, 38], [0.9, 0.1], [1, 1], [9, 9])
+        >>> from dataclasses import replace
+        >>> rule_depth(fp)[0], rule_depth(replace(fp, min_size=[360, 480]))[0]
+        (4, 5)
+    """
+    side = min(fp.min_size)
+    depth = next((d for d in (5, 4) if side / 2**d >= BOTTLENECK_PX), 3)
+    return depth, (
+        f"{depth} ({2**depth}x downsampling): the deepest encoder whose bottleneck keeps at least "
+        f"{BOTTLENECK_PX} px of the smallest image side ({side} px -> {side / 2**depth:g})"
+    )
+
+
+def crop_for(image_size: list[int], min_size: list[int], multiple: int = 32) -> list[int]:
+    """Training crop [H, W], each side a multiple of the network's stride ``multiple`` so that no
+    row of the network's input is padding it never learns from: 2/3 of the median side (the whole side
+    up to :data:`SMALL_IMAGE` px), at least 64 px, within the smallest image; the longer side at most
+    512 (both sides scaled alike). An image side shorter than ``multiple`` gets one stride, padded
+    with the ignore index.
+
+    Example:
+        >>> crop_for([360, 480], [360, 480]), crop_for([584, 565], [584, 565]), crop_for([50, 36], [40, 32], 16)
+        ([256, 320], [384, 384], [32, 32])
+        >>> crop_for([2000, 3000], [2000, 3000]), crop_for([20, 30], [20, 30], 8)
+        ([320, 512], [16, 24])
     """
 
     def side(median: int, smallest: int) -> int:
-        if smallest <= MIN_SIDE:
-            return int(smallest)
-        return min(max(MIN_SIDE, int(round(median * CROP_SHARE, 6)) // 16 * 16), smallest)
+        top = smallest // multiple * multiple  # the largest multiple within the smallest image
+        if top < multiple:
+            return multiple
+        want = median if median <= SMALL_IMAGE else median * CROP_SHARE
+        return min(max(MIN_SIDE, math.floor(want / multiple + 0.5) * multiple), top)
 
     out = [side(m, s) for m, s in zip(image_size, min_size, strict=True)]
     if max(out) > MAX_CROP:
         scale = MAX_CROP / max(out)
-        out = [max(MIN_SIDE, int(v * scale) // 16 * 16) for v in out]
+        out = [max(multiple, int(v * scale) // multiple * multiple) for v in out]
     return out
 
 
-def half_crop(crop: list[int]) -> list[int] | None:
-    """Crops of the half-resolution stage, or None when they would be below 64 px."""
+def half_crop(crop: list[int], multiple: int = 32) -> list[int] | None:
+    """Crops of the half-resolution stage, or None when they would be below 64 px or off the stride."""
     half = [v // 2 for v in crop]
-    return half if min(half) >= MIN_SIDE else None
+    return half if min(half) >= MIN_SIDE and all(v % multiple == 0 for v in half) else None
+
+
+def critical_width(fp: Fingerprint) -> float:
+    """The width (px) of the structures that matter: the pixel-weighted median of the classes' widths,
+    leaving out the most frequent class (the background of most tasks); inf when none is known."""
+    pairs = [
+        (w, share) for c, (w, share) in enumerate(zip(fp.class_width or [], fp.class_share, strict=False))
+        if w is not None and share > 0 and c != int(np.argmax(fp.class_share))
+    ]  # fmt: skip
+    if not pairs:
+        return math.inf
+    pairs.sort()
+    total, acc = sum(s for _, s in pairs), 0.0
+    for w, share in pairs:
+        acc += share
+        if acc >= total / 2:
+            return float(w)
+    return float(pairs[-1][0])
+
+
+def rule_geometry(fp: Fingerprint) -> tuple[int, list[int], list[int] | None, dict[str, str]]:
+    """Encoder depth, training crop and half-resolution crop (None: no such stage), with reasons.
+
+    A half-resolution stage is planned only where the structures survive halving (critical width at
+    least :data:`HALF_RES_MIN_WIDTH` px) and its crops are at least 64 px; its crop is then a multiple
+    of twice the stride.
+    """
+    depth, depth_why = rule_depth(fp)
+    stride = 2**depth
+    crop = crop_for(fp.image_size, fp.min_size, stride)
+    width = critical_width(fp)
+    half, half_why = None, ""
+    if width < HALF_RES_MIN_WIDTH:
+        half_why = f"structures {width:.1f} px wide (below {HALF_RES_MIN_WIDTH:g}) would not survive halving"
+    else:
+        double = crop_for(fp.image_size, fp.min_size, 2 * stride)
+        half = half_crop(double, stride)
+        if half is not None:
+            crop = double
+        else:
+            half_why = f"the half-resolution crops would be below {MIN_SIDE} px"
+    reasons = {
+        "encoder_depth": depth_why,
+        "crop_size": (
+            f"{crop[0]}x{crop[1]}: "
+            + (
+                "the whole image"
+                if max(fp.image_size) <= SMALL_IMAGE
+                else f"{CROP_SHARE:.0%} of the median image"
+            )
+            + f" {fp.image_size[0]}x{fp.image_size[1]}, a multiple of the stride {stride}"
+            + (" (twice that, for the half-resolution stage)" if half is not None else "")
+            + f", within the smallest image {fp.min_size[0]}x{fp.min_size[1]}"
+        ),
+        "half_resolution": (
+            f"{half[0]}x{half[1]} crops of images downscaled by 2 for {HALF_RES_SHARE:.0%} of the time: the "
+            f"structures are {width:.1f} px wide (>= {HALF_RES_MIN_WIDTH:g})"
+            if half is not None
+            else "none: " + half_why
+        ),
+    }
+    return depth, crop, half, reasons
+
+
+def rule_batch(fp: Fingerprint, crop: list[int], device: str) -> tuple[int, str]:
+    """Training batch: about :data:`BATCH_PIXELS` crop pixels per step within :data:`BATCH_RANGE`, and
+    no more than the training images.
+
+    Example:
+        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 2000, 2, [50, 36], [40, 32], [55, 38], [0.9, 0.1], [1, 1], [9, 9])
+        >>> rule_batch(fp, [32, 32], "cpu")[0], rule_batch(fp, [256, 320], "cpu")[0], rule_batch(fp, [256, 320], "cuda")[0]
+        (32, 4, 16)
+    """
+    kind = "cpu" if device == "cpu" else "cuda"
+    lo, hi = BATCH_RANGE[kind]
+    batch = int(min(hi, max(lo, round(BATCH_PIXELS[kind] / (crop[0] * crop[1])))))
+    batch = max(1, min(batch, fp.num_train))
+    return batch, (
+        f"{batch}: about {BATCH_PIXELS[kind]:,} crop pixels per step on {'a CPU' if kind == 'cpu' else 'a GPU'} "
+        f"({crop[0]}x{crop[1]} crops), between {lo} and {hi}" + (", and no more than the training images"
+        if batch == fp.num_train else "")
+    )  # fmt: skip
 
 
 def _key(net: str, crop: list[int]) -> str:
     return f"{net}@{crop[0]}x{crop[1]}"
 
 
+def network_for(net: str, depth: int) -> tuple[str, list[int]]:
+    """Encoder and decoder channels of ``net`` with an encoder of ``depth``."""
+    encoder, decoder = NETWORKS[net]
+    return encoder, decoder[-depth:]
+
+
 def candidates(fp: Fingerprint, minutes: float) -> list[tuple[str, list[int]]]:
-    """The (network, crop) pairs to time: the default network at the full crop, its half and (for
-    budgets of 5 minutes and more) the two bigger networks at the full crop."""
-    crop = crop_for(fp.image_size, fp.min_size)
+    """The (network, crop) pairs to time: the default network at the full crop, its half-resolution
+    crop (when planned) and (for budgets of 5 minutes and more) the two bigger networks at the full crop."""
+    _, crop, half, _ = rule_geometry(fp)
     out = [(DEFAULT_NET, crop)]
-    if (half := half_crop(crop)) is not None:
+    if half is not None:
         out.append((DEFAULT_NET, half))
     if minutes >= 5:
         out += [(net, crop) for net in NETWORKS if net != DEFAULT_NET]
@@ -291,7 +457,7 @@ def _time_loading(data_cfg: Any, crop: list[int], seed: int, n: int = 8) -> floa
     from segwise.train.build import build_datasets, train_transforms
 
     train_set, _ = build_datasets(data_cfg, seed)
-    steps = _augment_steps(0.5, color=_has_colors({"dataset": data_cfg.dataset}))
+    steps = ["random_scale", "random_crop", "hflip", "rotate"]
     train_set.transforms = train_transforms(data_cfg, train_set.spec, seed, steps, crop)
     idx = _even_sample(len(train_set), n)
     t0 = time.perf_counter()
@@ -365,7 +531,7 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
         if net == DEFAULT_NET and not machine.val_s:
             machine.val_s = _time_forward(model, fp.image_size, fp.in_channels, device, amp_dtype)
         del model
-    machine.load_s = _time_loading(data_cfg, crop_for(fp.image_size, fp.min_size), seed)
+    machine.load_s = _time_loading(data_cfg, rule_geometry(fp)[1], seed)
     if started is not None:
         machine.setup_seconds = time.perf_counter() - started
     machine.measured_at = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -395,9 +561,10 @@ def _cpu_name() -> str:
 def _network(net: str, fp: Fingerprint) -> Any:
     from segwise.models import create_model
 
-    encoder, decoder = NETWORKS[net]
+    depth = rule_depth(fp)[0]
+    encoder, decoder = network_for(net, depth)
     return create_model("unet", fp.num_classes, encoder=encoder, in_channels=fp.in_channels,
-                        decoder_channels=decoder)  # fmt: skip
+                        decoder_channels=decoder, encoder_depth=depth)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- 3. the plan
@@ -444,24 +611,78 @@ def _interp(train_s: dict[str, float], net: str, crop: list[int]) -> float:
     return v * pix / pixels(k)
 
 
-def _augment_steps(strength: float, scale: float = 1.0, color: bool = True) -> list[Any]:
-    """The ``light``/``strong`` preset's steps at ``strength``, with images first scaled by ``scale``;
-    without colour jitter for slices of volumes (float intensities, not colours)."""
-    lo, hi = 0.5**strength * scale, 2.0**strength * scale
+def rule_augment(fp: Fingerprint, scale: float = 1.0) -> tuple[list[Any], str]:
+    """Augmentation steps (images first scaled by ``scale``: 0.5 in the half-resolution stage).
+
+    Strength from the training set's size (0.5 from 200 images, 0.75 from 50, else 1), applied through
+    the transforms' own ``scaled``; a scale range that never shrinks the typical structure below
+    :data:`MIN_SCALED_WIDTH` px; colour jitter (brightness, contrast, saturation) on colour images,
+    brightness and contrast on grey images, none on slices of volumes (scaled intensities).
+    """
+    from segwise.data.transforms import ColorJitter, RandomScale, Rotate
+
+    strength = 0.5 if fp.num_train >= 200 else 0.75 if fp.num_train >= 50 else 1.0
+    lo, hi = RandomScale().scaled(strength).range
+    width = critical_width(fp)
+    floor = min(1.0, MIN_SCALED_WIDTH / width) if math.isfinite(width) else 0.0
+    lo = max(lo, floor)
     steps: list[Any] = [
-        {"name": "random_scale", "range": [round(lo, 3), round(hi, 3)]},
+        {"name": "random_scale", "range": [round(lo * scale, 3), round(hi * scale, 3)]},
         "random_crop",
         "hflip",
-        {"name": "rotate", "degrees": round(10.0 * strength, 2)},
+        {"name": "rotate", "degrees": round(Rotate().scaled(strength).degrees, 2)},
     ]
-    if color:
-        steps.append({"name": "color_jitter", "brightness": round(0.3 * strength, 3),
-                      "contrast": round(0.3 * strength, 3), "saturation": round(0.3 * strength, 3)})  # fmt: skip
-    return steps
+    volumes = fp.data.get("dataset") == "volumes"
+    if not volumes:
+        jitter = ColorJitter().scaled(strength)
+        steps.append({"name": "color_jitter", "brightness": round(jitter.brightness, 3),
+                      "contrast": round(jitter.contrast, 3),
+                      "saturation": round(jitter.saturation, 3) if fp.color else 0.0})  # fmt: skip
+    jitter_why = (
+        "no intensity jitter (slices of volumes)" if volumes
+        else "brightness, contrast and saturation jitter (colour images)" if fp.color
+        else "brightness and contrast jitter, no saturation (grey images)"
+    )  # fmt: skip
+    return steps, (
+        f"strength {strength} for {fp.num_train} training images (0.5 from 200, 0.75 from 50, else 1); scale "
+        f"{lo:.2f}-{hi:.2f}" + (f" (not below {floor:.2f}: structures {width:.1f} px wide keep "
+        f"{MIN_SCALED_WIDTH:g} px)" if floor > 0.5**strength else "") + f", rotation, horizontal flips, {jitter_why}"
+    )  # fmt: skip
 
 
-def _has_colors(data: dict[str, Any]) -> bool:
-    return data.get("dataset") != "volumes"
+def rule_loss(fp: Fingerprint) -> tuple[str, str, str]:
+    """The loss, the class weighting and their reasons, from the class balance."""
+    present = [s for s in fp.class_share if s > 0]
+    rarest = min(present) if present else 0.0
+    if fp.num_classes == 2:
+        fg = fp.class_share[1]
+        loss = "ce+dice" if fg < RARE_BINARY else "ce+lovasz"
+        loss_why = f"{loss}: binary task, foreground {fg:.1%} of the labelled pixels " + (
+            f"(rare: below {RARE_BINARY:.0%})"
+            if fg < RARE_BINARY
+            else f"(not rare: {RARE_BINARY:.0%} or more)"
+        )
+    else:
+        loss = "ce+lovasz"
+        loss_why = (
+            f"ce+lovasz: {fp.num_classes} classes; Lovasz-Softmax optimises the mean IoU (CamVid recipe)"
+        )
+    if fp.num_classes > 2 and rarest < EXTREME_RARE:
+        return (
+            loss,
+            loss_why,
+            (
+                f"median_frequency^0.5: the rarest present class holds {rarest:.3%} of the pixels (below {EXTREME_RARE:.1%})"
+            ),
+        )
+    return (
+        loss,
+        loss_why,
+        (
+            f"none: the rarest present class holds {rarest:.2%} of the pixels; the region term of the loss "
+            "balances the classes (on CamVid unweighted beat square-root weights on test)"
+        ),
+    )
 
 
 def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 0,
@@ -469,16 +690,20 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     """The run that fits ``minutes`` (setup, training and validation together) for this dataset on
     this machine class: a pure function of its arguments (``machine`` is quantised first).
 
+    The run follows its time limit (``train.time_schedule``): each stage gets its share of the time and
+    completes its learning-rate schedule when that time is up, whatever the timings turn out to be.
+    The timed epochs only seed the first estimate, choose the network and set the validation cadence.
+
     Example:
         >>> fp = Fingerprint({"dataset": "folder", "root": "d", "options": {}}, ["bg", "vessel"], 255, 3,
-        ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0], [9e4, 500.0])
-        >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x368": 0.3,
-        ...             "unet-resnet18-slim@192x184": 0.08}, val_s=0.5, load_s=0.02, setup_seconds=25)
+        ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0],
+        ...                  [9e4, 500.0], [80.0, 3.0], True)
+        >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x384": 0.3}, val_s=0.5, load_s=0.02, setup_seconds=25)
         >>> plan = make_plan(fp, 15, m)
         >>> plan.config.loss.name, plan.config.data.crop_size, [s.crop_size for s in plan.config.stages]
-        ('ce+dice', [384, 368], [[192, 184], []])
-        >>> plan.expected["total"] <= 15 * 60
-        True
+        ('ce+dice', [384, 384], [[]])
+        >>> plan.expected["total"] <= 15 * 60, plan.config.train.time_schedule
+        (True, True)
     """
     if minutes <= 0:
         raise InputError(f"--minutes must be positive, got {minutes}.")
@@ -498,28 +723,22 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     # whole images are validated: batch them only on a GPU and when every sampled image has one size
     d.workers, d.cache = -1, True
     d.val_batch_size = 8 if m.device != "cpu" and fp.image_size == fp.max_size == fp.min_size else 1
-    batch = min(m.batch_size, max(1, fp.num_train))
+
+    # geometry and batch
+    depth, crop, half, geometry_why = rule_geometry(fp)
+    d.crop_size = crop
+    reasons.update(geometry_why)
+    batch, reasons["batch_size"] = rule_batch(fp, crop, m.device)
     d.batch_size = batch
-    steps_per_epoch = max(1, fp.num_train // batch) if fp.num_train >= batch else 1
+    steps_per_epoch = max(1, fp.num_train // batch)
     images_per_epoch = steps_per_epoch * batch
 
-    # crops and the resolution schedule
-    crop = crop_for(fp.image_size, fp.min_size)
-    half = half_crop(crop)
-    d.crop_size = crop
-    reasons["crop_size"] = (
-        f"{crop[0]}x{crop[1]}: 2/3 of the median image side {fp.image_size[0]}x{fp.image_size[1]} "
-        f"(a multiple of 16, at most {MAX_CROP}, within the smallest image {fp.min_size[0]}x{fp.min_size[1]})"
-    )
-    reasons["batch_size"] = f"{batch}: {'CPU' if m.device == 'cpu' else 'GPU'} default"
-
-    # validation cost and count
+    # validation cost and cadence
     val_s = VAL_OVERHEAD * m.val_s * fp.num_val  # one image per forward pass on CPU, as measured
     n_val = max(2, min(MAX_VALIDATIONS, int(VAL_SHARE * budget / max(val_s, 1e-9))))
-    # the run stops when one more epoch and two validations would pass the limit: keep that margin
-    usable = min(TRAIN_SHARE * budget, budget - 2 * val_s) - (n_val + 2) * val_s
+    usable = TIME_SHARE_TRAIN * budget - (n_val + 1) * val_s  # the stages' training time
     if usable <= 0:
-        need = m.setup_seconds + SETUP_RESERVE + (2 * 2 + 2) * val_s / TRAIN_SHARE + 60
+        need = m.setup_seconds + SETUP_RESERVE + 4 * val_s / TIME_SHARE_TRAIN + 60
         raise InputError(
             f"--minutes {minutes:g} leaves no time to train: set-up takes {m.setup_seconds:.0f} s and one "
             f"validation of the {fp.num_val} validation images {val_s:.0f} s on this machine. Give at least "
@@ -531,15 +750,14 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
     def epoch_s(net: str, c: list[int]) -> float:  # loading in the main process adds; workers overlap
         step = _interp(m.train_s, net, c)
         per_image = step + m.load_s if workers == 0 else max(step, m.load_s / workers)
-        # every epoch writes last.pt, and best.pt when validation improves (counted as half the epochs)
-        save = 1.5 * m.save_s.get(net, m.save_s.get(DEFAULT_NET, 0.0))
-        return images_per_epoch * per_image + save
+        return images_per_epoch * per_image + m.save_s.get(net, m.save_s.get(DEFAULT_NET, 0.0))
 
     def passes(net: str) -> float:  # full-resolution-equivalent passes over the training data
-        full = epoch_s(net, crop)
         if half is None:
-            return usable / full
-        return (1 - HALF_RES_SHARE) * usable / full + HALF_RES_SHARE * usable / epoch_s(net, half) / 4
+            return usable / epoch_s(net, crop)
+        return (1 - HALF_RES_SHARE) * usable / epoch_s(net, crop) + HALF_RES_SHARE * usable / epoch_s(
+            net, half
+        ) / 4
 
     # the network
     net = DEFAULT_NET
@@ -547,116 +765,84 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         if _key(bigger, crop) in m.train_s and passes(bigger) >= BIG_NET_PASSES:
             net = bigger
             break
-    encoder, decoder = NETWORKS[net]
+    encoder, decoder = network_for(net, depth)
     cfg.model.arch, cfg.model.encoder, cfg.model.encoder_weights = "unet", encoder, "none"
-    cfg.model.options = {"decoder_channels": decoder}
-    reasons["model"] = f"{net} (U-Net, {encoder} encoder from random weights, decoder {decoder}): " + (
-        f"the budget gives {passes(net):.0f} full-resolution passes over the data, enough for the "
-        f"bigger network (>= {BIG_NET_PASSES:.0f})"
-        if net != DEFAULT_NET
-        else f"the CamVid recipe's network; {passes(net):.0f} full-resolution passes fit, fewer than the "
-        f"{BIG_NET_PASSES:.0f} a bigger network needs"
+    cfg.model.options = {"decoder_channels": decoder, "encoder_depth": depth}
+    reasons["model"] = (
+        f"{net} (U-Net, {encoder} encoder of depth {depth} from random weights, decoder {decoder}): "
+        + (
+            f"the budget gives {passes(net):.0f} full-resolution passes over the data, enough for the "
+            f"bigger network (>= {BIG_NET_PASSES:.0f})"
+            if net != DEFAULT_NET
+            else f"the CamVid recipe's network; {passes(net):.0f} full-resolution passes fit, fewer than the "
+            f"{BIG_NET_PASSES:.0f} a bigger network needs"
+        )
     )
 
-    # stages: half resolution first, then full (CamVid recipe), or one stage
+    # stages: they follow the time limit; their epochs are the first estimate only
     full_s = epoch_s(net, crop)
-    strength = 0.5 if fp.num_train >= 200 else 0.75 if fp.num_train >= 50 else 1.0
-    color = _has_colors(fp.data)
-    if half is not None and usable >= 2 * full_s:
+    steps, reasons["augment"] = rule_augment(fp)
+    d.augment = steps
+    if half is not None:
         half_s = epoch_s(net, half)
-        e_fit = max(1, int((1 - HALF_RES_SHARE) * usable / full_s))  # full-resolution epochs that fit
-        e_half = max(1, int((usable - e_fit * full_s) / half_s))  # the rest, rounding included
-        e_full = max(e_fit + 1, round(FULL_RES_COSINE * e_fit))  # the cosine's length; the time limit ends it
+        e_half = max(1, round(HALF_RES_SHARE * usable / half_s))
+        e_full = max(1, round((1 - HALF_RES_SHARE) * usable / full_s))
         cfg.stages = [
-            StageConfig(
-                name="half-res", epochs=e_half, crop_size=half, augment=_augment_steps(strength, 0.5, color)
-            ),
+            StageConfig(name="half-res", epochs=e_half, crop_size=half, augment=rule_augment(fp, 0.5)[0],
+                        time_share=HALF_RES_SHARE),
             StageConfig(name="full-res", epochs=e_full, lr=5e-4),
-        ]
+        ]  # fmt: skip
         reasons["schedule"] = (
-            f"{e_half} epochs of {half[0]}x{half[1]} crops of images downscaled by 2 ({half_s:.0f} s each), then "
-            f"about {e_fit} at full resolution ({full_s:.0f} s each) of a fresh cosine from lr 5e-4 planned over "
-            f"{e_full}, which the time limit ends: about {HALF_RES_SHARE:.0%} of the training time at half "
-            "resolution, and a cosine stopped part-way, as the CamVid recipe"
+            f"{HALF_RES_SHARE:.0%} of the time at half resolution (about {e_half} epochs of {half_s:.0f} s), then "
+            f"a fresh cosine from lr 5e-4 at full resolution (about {e_full} epochs of {full_s:.0f} s); each stage "
+            "ends, its cosine completed, when its share of the time is up (train.time_schedule)"
         )
-        expected_train = e_half * half_s + e_fit * full_s
-        epochs = e_half + e_fit
+        epochs = e_half + e_full
     else:
-        epochs = max(1, int(usable / full_s))
-        t.epochs = epochs
-        if usable < full_s:  # not even one epoch: fewer batches per epoch
-            t.max_train_batches = max(1, int(usable / (full_s / steps_per_epoch)))
-        expected_train = epochs * full_s * (min(1.0, t.max_train_batches / steps_per_epoch) if t.max_train_batches
-                                            else 1.0)  # fmt: skip
+        epochs = max(1, round(usable / full_s))
+        cfg.stages = [StageConfig(name="main", epochs=epochs)]
         reasons["schedule"] = (
-            f"one stage of {epochs} epochs ({full_s:.0f} s each): "
-            + ("the half-resolution crops would be below 64 px" if half is None else "too short to split")
-            + (f"; {t.max_train_batches} batches per epoch to fit" if t.max_train_batches else "")
+            f"one stage, about {epochs} epochs of {full_s:.0f} s, ending with its cosine completed when the time "
+            "is up (train.time_schedule)"
         )
-    d.augment = "light" if strength == 0.5 and color else _augment_steps(strength, 1.0, color)
-    reasons["augment"] = (
-        f"strength {strength} (scale, rotation, {'colour jitter, ' if color else ''}horizontal flips): "
-        + ("the light preset for 200+ training images, as the CamVid recipe" if strength == 0.5
-           else f"stronger for a small training set ({fp.num_train} images)")
-    )  # fmt: skip
+    expected_train = usable  # the stages fill their time, whatever the epochs turn out to be
+    t.epochs = epochs
 
     # loss and class weights
-    present = [s for s in fp.class_share if s > 0]
-    rarest = min(present) if present else 0.0
-    if fp.num_classes == 2:
-        fg = fp.class_share[1]
-        cfg.loss.name = "ce+dice" if fg < RARE_BINARY else "ce+lovasz"
-        reasons["loss"] = f"{cfg.loss.name}: binary task, foreground {fg:.1%} of the labelled pixels " + (
-            f"(rare: below {RARE_BINARY:.0%})"
-            if fg < RARE_BINARY
-            else f"(not rare: {RARE_BINARY:.0%} or more)"
-        )
-    else:
-        cfg.loss.name = "ce+lovasz"
-        reasons["loss"] = (
-            f"ce+lovasz: {fp.num_classes} classes; Lovasz-Softmax optimises the mean IoU (CamVid recipe)"
-        )
-    if fp.num_classes > 2 and rarest < EXTREME_RARE:
+    cfg.loss.name, reasons["loss"], reasons["class_weights"] = rule_loss(fp)
+    if reasons["class_weights"].startswith("median_frequency"):
         d.class_weights, d.class_weights_power = "median_frequency", 0.5
-        reasons["class_weights"] = (
-            f"square-root median-frequency: the rarest present class holds {rarest:.3%} of the pixels "
-            f"(below {EXTREME_RARE:.1%})"
-        )
     else:
         d.class_weights = "none"
-        reasons["class_weights"] = (
-            f"none: the rarest present class holds {rarest:.2%} of the pixels; the region term of the loss "
-            "balances the classes (on CamVid unweighted beat square-root weights on test)"
-        )
 
     # optimiser, schedule, validation, time limit
     cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.grad_clip = "adamw", 1e-3, 1e-4, 5.0
-    cfg.schedule.name, cfg.schedule.warmup_epochs, cfg.schedule.min_lr_ratio = "cosine", 1.0, 0.01
-    if epochs < 4:
-        cfg.schedule.warmup_epochs = 0.25
+    cfg.schedule.name, cfg.schedule.min_lr_ratio = "cosine", 0.01
+    cfg.schedule.warmup_epochs = min(1.0, 0.02 * epochs)  # about 2% of the first stage, at most an epoch
     reasons["optim"] = (
-        "AdamW lr 1e-3, weight decay 1e-4, gradient clipping 5, cosine with warm-up (CamVid recipe)"
+        "AdamW lr 1e-3, weight decay 1e-4, gradient clipping 5, cosine to 1% of the peak with a short warm-up "
+        "(CamVid recipe)"
     )
-    t.eval_every = max(1, math.ceil(epochs / n_val))
+    t.eval_every_minutes = round(max(1.0, (budget - SETUP_RESERVE) / n_val) / 60.0, 3)
     reasons["eval_every"] = (
-        f"{t.eval_every}: about {min(n_val, epochs)} validations of {val_s:.0f} s each "
+        f"every {t.eval_every_minutes:g} min: about {n_val} validations of {val_s:.0f} s each "
         f"(at most {VAL_SHARE:.0%} of the budget), and at the end of every stage"
     )
     t.time_limit_minutes = math.floor(budget / 0.6) / 100  # minutes, rounded down
     t.time_limit_includes_validation = True
+    t.time_schedule = True
     reasons["time_limit"] = (
         f"{t.time_limit_minutes} min of training and validation (the budget less {m.setup_seconds:.0f} s of "
         f"fingerprinting and timing, and {SETUP_RESERVE:.0f} s to build the data and the model and finish); the "
-        f"plan fills about {TRAIN_SHARE:.0%} of it"
+        "stages follow it, so the run uses it whatever the timings"
     )
     t.seed, t.amp, t.device, t.out_dir = seed, "auto", m.device, out_dir
-    validations = min(epochs, math.ceil(epochs / t.eval_every)) + len(cfg.stages)
     expected = {
         "setup": m.setup_seconds + SETUP_RESERVE,
         "epoch_full": full_s,
         "validation": val_s,
         "train": expected_train,
-        "total": m.setup_seconds + SETUP_RESERVE + expected_train + validations * val_s,
+        "total": m.setup_seconds + SETUP_RESERVE + expected_train + (n_val + 1) * val_s,
     }
     return Plan(cfg, reasons, expected)
 
@@ -737,11 +923,12 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
     from segwise.train.loop import train
 
     # the time already spent (fingerprint, timing) is in the plan's budget; what is left bounds the run
-    spent = time.perf_counter() - started
+    # training starts its clock now, so building the data and the model counts inside its limit
+    handover = time.perf_counter()
     cfg = config_from_dict(config_to_dict(plan.config))
-    left = 60.0 * minutes - spent - SETUP_RESERVE
-    cfg.train.time_limit_minutes = min(cfg.train.time_limit_minutes, math.floor(max(left, 6.0) / 0.6) / 100)
-    train(cfg, console=console)
+    left = 60.0 * minutes - (handover - started) - EXIT_RESERVE
+    cfg.train.time_limit_minutes = math.floor(max(left, 6.0) / 0.6) / 100
+    train(cfg, console=console, started=handover)
     return out_dir, doc
 
 

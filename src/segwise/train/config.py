@@ -161,6 +161,15 @@ class TrainConfig:
     # count validation and checkpoint time toward train.time_limit_minutes too, and stop before an epoch
     # (plus its validation) that would pass the limit, so the run ends within it (train --auto sets it)
     time_limit_includes_validation: bool = False
+    # with train.time_limit_minutes: the stages, their learning rate and the end follow the time limit
+    # (wall time, validation included), not a step count: each stage gets its time_share of the limit
+    # (default: the rest in proportion to its epochs, which then only seed the first estimate), its
+    # schedule is re-fitted every few steps from the measured step time so that it completes when the
+    # stage's time is up, and the run ends within the limit, validated and saved (train --auto sets it)
+    time_schedule: bool = False
+    # validate when this many minutes (wall time) have passed since the last validation, instead of
+    # every train.eval_every epochs; 0 = by epochs
+    eval_every_minutes: float = 0.0
     ema_decay: float = 0.0  # > 0: validate and save an EMA of the weights (e.g. 0.995); 0 = off
     # run folder (config.toml, last.pt, best.pt, metrics.csv); one that holds a run already is refused
     out_dir: str = "runs/run"
@@ -184,6 +193,9 @@ class StageConfig:
     augment: str | list[Any] = ""  # a preset or a list of steps, as data.augment; empty: data.augment
     freeze_encoder: bool = False  # freeze the encoder's weights and batch-norm statistics in this stage
     crop_size: list[int] = field(default_factory=list)  # [H, W] of training crops; empty: data.crop_size
+    # with train.time_schedule: this stage's share of the time limit, in (0, 1]; 0: a share of the
+    # rest in proportion to epochs
+    time_share: float = 0.0
 
 
 @dataclass
@@ -441,7 +453,27 @@ def validate_config(cfg: Config) -> Config:
             check()
         except InputError as exc:
             raise InputError(f"config `{key}`: {exc}") from None
+    _check_time_schedule(cfg)
     return cfg
+
+
+def _check_time_schedule(cfg: Config) -> None:
+    t = cfg.train
+    if t.time_schedule and t.time_limit_minutes <= 0:
+        raise InputError(
+            "config `train.time_schedule = true` needs `train.time_limit_minutes` (the budget the stages "
+            "follow); set it, or set time_schedule = false to run the configured epochs."
+        )
+    if t.eval_every_minutes < 0:
+        raise InputError(
+            f"config `train.eval_every_minutes` must be >= 0 (0: by epochs), got {t.eval_every_minutes}."
+        )
+    shares = [s.time_share for s in cfg.stages]
+    if any(not 0 <= v <= 1 for v in shares) or sum(shares) > 1 + 1e-9:
+        raise InputError(
+            f"config `stages[].time_share`: each share must be in [0, 1] and they must add up to at most 1, got "
+            f"{shares}; leave a stage's share at 0 to give it part of the rest in proportion to its epochs."
+        )
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

@@ -64,6 +64,21 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def broadcast_floats(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """Rank 0's ``values`` on every process: measurements that steer the run (the seconds per step of
+    a time-budgeted stage) must be the same on all processes, or their learning rates drift apart.
+
+    Example:
+        >>> broadcast_floats([1.5, 2.0], DistInfo(), torch.device("cpu"))
+        [1.5, 2.0]
+    """
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return [float(v) for v in t.tolist()]
+
+
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -24,6 +25,7 @@ from segwise.errors import InputError, SegwiseError
 from segwise.metrics import ConfusionMatrix
 from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.models.checkpoint import RESUME_KEYS, build_payload, load_checkpoint, save_checkpoint
+from segwise.train.budget import TimedStages
 from segwise.train.build import (
     build_data,
     build_loss,
@@ -42,7 +44,13 @@ from segwise.train.config import (
     config_to_toml,
 )
 from segwise.train.device import autocast_dtype, select_device
-from segwise.train.distributed import DistInfo, any_rank, cleanup_distributed, init_distributed
+from segwise.train.distributed import (
+    DistInfo,
+    any_rank,
+    broadcast_floats,
+    cleanup_distributed,
+    init_distributed,
+)
 from segwise.train.ema import ModelEma
 from segwise.train.rng import rng_state, set_rng_state
 from segwise.train.rundir import RunFolder
@@ -83,6 +91,9 @@ class RunState:
     # training, validation and checkpoint time so far (train.time_limit_includes_validation)
     wall_seconds: float = 0.0
     finished: bool = False  # the last stage is done, or training stopped early
+    # train.time_schedule: the stage's anchor (budget.Anchor.to_list), measured seconds per step, and the
+    # global step at which the stage began
+    clock: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> RunState:
@@ -91,7 +102,7 @@ class RunState:
             epoch=ckpt["epoch"], step=ckpt["step"], best_miou=ckpt["best_miou"], stale_epochs=ckpt["stale_epochs"],
             stage=ckpt["stage"], stage_epoch=ckpt["stage_epoch"], history=list(ckpt.get("history", [])),
             train_seconds=ckpt.get("train_seconds", 0.0), wall_seconds=ckpt.get("wall_seconds", 0.0),
-            finished=ckpt.get("finished", False),
+            finished=ckpt.get("finished", False), clock=dict(ckpt.get("clock", {})),
         )  # fmt: skip
 
     def to_progress(self) -> dict[str, Any]:
@@ -100,6 +111,7 @@ class RunState:
             "epoch": self.epoch, "step": self.step, "best_miou": self.best_miou, "stale_epochs": self.stale_epochs,
             "history": self.history, "stage": self.stage, "stage_epoch": self.stage_epoch,
             "train_seconds": self.train_seconds, "wall_seconds": self.wall_seconds, "finished": self.finished,
+            "clock": self.clock,
         }  # fmt: skip
 
     def end_epoch(self, stage: int, stage_epochs: int, seconds: float) -> bool:
@@ -142,6 +154,8 @@ def time_is_up(train_cfg: Any, run: RunState, epoch_seconds: float, val_seconds:
     limit = 60.0 * train_cfg.time_limit_minutes
     if not limit:
         return False
+    if train_cfg.time_schedule:  # the stages end themselves within the limit; this only guards it
+        return run.wall_seconds >= limit
     if not train_cfg.time_limit_includes_validation:
         return run.train_seconds >= limit
     return run.wall_seconds + epoch_seconds + 2 * val_seconds > limit
@@ -180,8 +194,14 @@ def train_one_epoch(
     max_batches: int = 0,
     on_step: Callable[[int, float, float, int], None] | None = None,
     ema: ModelEma | None = None,
+    before_step: Callable[[int], bool] | None = None,
 ) -> tuple[EpochStats, int]:
-    """Run one epoch; returns the statistics and the next global step. ``ema`` is updated after each step."""
+    """Run one epoch; returns the statistics and the next global step. ``ema`` is updated after each step.
+
+    The epoch ends after ``max_batches`` batches (0: the whole loader), or before the step for which
+    ``before_step(step)`` returns True (a time-budgeted stage that is over); no batch past the end is
+    loaded. The mean loss is over the batches trained (NaN when none was).
+    """
     model.train()
     step = start_step
     total = torch.zeros((), device=device)
@@ -189,9 +209,15 @@ def train_one_epoch(
     seen = 0
     t0 = time.perf_counter()
     lr = lr_fn(step)
-    for i, (images, masks) in enumerate(loader):
-        if max_batches and i >= max_batches:
+    batches = 0  # batches trained: the divisor of the epoch's mean loss
+    batches_iter = iter(loader)
+    while not (max_batches and batches >= max_batches) and not (
+        before_step is not None and before_step(step)
+    ):
+        batch = next(batches_iter, None)
+        if batch is None:
             break
+        images, masks = batch
         lr = lr_fn(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -223,8 +249,9 @@ def train_one_epoch(
             term_sums[k] = term_sums.get(k, torch.zeros((), device=device)) + v.detach()
         seen += images.shape[0]
         step += 1
+        batches += 1
         if on_step is not None or step % 10 == 0:
-            value = float(total) / (i + 1)  # sync point: progress display and the NaN check
+            value = float(total) / batches  # sync point: progress display and the NaN check
             if not math.isfinite(value):
                 raise NonFiniteLossError(
                     f"the loss became {value} at step {step} (lr {lr:.3g}). Lower optim.lr (e.g. x0.1), enable "
@@ -232,9 +259,9 @@ def train_one_epoch(
                 )
             if on_step is not None:
                 on_step(step, value, lr, images.shape[0])
-    n = max(1, (i + 1) if seen else 1)
-    mean = float(total) / n  # sync point: epoch summary
-    if not math.isfinite(mean):
+    n = max(1, batches)
+    mean = float(total) / n if batches else math.nan  # sync point: epoch summary
+    if batches and not math.isfinite(mean):
         raise NonFiniteLossError(
             f"the loss became {mean} before step {step}. Lower optim.lr or enable optim.grad_clip; the last "
             "good checkpoint was kept."
@@ -285,6 +312,25 @@ def evaluate(
 
 
 # ----------------------------------------------------------------------------- checkpoints
+
+
+def _time_validation(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+                     amp_dtype: torch.dtype | None, channels_last: bool) -> float:  # fmt: skip
+    """Seconds a validation pass over ``loader`` should take: its first batch timed, times the batches."""
+    batch = next(iter(loader), None)
+    if batch is None:
+        return 0.0
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        images = batch[0].to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        with ctx:
+            model(images).float().argmax(1).cpu()
+    model.train()
+    return (time.perf_counter() - t0) * len(loader)
 
 
 def _params_finite(model: torch.nn.Module) -> bool:
@@ -357,6 +403,7 @@ def train(
     *,
     console: Any = None,
     progress: bool | None = None,
+    started: float | None = None,
 ) -> Path:
     """Train as configured; returns the run folder (``config.toml``, ``last.pt``, ``best.pt``,
     ``metrics.csv``, TensorBoard events).
@@ -367,6 +414,10 @@ def train(
     A run that fails before its first ``last.pt`` removes what it wrote (and its folder, if it made
     it); one that fails later keeps the folder with a ``FAILED`` file naming the ``--resume`` that
     continues it. The error propagates unchanged.
+
+    ``started`` (a :func:`time.perf_counter` value) is when the time limit of a new run starts to
+    count; by default after the data and the model are built (``train --auto`` passes the moment it
+    handed over, so building counts as well).
     """
     device = select_device(cfg.train.device)
     dist_info = init_distributed(device.type)
@@ -374,7 +425,7 @@ def train(
         device = torch.device("cuda", dist_info.local_rank)
     try:
         with RunFolder(enabled=dist_info.is_main, console=console) as folder:
-            return _train(cfg, resume, device, dist_info, folder, console, progress)
+            return _train(cfg, resume, device, dist_info, folder, console, progress, started)
     finally:
         cleanup_distributed()
 
@@ -387,6 +438,7 @@ def _train(
     folder: RunFolder,
     console: Any,
     progress: bool | None,
+    started: float | None = None,
 ) -> Path:
     # 1. run folder, resume state, seeds ---------------------------------------------------------
     state: dict[str, Any] | None = None  # the checkpoint resumed from
@@ -441,8 +493,17 @@ def _train(
 
     first_stage, total_epochs, stop = run.stage, cfg.total_epochs(), False
     val_seconds = 0.0  # the last validation's duration (train.time_limit_includes_validation)
-    wall_origin = time.perf_counter() - run.wall_seconds  # wall time counts epochs, validations and saves
+    save_seconds = 0.0  # the last write of last.pt (train.time_schedule keeps time for the final one)
+    # wall time counts epochs, validations and saves (and, with `started`, building the data and model)
+    wall_origin = started if state is None and started is not None else time.perf_counter() - run.wall_seconds
     epoch_mark: float | None = None  # end of the last validation: an epoch's cost includes the saves after it
+    last_val_wall = run.wall_seconds  # wall seconds at the last validation (train.eval_every_minutes)
+    timed = None
+    if cfg.train.time_schedule:
+        timed = TimedStages(cfg, stages, wall_origin, lambda: (val_seconds, save_seconds),
+                            sync=lambda values: broadcast_floats(values, dist_info, device))  # fmt: skip
+    if timed is not None and not run.finished:
+        val_seconds = _time_validation(net, data.val_loader, device, amp_dtype, cfg.train.channels_last)
     for s_idx in range(first_stage, len(stages)):
         stage = stages[s_idx]
         lr, schedule, augment, crop = _stage_settings(cfg, stage)
@@ -450,6 +511,14 @@ def _train(
             data.train_set.transforms = train_transforms(cfg.data, spec, cfg.train.seed, augment, crop)
             data.train_loader = train_loader(cfg.data, data.train_set, dist_info, cfg.train.seed)
             data_settings = (augment, crop)
+        stride = int(getattr(model, "required_multiple", 1) or 1)
+        if crop and any(v % stride for v in crop):
+            log.note(
+                f"warning: training crops {crop[0]}x{crop[1]} are not multiples of the network's stride {stride}: the "
+                "network pads them itself and its padded rows never get a loss, which shows at prediction as wrong "
+                f"classes along image borders. Use crop sides that are multiples of {stride} (data.crop_size or "
+                "the stage's crop_size)."
+            )
         (freeze_encoder if stage.freeze_encoder else unfreeze_encoder)(model)
         optimizer = build_optimizer(cfg.optim, [p for p in model.parameters() if p.requires_grad], lr)
         if state is not None and state.get("optimizer_stage") == s_idx:
@@ -462,9 +531,15 @@ def _train(
         start = run.step - run.stage_epoch * steps_per_epoch  # a resumed stage continues its schedule
         warmup = int(cfg.schedule.warmup_epochs * steps_per_epoch)
         lr_fn = _stage_lr(cfg.schedule, schedule, lr, start, steps_per_epoch * stage.epochs, warmup)
+        clock = None
+        if timed is not None:  # the stage follows the time limit: lr and end from its clock
+            clock = timed.stage_clock(s_idx, run.clock, run.step, steps_per_epoch)
+            lr_fn = timed.stage_lr(clock, schedule, lr, run.clock["stage_step"], warmup)
 
-        for _ in range(run.stage_epoch, stage.epochs):
+        for _ in range(run.stage_epoch, stage.epochs) if clock is None else itertools.count():
             epoch_start = epoch_mark if epoch_mark is not None else time.perf_counter()
+            if clock is not None:
+                clock.resume(run.step)
             sampler = data.train_loader.sampler
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(run.epoch)
@@ -473,9 +548,14 @@ def _train(
                     net, data.train_loader, loss_fn, optimizer, lr_fn, device,
                     start_step=run.step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,
                     grad_clip=cfg.optim.grad_clip, max_batches=cfg.train.max_train_batches, on_step=on_step,
-                    ema=ema,
+                    ema=ema, before_step=None if clock is None else clock.before_step,
                 )  # fmt: skip
-            stage_done = run.end_epoch(s_idx, stage.epochs, stats.seconds)
+            stage_epochs = stage.epochs
+            if clock is not None:
+                clock.pause(run.step)
+                run.clock.update(anchor=clock.anchor.to_list(), seconds_per_step=clock.seconds_per_step)
+                stage_epochs = run.stage_epoch + 1 if clock.finished(run.step) else 2**62
+            stage_done = run.end_epoch(s_idx, stage_epochs, stats.seconds)
             row: dict[str, Any] = {
                 "epoch": run.epoch, "stage": stage.name or str(s_idx), "step": run.step, "lr": stats.lr,
                 "train_loss": stats.loss, **{f"train_{k}": v for k, v in stats.terms.items()},
@@ -487,13 +567,18 @@ def _train(
             out_of_time = any_rank(out_of_time, dist_info, device)  # every process stops at the same epoch
             # validate on schedule, at the end of a stage, and before a time-limit stop (so best.pt exists)
             improved = False
-            if run.epoch % cfg.train.eval_every == 0 or stage_done or out_of_time:
+            if cfg.train.eval_every_minutes > 0:
+                on_schedule = run.wall_seconds - last_val_wall >= 60.0 * cfg.train.eval_every_minutes
+            else:
+                on_schedule = run.epoch % cfg.train.eval_every == 0
+            if on_schedule or stage_done or out_of_time:
                 scored = net if ema is None else ema.module  # with an EMA, the average is what gets saved
                 val_start = time.perf_counter()
                 row.update(
                     _validation_row(scored, data.val_loader, spec, device, amp_dtype, cfg.train.channels_last)
                 )
                 val_seconds = time.perf_counter() - val_start
+                last_val_wall = time.perf_counter() - wall_origin
                 improved = run.record_validation(row["val_miou"])
             epoch_mark = time.perf_counter()
             run.wall_seconds = epoch_mark - wall_origin
@@ -516,11 +601,15 @@ def _train(
                     # with an EMA, "model" (what predict, export and init_from read) holds the validated average
                     ema_weights=None if ema is None else ema.state_dict(), ema_updates=0 if ema is None else ema.updates,
                 )  # fmt: skip
+                save_start = time.perf_counter()
                 save_checkpoint(run_dir / "last.pt", payload)
+                save_seconds = time.perf_counter() - save_start
                 folder.saved(run.epoch)
                 if improved:
                     save_checkpoint(run_dir / "best.pt", payload)
                 log.epoch_end(row, run.best_miou)
+            if stage_done and clock is not None:  # a time-budgeted stage ends on its clock, not a count
+                break
             if stop:
                 if run.stage < len(stages):  # the last epoch of the last stage is no early stop
                     reason = (
