@@ -289,7 +289,8 @@ def test_a_plan_whose_timings_are_5x_off_still_ends_inside_its_budget_with_its_s
     from segwise.train.loop import train
 
     monkeypatch.setenv("SEGWISE_CACHE", str(tmp_path / "cache"))
-    root = make_shapes_dataset(tmp_path / "shapes", num_images=40, height=64, width=80, seed=3)
+    # images large enough for several steps per epoch (tiny sets are all overhead: a validation, a save)
+    root = make_shapes_dataset(tmp_path / "shapes", num_images=60, height=160, width=192, seed=3)
     data_cfg = auto_data_config(str(root))
     fp = fingerprint_dataset(data_cfg)
     real = measure_machine(fp, data_cfg, 1.0, "cpu", remeasure=True)
@@ -297,7 +298,7 @@ def test_a_plan_whose_timings_are_5x_off_still_ends_inside_its_budget_with_its_s
         real, train_s={k: v * off for k, v in real.train_s.items()}, val_s=real.val_s * off,
         load_s=real.load_s * off, setup_seconds=0.0,
     )  # fmt: skip
-    plan = make_plan(fp, 0.75, wrong, out_dir=str(tmp_path / "run"))
+    plan = make_plan(fp, 1.5, wrong, out_dir=str(tmp_path / "run"))
     cfg = plan.config
     cfg.data.cache = False
     limit = 60 * cfg.train.time_limit_minutes

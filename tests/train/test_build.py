@@ -118,7 +118,7 @@ def test_run_state_round_trips_through_the_checkpoint_progress():
     progress = run.to_progress()
     assert set(progress) == {
         "epoch", "step", "best_miou", "stale_epochs", "history", "stage", "stage_epoch", "train_seconds", "wall_seconds",
-        "finished",
+        "finished", "clock",
     }  # fmt: skip
     assert RunState.from_checkpoint({**progress, "model": {}, "optimizer": {}}) == run
     # checkpoints written before history and train_seconds were stored

@@ -181,8 +181,9 @@ class StageClock:
 
 
 # what the end of each stage keeps back: its validation (measured, with this margin), two checkpoint
-# writes (last.pt and best.pt), a tail of TAIL_STEPS steps and a second
-RESERVE_VALIDATION, RESERVE_SECONDS = 1.25, 1.0
+# writes (last.pt and best.pt), two steps (a late stage's tail; the validation margin covers a longer one)
+# and a second
+RESERVE_VALIDATION, RESERVE_SECONDS, RESERVE_STEPS = 1.25, 1.0, 2
 
 
 class TimedStages:
@@ -204,7 +205,7 @@ class TimedStages:
         """Training seconds left in stage ``s_idx``: its deadline less the reserve, less the validations
         and checkpoint writes of the epochs still to come (estimated from ``seconds_per_step``)."""
         val_s, save_s = self.costs()
-        reserve = RESERVE_VALIDATION * val_s + 2 * save_s + RESERVE_SECONDS + TAIL_STEPS * seconds_per_step
+        reserve = RESERVE_VALIDATION * val_s + 2 * save_s + RESERVE_SECONDS + RESERVE_STEPS * seconds_per_step
         end = self.ends[s_idx] * self.limit - reserve
         left = end - (self.clock() - self.wall_origin)
         epoch_s = steps_per_epoch * seconds_per_step
