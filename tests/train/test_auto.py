@@ -114,7 +114,12 @@ def test_rule_batch_follows_the_crop_and_the_training_set():
     fp = fingerprint(n_train=1000)
     assert rule_batch(fp, [32, 32], "cpu")[0] == 32 and rule_batch(fp, [256, 320], "cpu")[0] == 4
     assert rule_batch(fp, [512, 512], "cpu")[0] == 4 and rule_batch(fp, [128, 128], "cpu")[0] == 20
-    assert rule_batch(fingerprint(n_train=6), [32, 32], "cpu")[0] == 6
+    assert (
+        rule_batch(fingerprint(n_train=6), [32, 32], "cpu")[0] == 4
+    )  # the low end wins over 8 steps per epoch
+    assert rule_batch(fingerprint(n_train=3), [32, 32], "cpu")[0] == 3  # no more than the images
+    # at least 8 steps per epoch: 40 images of 128x128 get 5, not 20
+    assert rule_batch(fingerprint(n_train=40), [128, 128], "cpu")[0] == 5
 
 
 def test_thin_structures_get_no_half_resolution_stage_and_no_shrinking():
@@ -123,7 +128,7 @@ def test_thin_structures_get_no_half_resolution_stage_and_no_shrinking():
     assert half is None and "would not survive halving" in why["half_resolution"]
     assert crop == [384, 384] and critical_width(thin) == 3.0
     steps, reason = rule_augment(thin)
-    assert steps[0]["range"][0] == 1.0 and "keep" in reason  # never scaled down
+    assert steps[0]["range"] == [1.0, 1.0] and "keep" in reason  # neither thinned nor thickened
     wide = fingerprint(classes=2, shares=[0.87, 0.13], size=(584, 565), n_train=20, n_val=5, width=40.0)
     assert rule_geometry(wide)[2] is not None and rule_augment(wide)[0][0]["range"][0] == 0.5
 
@@ -310,3 +315,15 @@ def test_a_plan_whose_timings_are_5x_off_still_ends_inside_its_budget_with_its_s
     peak = cfg.stages[-1].lr or cfg.optim.lr
     assert float(rows[-1]["lr"]) <= 0.02 * peak  # the last stage's cosine ended at its floor (1% of the peak)
     assert rows[-1]["val_miou"]
+
+
+def test_vertical_flips_only_for_images_without_an_up_and_no_colour_jitter_on_thin_structures():
+    from segwise.train.auto import upright
+
+    street = dataclasses.replace(fingerprint(classes=3, shares=[0.4, 0.3, 0.3]), class_row=[0.15, 0.5, 0.85])
+    cells = dataclasses.replace(fingerprint(classes=3, shares=[0.4, 0.3, 0.3]), class_row=[0.5, 0.48, 0.55])
+    assert upright(street) and not upright(cells)
+    assert "vflip" not in rule_augment(street)[0] and "vflip" in rule_augment(cells)[0]
+    thin = fingerprint(classes=2, shares=[0.9, 0.1], width=3.0)
+    names = [x if isinstance(x, str) else x["name"] for x in rule_augment(thin)[0]]
+    assert "color_jitter" not in names and "contrast carries" in rule_augment(thin)[1]

@@ -41,12 +41,13 @@ PLAN_VERSION = 3
 
 # --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
 CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 256x320 of 360x480)
-SMALL_IMAGE = 128  # image sides up to this are trained whole (crops of the smallest image)
+SMALL_IMAGE = 256  # image sides up to this are trained whole (crops of the smallest image)
 MAX_CROP = 512  # longest crop side
 MIN_SIDE = 64  # no crop side below this where the image allows; no half-resolution crops below it
 BOTTLENECK_PX = 2  # the encoder's deepest features keep at least this many pixels of the smallest side
 HALF_RES_SHARE = 0.35  # share of the training time at half resolution (CamVid recipe, fp32: 36%)
 HALF_RES_MIN_WIDTH = 8.0  # structures narrower than this (px) are not trained at half resolution
+UPRIGHT_SHIFT = 0.1  # a class this far (share of the height) from the middle on average: images are upright
 MIN_SCALED_WIDTH = 4.0  # scale augmentation never shrinks the typical structure below this width (px)
 TIME_SHARE_TRAIN = 0.97  # share of the time limit the stages may plan to fill (the rest: rounding)
 VAL_SHARE = 0.10  # at most this share of the budget goes to validation
@@ -59,6 +60,9 @@ QUANTUM = 2**0.25  # timings are rounded to a power of this (a quarter octave)
 # batch: about this many crop pixels per step (the CamVid recipe's 4 crops of 256x320), within bounds
 BATCH_PIXELS = {"cpu": 4 * 256 * 320, "cuda": 16 * 256 * 320}
 BATCH_RANGE = {"cpu": (4, 32), "cuda": (8, 64)}
+MIN_STEPS_PER_EPOCH = (
+    8  # the batch leaves at least this many optimizer steps per epoch (above the range's low end)
+)
 CPU_BATCH, GPU_BATCH = 4, 16  # the batch the machine's steps are timed at
 SETUP_RESERVE = 20.0  # seconds kept for building the data and the model, and for the last checkpoint
 EXIT_RESERVE = 3.0  # seconds kept after training for the process to finish (the data build counts inside)
@@ -97,6 +101,8 @@ class Fingerprint:
     # typical width of each class's structures in pixels (structure_width; None: absent)
     class_width: list[float | None] = field(default_factory=list)
     color: bool = True  # the images hold colour (3 channels that differ), not grey levels or intensities
+    # per class, the mean row of its pixels as a share of the image height (0 top, 1 bottom; None: absent)
+    class_row: list[float | None] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -124,6 +130,7 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
     stats = class_stats(train_set)
     sizes, areas = [], [[] for _ in range(spec.num_classes)]
     widths: list[list[np.ndarray]] = [[] for _ in range(spec.num_classes)]
+    rows = np.zeros((spec.num_classes, 2))  # per class: sum of relative rows, pixels
     color = False
     for i in _even_sample(len(train_set), max_images):
         image, mask = train_set.load_raw(i)
@@ -133,9 +140,12 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         for c, a in zip(classes.tolist(), comp_sizes.tolist(), strict=True):
             if 0 <= c < spec.num_classes:
                 areas[c].append(a)
+        rel = (np.arange(mask.shape[0]) + 0.5) / mask.shape[0]
         for c in range(spec.num_classes):
             if (dist := _inside_distance(mask == c)) is not None:
                 widths[c].append(dist)
+                per_row = (mask == c).sum(axis=1)
+                rows[c] += (float(per_row @ rel), float(per_row.sum()))
     hw = np.array(sizes)
     options = data_cfg.options
     return Fingerprint(
@@ -161,6 +171,7 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         object_area=[float(np.median(a)) if a else None for a in areas],
         class_width=[structure_width(np.concatenate(w)) if w else None for w in widths],
         color=bool(color and data_cfg.dataset != "volumes"),
+        class_row=[round(r / n, 4) if n else None for r, n in rows],
     )
 
 
@@ -361,11 +372,14 @@ def rule_batch(fp: Fingerprint, crop: list[int], device: str) -> tuple[int, str]
     """
     kind = "cpu" if device == "cpu" else "cuda"
     lo, hi = BATCH_RANGE[kind]
-    batch = int(min(hi, max(lo, round(BATCH_PIXELS[kind] / (crop[0] * crop[1])))))
+    by_pixels = round(BATCH_PIXELS[kind] / (crop[0] * crop[1]))
+    by_steps = fp.num_train // MIN_STEPS_PER_EPOCH
+    batch = int(min(hi, max(lo, min(by_pixels, by_steps))))
     batch = max(1, min(batch, fp.num_train))
     return batch, (
         f"{batch}: about {BATCH_PIXELS[kind]:,} crop pixels per step on {'a CPU' if kind == 'cpu' else 'a GPU'} "
-        f"({crop[0]}x{crop[1]} crops), between {lo} and {hi}" + (", and no more than the training images"
+        f"({crop[0]}x{crop[1]} crops) and at least {MIN_STEPS_PER_EPOCH} steps per epoch ({fp.num_train} "
+        f"training images), between {lo} and {hi}" + (", and no more than the training images"
         if batch == fp.num_train else "")
     )  # fmt: skip
 
@@ -611,6 +625,16 @@ def _interp(train_s: dict[str, float], net: str, crop: list[int]) -> float:
     return v * pix / pixels(k)
 
 
+def upright(fp: Fingerprint) -> bool:
+    """Whether the images have an up and a down: some class holding at least 1% of the pixels sits
+    on average more than :data:`UPRIGHT_SHIFT` of the height away from the middle (street scenes: sky
+    on top, road below); unknown rows count as upright."""
+    rows = [(r, s) for r, s in zip(fp.class_row or [], fp.class_share, strict=False) if r is not None]
+    if not rows:
+        return True
+    return any(abs(r - 0.5) > UPRIGHT_SHIFT for r, s in rows if s >= 0.01)
+
+
 def rule_augment(fp: Fingerprint, scale: float = 1.0) -> tuple[list[Any], str]:
     """Augmentation steps (images first scaled by ``scale``: 0.5 in the half-resolution stage).
 
@@ -626,27 +650,35 @@ def rule_augment(fp: Fingerprint, scale: float = 1.0) -> tuple[list[Any], str]:
     width = critical_width(fp)
     floor = min(1.0, MIN_SCALED_WIDTH / width) if math.isfinite(width) else 0.0
     lo = max(lo, floor)
+    hi = min(hi, 1.0 / lo)  # symmetric around 1: thin structures are not thickened either
     steps: list[Any] = [
         {"name": "random_scale", "range": [round(lo * scale, 3), round(hi * scale, 3)]},
         "random_crop",
         "hflip",
         {"name": "rotate", "degrees": round(Rotate().scaled(strength).degrees, 2)},
     ]
+    flip_v = not upright(fp)
+    if flip_v:
+        steps.insert(3, "vflip")
     volumes = fp.data.get("dataset") == "volumes"
-    if not volumes:
+    thin = width < HALF_RES_MIN_WIDTH
+    if not volumes and not thin:
         jitter = ColorJitter().scaled(strength)
         steps.append({"name": "color_jitter", "brightness": round(jitter.brightness, 3),
                       "contrast": round(jitter.contrast, 3),
                       "saturation": round(jitter.saturation, 3) if fp.color else 0.0})  # fmt: skip
     jitter_why = (
         "no intensity jitter (slices of volumes)" if volumes
+        else f"no colour jitter (structures {width:.1f} px wide: their contrast carries them)" if thin
         else "brightness, contrast and saturation jitter (colour images)" if fp.color
         else "brightness and contrast jitter, no saturation (grey images)"
     )  # fmt: skip
     return steps, (
         f"strength {strength} for {fp.num_train} training images (0.5 from 200, 0.75 from 50, else 1); scale "
         f"{lo:.2f}-{hi:.2f}" + (f" (not below {floor:.2f}: structures {width:.1f} px wide keep "
-        f"{MIN_SCALED_WIDTH:g} px)" if floor > 0.5**strength else "") + f", rotation, horizontal flips, {jitter_why}"
+        f"{MIN_SCALED_WIDTH:g} px; symmetric around 1)" if floor > 0.5**strength else "") + ", rotation, horizontal "
+        + ("and vertical flips (no class sits high or low in the images)" if flip_v else "flips (the images are upright)")
+        + f", {jitter_why}"
     )  # fmt: skip
 
 
