@@ -91,6 +91,7 @@ def prep_cvc(work: Path) -> dict:
 
 def prep_camvid(work: Path) -> dict:
     src = Path(os.environ.get("SEGWISE_CAMVID", SHARED / "camvid"))
+    os.environ["SEGWISE_CAMVID"] = str(src)  # `train --auto camvid` reads it
     peer = work / "peer"
     splits: dict[str, list[str]] = {}
     for split in ("train", "val", "test"):

@@ -157,7 +157,7 @@ def main() -> None:
         predict_s = max(predict_s, (now - v0) * len(test) / max(1, len(val)))
         if score > best:
             best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
-        log.append({"epoch": epoch, "loss": float(loss), "val_miou": score, "seconds": now - t0})
+        log.append({"epoch": epoch, "loss": loss.item(), "val_miou": score, "seconds": now - t0})
         epoch_s = now - t0
         if total_epochs is None:  # size the cosine after the first epoch to end at the budget
             total_epochs = max(2, int((deadline - now - predict_s - 5) / epoch_s) + epoch)

@@ -55,3 +55,26 @@ def test_two_processes_stop_together_at_the_time_limit(shapes_root, tmp_path):
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 1 and rows[0]["val_miou"]  # stopped after the first epoch, validated
     assert "stopping early: time limit" in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_follow_one_time_budgeted_schedule(shapes_root, tmp_path):
+    """Under train.time_schedule the steps left are re-estimated from rank 0's timings, broadcast: both
+    processes take the same steps with the same learning rate and end the stage together."""
+    out = tmp_path / "ddp_budget"
+    sets = tiny_overrides(
+        shapes_root, out, **{"train.epochs": "2", "train.amp": '"none"', "data.batch_size": "2",
+                             "train.time_limit_minutes": "0.25", "train.time_schedule": "true",
+                             "schedule.name": '"cosine"', "schedule.min_lr_ratio": "0.01"},
+    )  # fmt: skip
+    res = _torchrun_train(sets, port=29519)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert (
+        len(rows) > 2 and rows[-1]["val_miou"]
+    )  # more epochs than planned: the clock, not the count, ended it
+    assert (
+        abs(float(rows[-1]["lr"]) - 1e-5) <= 1e-5
+    )  # the cosine reached its floor (1% of 1e-3), give or take 1%
+    ckpt = ckpt_io.load_checkpoint(out / "last.pt")
+    assert ckpt["finished"] and ckpt["clock"]["stage"] == 0
