@@ -276,6 +276,16 @@ def train_one_epoch(
     return stats, step
 
 
+def _forward(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
+             amp_dtype: torch.dtype | None, channels_last: bool) -> torch.Tensor:  # fmt: skip
+    """The logits of a batch, as validation computes them (device, memory format, autocast)."""
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext():
+        return model(images)
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -296,12 +306,7 @@ def evaluate(
     model.eval()
     state = ConfusionMatrix(num_classes, ignore_index, per_image=per_image)
     for images, masks in loader:
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-        with ctx:
-            logits = model(images)
+        logits = _forward(model, images, device, amp_dtype, channels_last)
         state.update(logits.float().argmax(1), masks.to(device))
         if probs is not None:
             probs.update(logits.float().softmax(1).cpu().numpy(), masks.numpy())
@@ -323,12 +328,7 @@ def _time_validation(model: torch.nn.Module, loader: DataLoader, device: torch.d
     model.eval()
     t0 = time.perf_counter()
     with torch.no_grad():
-        images = batch[0].to(device)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-        with ctx:
-            model(images).float().argmax(1).cpu()
+        _forward(model, batch[0], device, amp_dtype, channels_last).float().argmax(1).cpu()
     model.train()
     return (time.perf_counter() - t0) * len(loader)
 
@@ -569,6 +569,7 @@ def _train(
             improved = False
             if cfg.train.eval_every_minutes > 0:
                 on_schedule = run.wall_seconds - last_val_wall >= 60.0 * cfg.train.eval_every_minutes
+                on_schedule = any_rank(on_schedule, dist_info, device)  # each process reads its own clock
             else:
                 on_schedule = run.epoch % cfg.train.eval_every == 0
             if on_schedule or stage_done or out_of_time:
