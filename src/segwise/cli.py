@@ -631,6 +631,13 @@ def train_cmd(
             "--remeasure", help="--auto: time this machine again instead of reusing its stored timings."
         ),
     ] = False,
+    screen: Annotated[
+        bool,
+        typer.Option(
+            "--screen/--no-screen",
+            help="--auto: screen a few candidate recipes on the validation split when the budget allows.",
+        ),
+    ] = True,
 ) -> None:
     """Train a model from a TOML config (see examples/), or with --auto from a plan fitted to a time
     budget (docs/auto.md). Works under torchrun for several processes."""
@@ -648,14 +655,14 @@ def train_cmd(
             raise InputError("--auto needs --minutes M, the time budget (e.g. --minutes 15).")
         plan_dir, _ = run_auto(
             auto, minutes, out=str(out) if out else None, device=device, seed=seed, plan_only=plan_only,
-            console=console, started=_STARTED, remeasure=remeasure,
+            console=console, started=_STARTED, remeasure=remeasure, screen=screen,
         )  # fmt: skip
         console.print(f"plan: {plan_dir / 'plan.json'}, config: {plan_dir / 'config.toml'}")
         if not plan_only:
             console.print(f"run folder: {plan_dir / 'run'}")
         return
-    if minutes is not None or out is not None or plan_only or remeasure:
-        raise InputError("--minutes, --out, --plan-only and --remeasure go with --auto ROOT.")
+    if minutes is not None or out is not None or plan_only or remeasure or not screen:
+        raise InputError("--minutes, --out, --plan-only, --remeasure and --no-screen go with --auto ROOT.")
     if resume is not None and (config is not None or overrides):
         raise InputError("--resume continues a run with its saved config; drop --config/--set.")
     cfg = load_config(config, overrides or [])

@@ -41,9 +41,11 @@ def tiny_overrides(root: Path, out: Path, **extra: str) -> list[str]:
 
 
 def run_cli(
-    args: list[str], env_extra: dict[str, str] | None = None, timeout: int = 300
+    args: list[str], env_extra: dict[str, str] | None = None, timeout: int = 300, module: bool = True
 ) -> subprocess.CompletedProcess:
+    """``python -m segwise ARGS`` (``module=False``: ``python ARGS``, e.g. ``-c SCRIPT ...``)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env_extra or {})}
+    head = ["-m", "segwise"] if module else []
     return subprocess.run(
-        [sys.executable, "-m", "segwise", *args], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, *head, *args], capture_output=True, text=True, env=env, timeout=timeout
     )

@@ -229,6 +229,10 @@ def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_che
         plan["reasons"]
     )
     assert (out / "run" / "best.pt").is_file() and (out / "run" / "metrics.csv").is_file()
+    # a minute is too short to screen candidates: plan.json says the rules alone decided
+    assert plan["screening"]["candidates"] == [] and plan["screening"]["reason"].startswith(
+        "too small to screen"
+    )
     # config.toml is a normal config that reproduces the plan
     cfg = load_config(out / "config.toml")
     assert config_to_dict(cfg) == plan["config"]

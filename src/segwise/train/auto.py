@@ -36,8 +36,9 @@ import numpy as np
 from segwise.errors import InputError
 from segwise.io_utils import atomic_write_text, write_json
 from segwise.train.config import Config, StageConfig, config_from_dict, config_to_dict, config_to_toml
+from segwise.train.screen import Candidate, candidate_config, rule_screen, run_screening
 
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 
 # --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
 CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 256x320 of 360x480)
@@ -591,6 +592,9 @@ class Plan:
     config: Config
     reasons: dict[str, str]
     expected: dict[str, float]  # seconds: setup, per epoch of each stage, validation, total
+    # the candidates to screen (empty: none), the seconds of one slice, and why
+    screen: list[Candidate] = field(default_factory=list)
+    slice_seconds: float = 0.0
 
     def to_dict(self, fp: Fingerprint, machine: Machine, minutes: float) -> dict[str, Any]:
         return {
@@ -602,6 +606,11 @@ class Plan:
             "reasons": self.reasons,
             "expected_seconds": {k: round(v, 1) for k, v in self.expected.items()},
             "config": config_to_dict(self.config),
+            "screening": {
+                "candidates": [asdict(c) for c in self.screen],
+                "slice_seconds": round(self.slice_seconds, 1),
+                "reason": self.reasons["screening"],
+            },
         }
 
 
@@ -717,8 +726,27 @@ def rule_loss(fp: Fingerprint) -> tuple[str, str, str]:
     )
 
 
+def screen_candidates(cfg: Config, net: str, depth: int) -> list[Candidate]:
+    """The recipes worth screening against the planned one, most promising first: smp's default
+    (wider) decoder for a slim network, the other region loss, and one full-resolution stage where a
+    half-resolution stage is planned."""
+    out = [Candidate("planned", [], "the recipe the rules chose")]
+    if net.endswith("-slim"):
+        wide = NETWORKS["unet-resnet18"][1][-depth:]
+        out.append(Candidate("wide-decoder", [f"model.options.decoder_channels={wide}"],
+                             f"smp's default U-Net decoder {wide} (the slim one is CamVid's)"))  # fmt: skip
+    other = {"ce+dice": "ce+lovasz", "ce+lovasz": "ce+dice"}.get(cfg.loss.name)
+    if other:
+        out.append(Candidate(other, [f'loss.name="{other}"'], f"the other region loss ({other})"))
+    if len(cfg.stages) > 1:
+        epochs = sum(s.epochs for s in cfg.stages)
+        out.append(Candidate("full-res-only", [f'stages=[{{name = "main", epochs = {epochs}}}]'],
+                             "no half-resolution stage: all the time at full resolution"))  # fmt: skip
+    return out
+
+
 def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 0,
-              out_dir: str = "runs/auto") -> Plan:  # fmt: skip
+              out_dir: str = "runs/auto", screen: bool = True) -> Plan:  # fmt: skip
     """The run that fits ``minutes`` (setup, training and validation together) for this dataset on
     this machine class: a pure function of its arguments (``machine`` is quantised first).
 
@@ -876,7 +904,15 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         "train": expected_train,
         "total": m.setup_seconds + SETUP_RESERVE + expected_train + (n_val + 1) * val_s,
     }
-    return Plan(cfg, reasons, expected)
+
+    # screening: a few recipes briefly on the validation split, when the budget allows
+    options = screen_candidates(cfg, net, depth)
+    step_s = epoch_s(net, crop) / steps_per_epoch
+    if screen:
+        chosen, slice_s, reasons["screening"] = rule_screen(options, usable, step_s, val_s)
+    else:
+        chosen, slice_s, reasons["screening"] = [], 0.0, "off (--no-screen): the rules alone decide"
+    return Plan(cfg, reasons, expected, chosen, slice_s)
 
 
 def plan_from_json(doc: dict[str, Any]) -> tuple[Fingerprint, Machine, float]:
@@ -920,9 +956,11 @@ def auto_data_config(root: str) -> Any:
 
 def run_auto(root: str, minutes: float, *, out: str | None = None, device: str = "auto", seed: int = 0,
              plan_only: bool = False, console: Any = None, started: float | None = None,
-             remeasure: bool = False) -> tuple[Path, dict[str, Any]]:  # fmt: skip
-    """``segwise train --auto``: plan, write ``OUT/plan.json`` and ``OUT/config.toml``, then train in
-    ``OUT/run`` (unless ``plan_only``). Returns the plan folder and the plan document.
+             remeasure: bool = False, screen: bool = True) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """``segwise train --auto``: plan, write ``OUT/plan.json`` and ``OUT/config.toml``, screen the
+    plan's candidates in ``OUT/screen`` (when the budget allows and ``screen``), then train the winner
+    in ``OUT/run`` (unless ``plan_only``). Returns the plan folder and the plan document; its
+    ``screening`` entry gives every candidate's scores and times.
 
     The budget counts from ``started`` (a :func:`time.perf_counter` value; default: now): the CLI
     passes the moment it started, so imports count too.
@@ -936,9 +974,14 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
             f"{out_dir / 'run'} already holds a run; continue it with `segwise train --resume {out_dir / 'run'}` "
             "or pass another --out."
         )
+    if (out_dir / "screen").exists() and not plan_only:
+        raise InputError(
+            f"{out_dir / 'screen'} holds the screening runs of an earlier `train --auto`; pass another --out "
+            "(or delete that folder)."
+        )
     fp = fingerprint_dataset(data_cfg, seed=seed)
     machine = measure_machine(fp, data_cfg, minutes, device, seed=seed, started=started, remeasure=remeasure)
-    plan = make_plan(fp, minutes, machine, seed=seed, out_dir=str(out_dir / "run"))
+    plan = make_plan(fp, minutes, machine, seed=seed, out_dir=str(out_dir / "run"), screen=screen)
     doc = plan.to_dict(fp, machine, minutes)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "plan.json", doc)
@@ -954,10 +997,19 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
         return out_dir, doc
     from segwise.train.loop import train
 
-    # the time already spent (fingerprint, timing) is in the plan's budget; what is left bounds the run
-    # training starts its clock now, so building the data and the model counts inside its limit
-    handover = time.perf_counter()
     cfg = config_from_dict(config_to_dict(plan.config))
+    if plan.screen:
+        record = run_screening(plan.config, plan.screen, plan.slice_seconds, out_dir / "screen", console)
+        doc["screening"].update(record)
+        write_json(out_dir / "plan.json", doc)
+        winner = next(c for c in plan.screen if c.name == record["winner"])
+        cfg = candidate_config(plan.config, winner)
+        cfg.model.init_from = record["init_from"]
+        if console is not None:
+            console.print(f"[bold]{winner.name}[/] wins the screening; it trains for the rest of the budget")
+    # the time already spent (fingerprint, timing, screening) is in the plan's budget; what is left
+    # bounds the run. Training starts its clock now, so building the data and the model counts inside.
+    handover = time.perf_counter()
     left = 60.0 * minutes - (handover - started) - EXIT_RESERVE
     cfg.train.time_limit_minutes = math.floor(max(left, 6.0) / 0.6) / 100
     train(cfg, console=console, started=handover)
