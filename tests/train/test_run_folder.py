@@ -73,3 +73,20 @@ def test_only_the_writing_process_touches_the_folder(tmp_path):
         folder.create(out, "x = 1\n")
         raise RuntimeError("boom")
     assert (out / "config.toml").read_text() == "rank 0's"
+
+
+def test_the_progress_label_shows_the_planned_epochs_only_when_there_is_a_count(tmp_path, capsys):
+    """A time-budgeted stage (train.time_schedule) ends on its clock, so its label has no `/N`."""
+    from rich.console import Console
+
+    from segwise.train.runlog import RunLogger
+
+    log = RunLogger(tmp_path, console=Console(force_terminal=False), progress=False)
+    for total in (26, 0):
+        with log.epoch_progress(38, total, 4, "full-res") as on_step:
+            for i in range(4):
+                on_step(i, 0.5, 1e-3, 2)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert lines[0].startswith("epoch 38/26 [full-res] 1/4") and lines[-1].startswith(
+        "epoch 38 [full-res] 4/4"
+    )

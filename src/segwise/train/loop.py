@@ -543,7 +543,9 @@ def _train(
             sampler = data.train_loader.sampler
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(run.epoch)
-            with log.epoch_progress(run.epoch + 1, total_epochs, steps_per_epoch, stage.name) as on_step:
+            # a time-budgeted stage has no epoch count: it ends on its clock (the log shows the epoch only)
+            shown = total_epochs if clock is None else 0
+            with log.epoch_progress(run.epoch + 1, shown, steps_per_epoch, stage.name) as on_step:
                 stats, run.step = train_one_epoch(
                     net, data.train_loader, loss_fn, optimizer, lr_fn, device,
                     start_step=run.step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,

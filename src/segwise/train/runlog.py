@@ -51,7 +51,8 @@ class RunLogger:
         if not self.enabled:
             yield None
             return
-        label = f"epoch {epoch}/{total_epochs}" + (f" [{stage}]" if stage and stage != "main" else "")
+        label = f"epoch {epoch}" + (f"/{total_epochs}" if total_epochs else "")  # 0: no count (time-budgeted)
+        label += f" [{stage}]" if stage and stage != "main" else ""
         start = time.perf_counter()
         seen = {"images": 0, "calls": 0}
         if self.fancy:
