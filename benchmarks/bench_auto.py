@@ -193,7 +193,7 @@ def bench_set(name: str, minutes: float, work: Path) -> dict:
     # segwise: data init (checks the folder, writes spec.json), --auto, predict the test split
     if info["root"] != "camvid":
         init = [*segwise, "data", "init", str(info["root"]), "--images", "imagesTr" if name == "hippocampus" else "images",
-                "--masks", "labelsTr" if name == "hippocampus" else "masks"]  # fmt: skip
+                "--masks", "labelsTr" if name == "hippocampus" else "masks", "--force"]  # fmt: skip
         run(init + (["--modality", "mri"] if name == "hippocampus" else []), log)
     auto_wall = run(
         [*segwise, "train", "--auto", str(info["root"]), "--minutes", f"{minutes:g}", "--out", str(out)], log
