@@ -261,3 +261,27 @@ def test_crops_off_the_networks_stride_are_warned_about(shapes_root, tmp_path):
     cfg = load_config(None, tiny_overrides(shapes_root, tmp_path / "run2", **{"train.epochs": "1"}))
     loop.train(cfg, console=Console(file=quiet, width=200), progress=False)
     assert "stride" not in quiet.getvalue()
+
+
+def test_the_validation_estimate_of_a_time_schedule_skips_the_cold_first_batch():
+    """A cold first forward pass (allocations, kernel selection) must not set the estimate: the time kept
+    in reserve for a validation is time lost to training."""
+    import time as _time
+
+    import torch
+
+    from segwise.train import loop
+
+    class ColdFirst(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.calls = torch.nn.Conv2d(1, 2, 1), 0
+
+        def forward(self, x):
+            self.calls += 1
+            _time.sleep(0.5 if self.calls == 1 else 0.01)
+            return self.conv(x)
+
+    batches = [(torch.zeros(1, 1, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long))] * 20
+    estimate = loop._time_validation(ColdFirst(), batches, torch.device("cpu"), None, False)
+    assert 0.15 <= estimate < 1.0, estimate  # 20 warm batches of ~10 ms; the cold one alone would say 10 s
