@@ -32,6 +32,17 @@ class CheckpointError(InputError):
     """A checkpoint or exported model cannot be used (truncated, other version, wrong content)."""
 
 
+def some(names: Iterable[Any], limit: int = 10) -> str:
+    """The first ``limit`` of ``names`` and how many more, for error messages.
+
+    Example:
+        >>> some(["a", "b", "c"], 2), some(["a"])
+        ('a, b and 1 more', 'a')
+    """
+    names = [str(n) for n in names]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def closest(name: Any, options: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The option most similar to ``name`` (difflib ratio at least ``cutoff``), or ``None``.
 

@@ -36,7 +36,7 @@ from segwise import __version__
 from segwise.data.masks import MaskReader, mask_reader
 from segwise.data.pairing import PAIRING_RULE, file_stem, keyed_files, pair_to
 from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
-from segwise.errors import DataError, InputError
+from segwise.errors import DataError, InputError, some
 from segwise.evaluate_volumes import (
     VOLUME_POLICY,
     case_fields,
@@ -51,10 +51,9 @@ from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_case_scores, compare_matrices
 from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.families import build_states, get_family, summary_lines
+from segwise.metrics.probs import SUM_TOLERANCE
 from segwise.metrics.scalar import CaseMetric, Metric, is_case_metric, parse_case_metric, parse_metric
 from segwise.metrics.state import MetricState
-
-PAIRING_POLICY = PAIRING_RULE
 
 
 class Evaluation:
@@ -245,7 +244,7 @@ def pair_probs(
 
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Read and check one probabilities file: ``(C, H, W)`` floats summing to 1 over C (within 1e-2)."""
+    """Read and check one probabilities file: ``(C, H, W)`` floats summing to 1 over C (within ``probs.SUM_TOLERANCE``)."""
     try:
         probs = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -267,11 +266,16 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarr
         )
     total = probs.astype(np.float32).sum(axis=0)
     low, high = float(np.min(probs)), float(np.max(probs))
-    if not np.isfinite(total).all() or low < 0 or high > 1 + 1e-2 or np.abs(total - 1).max() > 1e-2:
+    if (
+        not np.isfinite(total).all()
+        or low < 0
+        or high > 1 + SUM_TOLERANCE
+        or np.abs(total - 1).max() > SUM_TOLERANCE
+    ):
         worst = float(np.nanmax(np.abs(total - 1))) if np.isfinite(total).any() else float("nan")
         raise DataError(
             f"probabilities {path} are not probabilities: values in [{low:g}, {high:g}], sums over classes off 1 by "
-            f"up to {worst:g} (tolerance 1e-2). Save softmax outputs, not logits."
+            f"up to {worst:g} (tolerance {SUM_TOLERANCE:g}). Save softmax outputs, not logits."
         )
     return probs
 
@@ -300,7 +304,7 @@ def pair_roi(gt_files: Sequence[Path], roi_dir: Path, match: str | None = None) 
     missing = [g.name for g in gt_files if key_of[g] not in by_gt]
     if missing:
         raise DataError(
-            f"{len(missing)} ground-truth files have no ROI mask in {roi_dir}: {_listing([Path(m) for m in missing])}. "
+            f"{len(missing)} ground-truth files have no ROI mask in {roi_dir}: {some(Path(m).name for m in missing)}. "
             f"ROI masks pair with the ground truth like predictions do ({PAIRING_RULE}); pass --match REGEX when "
             "the names differ."
         )
@@ -330,7 +334,7 @@ def pair_arrays(
         missing = [g for k, g in gts.items() if k not in by_gt]
         if missing:
             raise DataError(
-                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: {_listing(missing)}."
+                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: {some(p.name for p in missing)}."
             )
         out[name] = {g: by_gt[k] for k, g in gts.items()}
     return out
@@ -360,11 +364,6 @@ def _load_pair_and_arrays(
             )
         loaded[name] = a
     return pred, target, cm, probs, loaded
-
-
-def _listing(paths: list[Path], limit: int = 10) -> str:
-    names = ", ".join(p.name for p in paths[:limit])
-    return names + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 def _pred_advice(reader: MaskReader, pred: np.ndarray, roi: bool) -> str:
@@ -549,9 +548,11 @@ def evaluate_folders(
         pairs = [(g, p) for g, p in pairs if g in probs_of]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} ground-truth files have no prediction: {_listing(missing)}")
+        problems.append(
+            f"{len(missing)} ground-truth files have no prediction: {some(p.name for p in missing)}"
+        )
     if extra:
-        problems.append(f"{len(extra)} prediction files have no ground truth: {_listing(extra)}")
+        problems.append(f"{len(extra)} prediction files have no ground truth: {some(p.name for p in extra)}")
     if problems and not allow_missing:
         raise DataError(
             "; ".join(problems)

@@ -16,7 +16,7 @@ import numpy as np
 
 from segwise.data.pairing import keyed_files, unpaired_message
 from segwise.data.readers import IMAGE_SUFFIXES, LOSSY_SUFFIXES, MASK_SUFFIXES
-from segwise.errors import DataError, InputError, closest, lookup
+from segwise.errors import DataError, InputError, closest, lookup, some
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,6 @@ class Sample:
     image: Path
     mask: Path
     roi: Path | None = None
-
-
-def _some(names: Sequence[str], limit: int = 10) -> str:
-    names = sorted(names)
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def pair_samples(
@@ -68,7 +63,7 @@ def pair_samples(
     lossy = [p.name for p in masks.values() if p.suffix.lower() in LOSSY_SUFFIXES]
     if lossy:
         raise DataError(
-            f"mask folder {masks_dir} holds JPEG masks ({_some(lossy)}): lossy compression changes class ids "
+            f"mask folder {masks_dir} holds JPEG masks ({some(sorted(lossy))}): lossy compression changes class ids "
             "at edges. Store masks as PNG."
         )
     rois: dict[str, Path] = {}
@@ -156,8 +151,8 @@ def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> 
         hint = closest(unknown[0], [x.id for x in samples])
         did = f" (did you mean {hint!r} for {unknown[0]!r}?)" if hint is not None else ""
         raise DataError(
-            f"split file {path} lists {len(unknown)} samples that are not in the dataset: {_some(unknown)}{did}. "
-            f"The dataset has {len(samples)} samples (e.g. {_some([x.id for x in samples], 3)}); fix the file or the dataset root."
+            f"split file {path} lists {len(unknown)} samples that are not in the dataset: {some(sorted(unknown))}{did}. "
+            f"The dataset has {len(samples)} samples (e.g. {some(sorted(x.id for x in samples), 3)}); fix the file or the dataset root."
         )
     if not chosen:
         raise DataError(f"split file {path} lists no samples; write one file stem per line.")

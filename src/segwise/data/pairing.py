@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from segwise.data.volumes import volume_stem
-from segwise.errors import DataError, InputError
+from segwise.errors import DataError, InputError, some
 
 SEPARATORS = ("_", "-", ".")
 # nnU-Net / Medical Segmentation Decathlon: image channels are <case>_0000, <case>_0001, ...
-CHANNEL_SUFFIX = re.compile(r"(.+)_\d{4}")
+CHANNEL_SUFFIX = re.compile(r"(.+)_(\d{4})")  # nnU-Net/MSD channel files: case_0000
 PAIRING_RULE = (
     "files pair by key: the file stem, or with --match REGEX the first capture group of REGEX searched in "
     "the stem; without --match a prediction or ROI file may also pair with the ground truth whose stem is "
@@ -55,11 +55,6 @@ def compile_match(match: str | re.Pattern[str] | None, what: str = "--match") ->
             r"e.g. --match '^(\d+)_'."
         )
     return pattern
-
-
-def _some(names: Sequence[str], limit: int = 10) -> str:
-    names = sorted(names)
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def file_stem(path: Path) -> str:
@@ -130,7 +125,7 @@ def keyed_files(
     if unmatched:
         problems.append(
             f"{len(unmatched)} files in {role} folder {folder} do not match --match '{pattern.pattern}': "  # type: ignore[union-attr]
-            f"{_some(unmatched)}"
+            f"{some(sorted(unmatched))}"
         )
     if dups:
         how = "stem" if pattern is None else "key"
@@ -183,7 +178,7 @@ def pair_to(
 
 def unpaired_message(role_a: str, dir_a: Path, missing: Sequence[str], role_b: str) -> str:
     """``"3 images in DIR have no mask: a.png, ..."``."""
-    return f"{len(missing)} {role_a} in {dir_a} have no {role_b}: {_some(missing)}"
+    return f"{len(missing)} {role_a} in {dir_a} have no {role_b}: {some(sorted(missing))}"
 
 
 def pair_inputs(

@@ -411,13 +411,14 @@ def read_roi(path: str | os.PathLike[str]) -> np.ndarray:
     arr, gray = _decode_full(path)
     if gray is not None:
         arr = gray[arr]
-    elif arr.ndim == 2 and _is_palette_file(path):  # colour palette: 0 means a black pixel, not index 0
+    elif arr.ndim == 2 and is_palette_file(path):  # colour palette: 0 means a black pixel, not index 0
         with Image.open(path) as img:
             arr = np.asarray(img.convert("RGB"))
     return arr.any(axis=2) if arr.ndim == 3 else arr != 0
 
 
-def _is_palette_file(path: Path) -> bool:
+def is_palette_file(path: Path) -> bool:
+    """Whether ``path`` is a palette (mode "P") image; unreadable files are not."""
     try:
         with Image.open(path) as img:
             return img.mode == "P"

@@ -25,6 +25,7 @@ from segwise.data.readers import (
     ClassTable,
     _decode_full,
     _pack,
+    is_palette_file,
     read_class_table,
     read_image,
     read_roi,
@@ -133,7 +134,7 @@ def _scan_one(sample: Sample) -> FileScan:
         out.gray_indices = _counts(arr[inside] if inside is not None else arr.ravel(), arr)
         out.palette = {int(i): (int(gray[i]),) * 3 for i in out.gray_indices}  # type: ignore[misc]
         out.kind, arr = "values", gray[arr]
-    elif _is_palette(sample.mask):
+    elif is_palette_file(sample.mask):
         out.kind = "palette"
         with Image.open(sample.mask) as img:
             pal = np.asarray((img.getpalette() or [])[: 3 * 256], np.int64).reshape(-1, 3)
@@ -151,14 +152,6 @@ def _counts(counted: np.ndarray, arr: np.ndarray) -> dict[int, int]:
     for v in np.unique(arr):  # values outside the ROI still say how masks are stored
         out.setdefault(int(v), 0)
     return out
-
-
-def _is_palette(path: Path) -> bool:
-    try:
-        with Image.open(path) as img:
-            return img.mode == "P"
-    except (OSError, ValueError):
-        return False
 
 
 def _color_text(packed: int) -> str:

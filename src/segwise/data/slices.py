@@ -27,7 +27,6 @@ volume, and resident memory does not grow with the dataset. With ``cache=False``
 from __future__ import annotations
 
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,10 +39,11 @@ import torch
 from segwise.data.base import CacheArg, SegmentationDataset, Transform
 from segwise.data.files import Sample
 from segwise.data.folder import select_split
+from segwise.data.pairing import CHANNEL_SUFFIX
 from segwise.data.readers import check_mask_values
 from segwise.data.spec import DEFAULT_CT_WINDOW, DatasetSpec, VolumeSlicing, load_spec
 from segwise.data.volumes import is_volume, read_volume, volume_stem
-from segwise.errors import DataError, InputError
+from segwise.errors import DataError, InputError, some
 
 __all__ = [
     "LRU_VOLUMES",
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 LRU_VOLUMES = 2
-_CHANNEL = re.compile(r"^(.*)_(\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def group_channels(
     grouped: dict[str, dict[int, Path]] = {}
     for path in files:
         stem = volume_stem(path)
-        m = _CHANNEL.match(stem)
+        m = CHANNEL_SUFFIX.fullmatch(stem)
         if m and not (labels is not None and stem in labels):
             key, channel = m.group(1), int(m.group(2))
         else:
@@ -130,17 +129,17 @@ def pair_volume_cases(
     no_image = sorted(k for k in labels if k not in cases)
     if no_label:
         problems.append(
-            f"{len(no_label)} cases in {images_dir} have no label in {labels_dir}: {_some(no_label)}"
+            f"{len(no_label)} cases in {images_dir} have no label in {labels_dir}: {some(no_label, 8)}"
         )
     if no_image:
         problems.append(
-            f"{len(no_image)} labels in {labels_dir} have no image in {images_dir}: {_some(no_image)}"
+            f"{len(no_image)} labels in {labels_dir} have no image in {images_dir}: {some(no_image, 8)}"
         )
     counts: dict[int, list[str]] = {}
     for key, paths in cases.items():
         counts.setdefault(len(paths), []).append(key)
     if len(counts) > 1:
-        per = "; ".join(f"{n} channel(s): {_some(keys, 3)}" for n, keys in sorted(counts.items()))
+        per = "; ".join(f"{n} channel(s): {some(keys, 3)}" for n, keys in sorted(counts.items()))
         problems.append(f"cases have different channel counts ({per}); every case needs the same channels")
     if problems:
         raise DataError(
@@ -148,10 +147,6 @@ def pair_volume_cases(
             "case.nii.gz <-> labels case.nii.gz; rename or remove the unpaired files."
         )
     return [VolumeCase(k, cases[k], labels[k]) for k in sorted(cases)]
-
-
-def _some(names: Sequence[str], limit: int = 8) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ----------------------------------------------------------------------------- intensities

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from segwise.data.files import Sample
+from segwise.data.scan import MAX_ID_CLASSES  # label values below it are class ids
 from segwise.data.slices import VolumeCase, pair_volume_cases
 from segwise.data.spec import DatasetSpec, VolumeSlicing
 from segwise.data.volumes import check_same_geometry, read_volume
 from segwise.errors import DataError, InputError
 
-MAX_ID_CLASSES = 64  # label values below this are class ids; sparser values get a value map
 CT_BELOW = -500.0  # an image intensity below this (HU of air and lung) marks CT
 ANISOTROPY = 2.0  # spacing ratio from which slices are cut across the thick axis
 

@@ -26,12 +26,11 @@ A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` an
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from segwise.errors import InputError
+from segwise.errors import InputError, did_you_mean
 from segwise.metrics.boundary import BoundaryAccumulator
 from segwise.metrics.confusion import ConfusionMatrix
 from segwise.metrics.probs import ProbabilityAccumulator
@@ -126,11 +125,6 @@ def registered_families() -> dict[str, MetricFamily]:
     return dict(_FAMILIES)
 
 
-def _did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def get_family(name: str) -> MetricFamily:
     """The family registered as ``name``; an unknown name raises :class:`InputError` with the list.
 
@@ -139,7 +133,7 @@ def get_family(name: str) -> MetricFamily:
     """
     if name not in _FAMILIES:
         raise InputError(
-            f"unknown metric family {name!r}; {_did_you_mean(name, _FAMILIES)}available: {', '.join(_FAMILIES)}."
+            f"unknown metric family {name!r}; {did_you_mean(name, _FAMILIES, cutoff=0.5)}available: {', '.join(_FAMILIES)}."
         )
     return _FAMILIES[name]
 
@@ -192,7 +186,7 @@ def build_states(
     unknown = [k for k in options if k not in valid]
     if unknown:
         raise InputError(
-            f"unknown metric option {unknown[0]!r}; {_did_you_mean(unknown[0], valid)}valid: {', '.join(valid)}."
+            f"unknown metric option {unknown[0]!r}; {did_you_mean(unknown[0], valid, cutoff=0.5)}valid: {', '.join(valid)}."
         )
     built: dict[str, MetricState] = {}
     for family in _FAMILIES.values():

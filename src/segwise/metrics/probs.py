@@ -27,7 +27,7 @@ from segwise.errors import InputError
 from segwise.metrics import _probs_kernels
 from segwise.metrics.state import MetricState
 
-__all__ = ["NLL_EPS", "NUM_SCORE_BINS", "POLICY", "ProbabilityAccumulator", "score_bins"]
+__all__ = ["NLL_EPS", "NUM_SCORE_BINS", "POLICY", "SUM_TOLERANCE", "ProbabilityAccumulator", "score_bins"]
 
 NUM_SCORE_BINS = 0x3C00 + 1  # float16 bit patterns 0 (0.0) ... 0x3C00 (1.0), in increasing order
 NLL_EPS = 1e-7

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from segwise.errors import InputError
 from segwise.metrics import ConfusionMatrix
 from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.models.checkpoint import load_checkpoint
@@ -79,11 +77,3 @@ def evaluate_model(
     )
     state.class_names = list(ds.spec.class_names)
     return state, ds
-
-
-def run_checkpoint(run: str | os.PathLike[str], which: str = "best") -> Path:
-    run = Path(run)
-    path = run / f"{which}.pt" if run.is_dir() else run
-    if not path.is_file():
-        raise InputError(f"no checkpoint {path}; is {run} a finished segwise run folder?")
-    return path
