@@ -900,11 +900,8 @@ def write_per_case(path: str | os.PathLike[str], result: dict[str, Any], image_m
             f"write_per_case needs one (C, C) matrix per image: got {mats.shape} for {len(cases)} images; "
             "evaluate with keep_matrices=True."
         )
-    tp = np.diagonal(mats, axis1=1, axis2=2).astype(np.float64)
-    union = mats.sum(axis=2) + mats.sum(axis=1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, tp / union, np.nan)
-        dice = np.where(union > 0, 2 * tp / (union + tp), np.nan)
+    iou = F.per_image_iou(mats, result.get("ignore_index"))
+    dice = F.per_image_dice(mats, result.get("ignore_index"))
     surface = result.get("surface")
     names = surface["metrics"] if surface else []
     evaluated = F.evaluated_classes(mats.shape[1], result.get("ignore_index"))

@@ -24,6 +24,8 @@ __all__ = [
     "confusion_matrix",
     "evaluated_classes",
     "scores_from_confusion",
+    "per_image_dice",
+    "per_image_iou",
     "per_image_miou",
     "POLICY",
 ]
@@ -356,6 +358,25 @@ def per_image_iou(matrices: np.ndarray, ignore_index: int | None = None) -> np.n
     iou = _divide(tp, union)
     iou[:, ~evaluated_classes(m.shape[1], ignore_index)] = np.nan
     return iou
+
+
+def per_image_dice(matrices: np.ndarray, ignore_index: int | None = None) -> np.ndarray:
+    """Per-image, per-class Dice ``(N, C)`` (2 TP / (2 TP + FP + FN)) from stacked per-image matrices
+    ``(N, C, C)``; NaN where :func:`per_image_iou` is NaN.
+
+    Example:
+        >>> import numpy as np
+        >>> per_image_dice(np.array([[[1, 1], [0, 2]]])).round(4).tolist()
+        [[0.6667, 0.8]]
+    """
+    m = np.asarray(matrices, dtype=np.int64)
+    if m.ndim != 3 or m.shape[1] != m.shape[2]:
+        raise InputError(f"`matrices` must have shape (N, C, C), got {m.shape}.")
+    tp = np.diagonal(m, axis1=1, axis2=2).astype(np.float64)
+    union = m.sum(axis=2) + m.sum(axis=1) - tp
+    dice = _divide(2 * tp, union + tp)
+    dice[:, ~evaluated_classes(m.shape[1], ignore_index)] = np.nan
+    return dice
 
 
 def per_image_miou(matrices: np.ndarray, ignore_index: int | None = None) -> float:
