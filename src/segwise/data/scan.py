@@ -10,6 +10,7 @@ mean and standard deviation. Every inference it made is written to :attr:`ScanRe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -158,145 +159,244 @@ def _color_text(packed: int) -> str:
     return f"({packed >> 16},{(packed >> 8) & 255},{packed & 255})"
 
 
-def _infer_encoding(
+@dataclass
+class Encoding:
+    """How the masks store the classes, inferred from the scans: the spec fields, the stored value (or
+    packed colour) -> class id map used for counting, each class's stored value(s) as text, a
+    description, and the notes and problems found on the way (no fields when there are problems)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    lookup: dict[int, int] = field(default_factory=dict)
+    stored: list[str] = field(default_factory=list)
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _failed(*problems: str) -> Encoding:
+    return Encoding(problems=list(problems))
+
+
+def with_gray_palettes(scans: Sequence[FileScan]) -> list[FileScan]:
+    """The scans, with palette files whose used entries are all grays (read as gray levels) taken as
+    palette indices when the other masks are colour palettes (a mask of black background only is
+    no exception)."""
+    kinds = {s.kind for s in scans if s.kind}
+    grays = [s for s in scans if s.kind == "values"]
+    if kinds != {"values", "palette"} or any(s.gray_indices is None for s in grays):
+        return list(scans)
+    return [
+        dataclasses.replace(s, kind="palette", values=s.gray_indices) if s.kind == "values" else s
+        for s in scans
+    ]
+
+
+def infer_encoding(
     scans: Sequence[FileScan],
     *,
     value_map: Mapping[int, int] | None,
     table: ClassTable | None,
     ignore_index: int | None,
-    problems: list[str],
-    notes: list[str],
-) -> tuple[dict[str, Any], dict[int, int], list[str], str]:
-    """Spec fields, the stored -> class map used for counting, per-class stored text, and a description."""
+) -> Encoding:
+    """The masks' encoding from the scans of the masks that could be read (see
+    :func:`with_gray_palettes`): RGB colours, a ``--value-map``, class ids named by a class table,
+    palette indices, or stored values (0/255 binary, class ids, sparse values)."""
     kinds = {s.kind for s in scans if s.kind}
-    grays = [s for s in scans if s.kind == "values"]
-    if kinds == {"values", "palette"} and all(s.gray_indices is not None for s in grays):
-        # colour-palette masks; those using only gray entries (e.g. black background only) are no exception
-        for s in grays:
-            s.kind, s.values = "palette", s.gray_indices  # type: ignore[assignment]
-        kinds = {"palette"}
     if len(kinds) > 1:
         per = {k: [s.sample.mask.name for s in scans if s.kind == k][:3] for k in kinds}
-        problems.append(f"masks are stored in different ways: {per}; store every mask the same way.")
-        return {}, {}, [], ""
+        return _failed(f"masks are stored in different ways: {per}; store every mask the same way.")
     kind = kinds.pop() if kinds else "values"
     seen: set[int] = set().union(*(s.values for s in scans))
     if kind == "rgb":
-        if table is not None:
-            ids = [i for i in table.ids if i != ignore_index]
-            lookup = {
-                int(_pack(np.array(c, np.uint8))): i for i, c in zip(table.ids, table.colors, strict=True)
-            }
-            _check_values(scans, set(lookup), "colours not in the class table", problems, colors=True)
-            names = table.names_by_id(max(ids) + 1)
-            colors = dict(zip(table.ids, table.colors, strict=True))
-            ignore_color = colors.get(ignore_index) if ignore_index is not None else None
-            fields = {"class_names": names, "colors": [colors[i] for i in range(len(names))], "mask_encoding": "rgb",
-                      "ignore_color": ignore_color}  # fmt: skip
-            stored = [_color_text(int(_pack(np.array(colors[i], np.uint8)))) for i in range(len(names))]
-            return fields, lookup, stored, "RGB colour masks decoded with the class table"
-        if len(seen) > MAX_COLORS:
-            problems.append(
-                f"the masks hold {len(seen)} distinct colours, too many for colour-coded classes; if they are "
-                "colour masks, pass --classes CSV (id,name,r,g,b); if they are photos, check --masks."
-            )
-            return {}, {}, [], ""
-        order = sorted(seen)  # black (0) first: the usual background
-        lookup = {v: i for i, v in enumerate(order)}
-        colors = [((v >> 16) & 255, (v >> 8) & 255, v & 255) for v in order]
-        names = ["background" if v == 0 else f"#{v:06x}" for v in order]
-        notes.append(
-            f"RGB masks with {len(order)} colours: one class per colour, named by colour; pass --classes CSV to name them."
-        )
-        return ({"class_names": names, "colors": colors, "mask_encoding": "rgb"}, lookup,
-                [_color_text(v) for v in order], "RGB colour masks, one class per colour")  # fmt: skip
+        return _table_rgb(scans, table, ignore_index) if table is not None else _rgb(seen)
     if value_map is not None:
-        _check_values(scans, set(value_map), "values not in --value-map", problems)
-        targets = [v for v in value_map.values() if v != ignore_index]
-        void = {}
-        if (
-            ignore_index is None
-            and 255 in targets
-            and len(set(targets)) > 1
-            and max(set(targets) - {255}) < 64
-        ):
-            targets = [v for v in targets if v != 255]
-            void = {"ignore_index": 255}
-            notes.append(
-                "--value-map sends values to 255: read as void (the ignore index); pass --ignore-index to change."
-            )
-        n = max(targets) + 1
-        names = table.names_by_id(n) if table is not None else _names(n)
-        stored = [", ".join(str(k) for k, v in value_map.items() if v == c) or "-" for c in range(n)]
-        return ({"class_names": names, "mask_encoding": "value_map", "value_map": sorted(value_map.items()), **void},
-                dict(value_map), stored, f"stored values mapped by --value-map {_map_text(value_map)}")  # fmt: skip
+        return _value_mapped(scans, value_map, table, ignore_index)
     if table is not None:
-        ids = [i for i in table.ids if i != ignore_index]
-        n = max(ids) + 1
-        valid = set(range(n)) | ({ignore_index} if ignore_index is not None else set())
-        _check_values(
-            scans, valid, f"values that are neither class ids 0..{n - 1} nor the ignore index", problems
-        )
-        encoding = "palette" if kind == "palette" else "index"
-        return ({"class_names": table.names_by_id(n), "mask_encoding": encoding}, {i: i for i in range(n)},
-                [str(i) for i in range(n)], "class ids (names from the class table)")  # fmt: skip
+        return _table_ids(scans, kind, table, ignore_index)
     values = sorted(v for v in seen if v != ignore_index)
-    palette = {i: c for s in scans for i, c in s.palette.items()}
     if kind == "palette":
-        n = max(values) + 1 if values else 0
-        if (
-            255 in values
-            and n > 1
-            and len(values) > 2
-            and max(v for v in values if v != 255) < MAX_ID_CLASSES
-        ):
-            values.remove(255)
-            n = max(values) + 1
-            notes.append("palette index 255 is read as void (the ignore index), as in PASCAL VOC.")
-        fill = default_colors(n)
-        colors = [palette.get(i, fill[i]) for i in range(n)]
-        void = {"ignore_index": 255} if 255 in seen and 255 not in values else {}
-        return ({"class_names": _names(n), "colors": colors, "mask_encoding": "palette", **void}, {i: i for i in range(n)},
-                [str(i) for i in range(n)], f"palette masks, {n} classes (palette index = class id)")  # fmt: skip
-    if set(values) <= {0, 255} and 255 in values:
-        vmap = {0: 0, 255: 1}
-        notes.append(
-            "binary masks stored as 0/255: read with the value map 0:0,255:1 (background, foreground)."
+        return _palette(values, seen, {i: c for s in scans for i, c in s.palette.items()})
+    return _stored_values(values, ignore_index)
+
+
+def _table_rgb(scans: Sequence[FileScan], table: ClassTable, ignore_index: int | None) -> Encoding:
+    ids = [i for i in table.ids if i != ignore_index]
+    lookup = {int(_pack(np.array(c, np.uint8))): i for i, c in zip(table.ids, table.colors, strict=True)}
+    names = table.names_by_id(max(ids) + 1)
+    colors = dict(zip(table.ids, table.colors, strict=True))
+    ignore_color = colors.get(ignore_index) if ignore_index is not None else None
+    return Encoding(
+        fields={
+            "class_names": names,
+            "colors": [colors[i] for i in range(len(names))],
+            "mask_encoding": "rgb",
+            "ignore_color": ignore_color,
+        },
+        lookup=lookup,
+        stored=[_color_text(int(_pack(np.array(colors[i], np.uint8)))) for i in range(len(names))],
+        description="RGB colour masks decoded with the class table",
+        problems=_check_values(scans, set(lookup), "colours not in the class table", colors=True),
+    )
+
+
+def _rgb(seen: set[int]) -> Encoding:
+    if len(seen) > MAX_COLORS:
+        return _failed(
+            f"the masks hold {len(seen)} distinct colours, too many for colour-coded classes; if they are "
+            "colour masks, pass --classes CSV (id,name,r,g,b); if they are photos, check --masks."
         )
-        return ({"class_names": ["background", "foreground"], "mask_encoding": "value_map",
-                 "value_map": sorted(vmap.items())}, vmap, ["0", "255"], "binary 0/255 masks")  # fmt: skip
+    order = sorted(seen)  # black (0) first: the usual background
+    return Encoding(
+        fields={
+            "class_names": ["background" if v == 0 else f"#{v:06x}" for v in order],
+            "colors": [((v >> 16) & 255, (v >> 8) & 255, v & 255) for v in order],
+            "mask_encoding": "rgb",
+        },
+        lookup={v: i for i, v in enumerate(order)},
+        stored=[_color_text(v) for v in order],
+        description="RGB colour masks, one class per colour",
+        notes=[
+            f"RGB masks with {len(order)} colours: one class per colour, named by colour; pass --classes CSV to "
+            "name them."
+        ],
+    )
+
+
+def _value_mapped(
+    scans: Sequence[FileScan],
+    value_map: Mapping[int, int],
+    table: ClassTable | None,
+    ignore_index: int | None,
+) -> Encoding:
+    targets = [v for v in value_map.values() if v != ignore_index]
+    void, notes = {}, []
     if (
         ignore_index is None
-        and 255 in values
-        and len(values) > 2
-        and max(v for v in values if v != 255) < MAX_ID_CLASSES
+        and 255 in targets
+        and len(set(targets)) > 1
+        and max(set(targets) - {255}) < MAX_ID_CLASSES
     ):
-        values.remove(255)
+        targets = [v for v in targets if v != 255]
+        void = {"ignore_index": 255}
+        notes.append(
+            "--value-map sends values to 255: read as void (the ignore index); pass --ignore-index to change."
+        )
+    n = max(targets) + 1
+    return Encoding(
+        fields={
+            "class_names": table.names_by_id(n) if table is not None else _names(n),
+            "mask_encoding": "value_map",
+            "value_map": sorted(value_map.items()),
+            **void,
+        },
+        lookup=dict(value_map),
+        stored=[", ".join(str(k) for k, v in value_map.items() if v == c) or "-" for c in range(n)],
+        description=f"stored values mapped by --value-map {_map_text(value_map)}",
+        notes=notes,
+        problems=_check_values(scans, set(value_map), "values not in --value-map"),
+    )
+
+
+def _table_ids(scans: Sequence[FileScan], kind: str, table: ClassTable, ignore_index: int | None) -> Encoding:
+    n = max(i for i in table.ids if i != ignore_index) + 1
+    valid = set(range(n)) | ({ignore_index} if ignore_index is not None else set())
+    return Encoding(
+        fields={
+            "class_names": table.names_by_id(n),
+            "mask_encoding": "palette" if kind == "palette" else "index",
+        },
+        lookup={i: i for i in range(n)},
+        stored=[str(i) for i in range(n)],
+        description="class ids (names from the class table)",
+        problems=_check_values(
+            scans, valid, f"values that are neither class ids 0..{n - 1} nor the ignore index"
+        ),
+    )
+
+
+def _void_255(values: list[int]) -> bool:
+    """Whether 255 among other small values is the void label (PASCAL VOC's convention)."""
+    return 255 in values and len(values) > 2 and max(v for v in values if v != 255) < MAX_ID_CLASSES
+
+
+def _palette(values: list[int], seen: set[int], palette: dict[int, tuple[int, int, int]]) -> Encoding:
+    notes = []
+    if _void_255(values) and max(values) + 1 > 1:
+        values = [v for v in values if v != 255]
+        notes.append("palette index 255 is read as void (the ignore index), as in PASCAL VOC.")
+    n = max(values) + 1 if values else 0
+    fill = default_colors(n)
+    void = {"ignore_index": 255} if 255 in seen and 255 not in values else {}
+    return Encoding(
+        fields={
+            "class_names": _names(n),
+            "colors": [palette.get(i, fill[i]) for i in range(n)],
+            "mask_encoding": "palette",
+            **void,
+        },
+        lookup={i: i for i in range(n)},
+        stored=[str(i) for i in range(n)],
+        description=f"palette masks, {n} classes (palette index = class id)",
+        notes=notes,
+    )
+
+
+def _stored_values(values: list[int], ignore_index: int | None) -> Encoding:
+    if set(values) <= {0, 255} and 255 in values:
+        vmap = {0: 0, 255: 1}
+        return Encoding(
+            fields={
+                "class_names": ["background", "foreground"],
+                "mask_encoding": "value_map",
+                "value_map": sorted(vmap.items()),
+            },
+            lookup=vmap,
+            stored=["0", "255"],
+            description="binary 0/255 masks",
+            notes=[
+                "binary masks stored as 0/255: read with the value map 0:0,255:1 (background, foreground)."
+            ],
+        )
+    notes = []
+    if ignore_index is None and _void_255(values):
+        values = [v for v in values if v != 255]
         ignore_index = 255
         notes.append(
             "value 255 is read as void (the ignore index, as in PASCAL VOC); if 255 is a class, pass --value-map."
         )
     if not values:
-        problems.append("the masks hold no class values at all (every pixel is the ignore index).")
-        return {}, {}, [], ""
+        return _failed("the masks hold no class values at all (every pixel is the ignore index).")
     if max(values) < MAX_ID_CLASSES:
         n = max(values) + 1
         if n == 1:
-            problems.append(
+            return _failed(
                 "every mask holds only the value 0: one class cannot be learned. If the masks are empty by mistake, "
                 "check --masks; else pass --value-map or --classes."
             )
-            return {}, {}, [], ""
         void = {"ignore_index": ignore_index} if ignore_index is not None else {}
-        return ({"class_names": _names(n), "mask_encoding": "index", **void}, {i: i for i in range(n)},
-                [str(i) for i in range(n)], f"class ids 0..{n - 1}")  # fmt: skip
+        return Encoding(
+            fields={"class_names": _names(n), "mask_encoding": "index", **void},
+            lookup={i: i for i in range(n)},
+            stored=[str(i) for i in range(n)],
+            description=f"class ids 0..{n - 1}",
+            notes=notes,
+        )
     vmap = {v: i for i, v in enumerate(values)}
     notes.append(
         f"the masks hold {len(values)} sparse values ({', '.join(map(str, values[:12]))}); each becomes a class, "
         f"in value order: value map {_map_text(vmap)}."
     )
-    return ({"class_names": _names(len(values)), "mask_encoding": "value_map", "value_map": sorted(vmap.items())},
-            vmap, [str(v) for v in values], "stored values mapped to classes in value order")  # fmt: skip
+    return Encoding(
+        fields={
+            "class_names": _names(len(values)),
+            "mask_encoding": "value_map",
+            "value_map": sorted(vmap.items()),
+        },
+        lookup=vmap,
+        stored=[str(v) for v in values],
+        description="stored values mapped to classes in value order",
+        notes=notes,
+    )
 
 
 def _names(n: int) -> list[str]:
@@ -307,9 +407,9 @@ def _map_text(vmap: Mapping[int, int]) -> str:
     return ",".join(f"{k}:{v}" for k, v in sorted(vmap.items()))
 
 
-def _check_values(
-    scans: Sequence[FileScan], valid: set[int], what: str, problems: list[str], colors: bool = False
-) -> None:
+def _check_values(scans: Sequence[FileScan], valid: set[int], what: str, colors: bool = False) -> list[str]:
+    """One problem per mask holding values outside ``valid`` (the 8 commonest shown)."""
+    problems = []
     for s in scans:
         bad = {v: c for v, c in s.values.items() if v not in valid}
         if bad:
@@ -318,6 +418,7 @@ def _check_values(
                 for v, c in sorted(bad.items(), key=lambda x: -x[1])[:8]
             )
             problems.append(f"mask {s.sample.mask}: {what}: {shown}.")
+    return problems
 
 
 def scan_folder(
@@ -373,11 +474,13 @@ def scan_folder(
             if on_file is not None:
                 on_file(i)
     problems = [p for s in scans for p in s.problems]
-    notes: list[str] = []
-    fields, lookup, stored, encoding_text = _infer_encoding(
-        [s for s in scans if s.kind], value_map=value_map, table=table, ignore_index=ignore_index,
-        problems=problems, notes=notes,
-    )  # fmt: skip
+    scans = with_gray_palettes(scans)
+    enc = infer_encoding(
+        [s for s in scans if s.kind], value_map=value_map, table=table, ignore_index=ignore_index
+    )
+    problems += enc.problems
+    notes = list(enc.notes)
+    fields, lookup, stored, encoding_text = enc.fields, enc.lookup, enc.stored, enc.description
     if problems:
         shown = "\n  ".join(problems[:50]) + (
             f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
