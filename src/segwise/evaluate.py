@@ -33,7 +33,7 @@ from typing import Any, cast
 import numpy as np
 
 from segwise import __version__
-from segwise.data.masks import MaskReader, mask_reader
+from segwise.data.masks import MaskReader, check_same_size, mask_reader
 from segwise.data.pairing import PAIRING_RULE, file_stem, keyed_files, pair_to
 from segwise.data.readers import MASK_SUFFIXES, ClassTable, apply_roi, read_roi
 from segwise.errors import DataError, InputError, some
@@ -259,11 +259,13 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarr
         raise DataError(
             f"probabilities {path} have shape {probs.shape}; expected ({num_classes}, H, W): one map per class."
         )
-    if probs.shape[1:] != tuple(shape):
-        raise DataError(
-            f"size mismatch: probabilities {path} are {probs.shape[2]}x{probs.shape[1]} (WxH) but the ground "
-            f"truth is {shape[1]}x{shape[0]}. Predict at the ground truth's size."
-        )
+    check_same_size(
+        probs.shape,
+        tuple(shape),
+        f"probability file {path}",
+        "the ground truth",
+        "Predict at the ground truth's size.",
+    )
     total = probs.astype(np.float32).sum(axis=0)
     low, high = float(np.min(probs)), float(np.max(probs))
     if (
@@ -357,11 +359,13 @@ def _load_pair_and_arrays(
     loaded = {}
     for name, path in arrays.items():
         a = np.load(path, allow_pickle=False)
-        if a.shape[-2:] != target.shape:
-            raise DataError(
-                f"size mismatch: {name} array {path} is {a.shape} but ground truth {gt_path} is "
-                f"{target.shape[1]}x{target.shape[0]} (WxH); write it at the ground truth's size."
-            )
+        check_same_size(
+            a.shape,
+            target.shape,
+            f"{name} array {path}",
+            f"ground truth {gt_path}",
+            "Write it at the ground truth's size.",
+        )
         loaded[name] = a
     return pred, target, cm, probs, loaded
 
@@ -391,11 +395,13 @@ def load_pair(
     """
     target = reader.read_target(gt_path)
     pred = reader.read_prediction(pred_path)
-    if pred.shape != target.shape:
-        raise DataError(
-            f"size mismatch: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} (WxH) but ground "
-            f"truth {gt_path} is {target.shape[1]}x{target.shape[0]}. Predict at the ground truth's size."
-        )
+    check_same_size(
+        pred.shape,
+        target.shape,
+        f"prediction {pred_path}",
+        f"ground truth {gt_path}",
+        "Predict at the ground truth's size.",
+    )
 
     def advice() -> str:  # only on an error: it scans the prediction
         return _pred_advice(reader, pred, roi_path is not None)

@@ -254,9 +254,22 @@ def mask_reader(
     return MaskReader(built, pred_value_map=pred_pairs, in_range_ignore=inside)
 
 
-def check_same_size(a: np.ndarray, b: np.ndarray, what_a: str, what_b: str) -> None:
-    """Raise :class:`DataError` when two masks differ in size (the message names both files)."""
-    if a.shape[:2] != b.shape[:2]:
+def check_same_size(
+    shape_a: tuple[int, ...], shape_b: tuple[int, ...], what_a: str, what_b: str, remedy: str = ""
+) -> None:
+    """Raise :class:`DataError` when two ``(..., H, W)`` shapes differ in height or width; the message
+    names both (``what_a``, ``what_b``: e.g. the files) and ends with ``remedy``.
+
+    Example:
+        >>> check_same_size((3, 4), (3, 4), "a", "b")
+        >>> check_same_size((2, 3, 4), (3, 5), "a", "b", "Resize a.")
+        Traceback (most recent call last):
+        ...
+        segwise.errors.DataError: size mismatch: a is 4x3 (WxH) but b is 5x3. Resize a.
+    """
+    (ha, wa), (hb, wb) = shape_a[-2:], shape_b[-2:]
+    if (ha, wa) != (hb, wb):
         raise DataError(
-            f"size mismatch: {what_a} is {a.shape[1]}x{a.shape[0]} (WxH) but {what_b} is {b.shape[1]}x{b.shape[0]}."
+            f"size mismatch: {what_a} is {wa}x{ha} (WxH) but {what_b} is {wb}x{hb}."
+            + (f" {remedy}" if remedy else "")
         )
