@@ -11,7 +11,8 @@ from segwise.cli import main
 from segwise.data.readers import read_image, read_mask
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError
-from segwise.infer import OnnxModel, Predictor, export_onnx, load_checkpoint_model
+from segwise.infer import OnnxModel, Predictor, export_onnx
+from segwise.models import model_from_checkpoint
 
 from .conftest import SPEC, make_checkpoint
 
@@ -39,7 +40,7 @@ def test_metadata_carries_the_dataset_spec(exported):
     "shape", [(1, 3, 45, 70), (2, 3, 64, 64), (3, 3, 33, 97), (1, 3, 2, 3), (1, 3, 1, 9)]
 )
 def test_dynamic_batch_height_and_width(exported, tiny_ckpt, shape):
-    model, _ = load_checkpoint_model(tiny_ckpt)
+    model, _ = model_from_checkpoint(tiny_ckpt)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = model(x)
@@ -53,7 +54,7 @@ def test_parity_on_camvid_sized_input(tmp_path):
     spec = DatasetSpec("camvid-like", tuple(f"c{i}" for i in range(11)), ignore_index=11)
     ckpt = make_checkpoint(tmp_path / "c.pt", spec, seed=4, base_width=8, depth=3)
     path = export_onnx(ckpt, tmp_path / "c.onnx")
-    model, _ = load_checkpoint_model(ckpt)
+    model, _ = model_from_checkpoint(ckpt)
     x = torch.randn(1, 3, 360, 480, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x)

@@ -15,13 +15,12 @@ from segwise.infer.predict import (
     Predictor,
     argmax_classes,
     edge_weights,
-    load_checkpoint_model,
     predict_image,
     predict_probabilities,
     to_input,
     window_starts,
 )
-from segwise.models import create_model
+from segwise.models import create_model, model_from_checkpoint
 from segwise.models.checkpoint import save_checkpoint
 
 from .conftest import SPEC, make_checkpoint
@@ -201,7 +200,7 @@ class TestInputs:
 class TestCheckpoints:
     def test_predictor_from_checkpoint(self, tiny_ckpt):
         predictor = Predictor.from_checkpoint(tiny_ckpt, tile=32, tta="flip")
-        model, spec = load_checkpoint_model(tiny_ckpt)
+        model, spec = model_from_checkpoint(tiny_ckpt)
         assert spec == SPEC and predictor.spec == SPEC
         image = _image(40, 40)
         ref = predict_probabilities(image, model, spec, tile=32, tta=TTA(flip=True))

@@ -54,9 +54,10 @@ def test_compare_reports_calibration_of_the_raw_softmax(shapes_root, tmp_path):
     import numpy as np
     import torch
 
+    from segwise.models import model_from_checkpoint
+    from segwise.models.checkpoint import load_checkpoint
     from segwise.train.build import eval_dataset
     from segwise.train.config import config_from_dict
-    from segwise.train.runs import load_model
 
     base = tmp_path / "base.toml"
     base.write_text("")
@@ -68,7 +69,8 @@ def test_compare_reports_calibration_of_the_raw_softmax(shapes_root, tmp_path):
     ]
     result = run_comparison(base, ["loss=focal"], seeds=1, out_dir=out, overrides=sets)
     variant = result["variants"][0]
-    model, ckpt = load_model(out / "name=focal" / "seed0" / "best.pt")
+    ckpt = load_checkpoint(out / "name=focal" / "seed0" / "best.pt")
+    model, _ = model_from_checkpoint(ckpt)
     cfg = config_from_dict(ckpt["config"])
     ds = eval_dataset(cfg.data, cfg.data.val_split, cfg.train.seed)
     conf, correct, nll, brier = [], [], [], []

@@ -19,7 +19,6 @@ _EXPORTS = {
     "Prediction": "segwise.infer.predict",
     "Predictor": "segwise.infer.predict",
     "TTA": "segwise.infer.predict",
-    "load_checkpoint_model": "segwise.infer.predict",
     "predict_image": "segwise.infer.predict",
     "predict_probabilities": "segwise.infer.predict",
     "stream_probabilities": "segwise.infer.predict",

@@ -623,19 +623,3 @@ class Predictor:
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Full float32 probabilities ``(C, H, W)`` (see :func:`predict_probabilities`)."""
         return predict_probabilities(image, self.model, self.spec, **self.options)
-
-
-def load_checkpoint_model(
-    checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, DatasetSpec]:
-    """The model (eval mode, on ``device``) and the dataset spec of a segwise checkpoint.
-
-    The same as :func:`segwise.models.model_from_checkpoint`, which reads and checks the checkpoint.
-
-    Raises:
-        CheckpointError: missing, truncated or foreign file; a checkpoint whose spec, model config or
-            weights this segwise version cannot use.
-    """
-    from segwise.models import model_from_checkpoint
-
-    return model_from_checkpoint(checkpoint, device)

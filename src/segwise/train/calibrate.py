@@ -25,6 +25,7 @@ import torch
 
 from segwise.errors import InputError
 from segwise.io_utils import check_writable_dir
+from segwise.models import model_from_checkpoint
 from segwise.models.calibration import (
     Calibration,
     CalibrationScores,
@@ -32,11 +33,10 @@ from segwise.models.calibration import (
     fit_temperature,
     valid_pixels,
 )
-from segwise.models.checkpoint import calibrated_payload, save_checkpoint
+from segwise.models.checkpoint import calibrated_payload, load_checkpoint, save_checkpoint
 from segwise.train.build import eval_dataset
 from segwise.train.config import config_from_dict
 from segwise.train.device import select_device
-from segwise.train.runs import load_model
 
 PIXELS_PER_IMAGE = 4096
 """Valid pixels per image whose logits the fit keeps (a seeded uniform sample; all if fewer)."""
@@ -129,7 +129,8 @@ def calibrate_checkpoint(
         dev = select_device(device) if isinstance(device, str) else torch.device(device)
     except RuntimeError:
         raise InputError(f"--device must be cpu, cuda, cuda:N, mps or auto; got {device!r}.") from None
-    model, ckpt = load_model(checkpoint, dev)
+    ckpt = load_checkpoint(checkpoint, needs=("config",))
+    model, _ = model_from_checkpoint(ckpt, dev, source=checkpoint)
     cfg = config_from_dict(ckpt["config"])
     fit_set = eval_dataset(cfg.data, split, cfg.train.seed)
     ignore = fit_set.spec.ignore_index

@@ -1,4 +1,4 @@
-"""Using a finished run: rebuild its model from a checkpoint and evaluate it on a split."""
+"""Using a finished run: evaluate its checkpoint (or a model) on a split of its dataset."""
 
 from __future__ import annotations
 
@@ -9,20 +9,10 @@ import torch
 
 from segwise.metrics import ConfusionMatrix
 from segwise.metrics.probs import ProbabilityAccumulator
+from segwise.models import model_from_checkpoint
 from segwise.models.checkpoint import load_checkpoint
 from segwise.train.build import eval_dataset
 from segwise.train.config import Config, config_from_dict
-
-
-def load_model(
-    checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of a segwise checkpoint, in eval mode, and the checkpoint dict (with its training config)."""
-    from segwise.models import model_from_checkpoint
-
-    ckpt = load_checkpoint(checkpoint, needs=("config",))
-    model, _ = model_from_checkpoint(ckpt, device, source=checkpoint)
-    return model, ckpt
 
 
 def evaluate_checkpoint(
@@ -41,7 +31,8 @@ def evaluate_checkpoint(
     :class:`~segwise.metrics.probs.ProbabilityAccumulator`) is also fed the class probabilities.
     Returns the confusion-matrix state and the DatasetSpec.
     """
-    model, ckpt = load_model(checkpoint, device)
+    ckpt = load_checkpoint(checkpoint, needs=("config",))
+    model, _ = model_from_checkpoint(ckpt, device, source=checkpoint)
     state, ds = evaluate_model(
         model,
         config_from_dict(ckpt["config"]),
