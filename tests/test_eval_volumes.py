@@ -401,7 +401,7 @@ def test_at_most_workers_cases_are_in_flight(cases, tmp_path, monkeypatch):
     """Volumes are large: a case is read only when one of the ``workers`` slots is free."""
     import threading
 
-    import segwise.evaluate as ev
+    import segwise.evaluate.folders as ev
 
     started: list[str] = []
     consumed = 0

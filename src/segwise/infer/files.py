@@ -233,7 +233,7 @@ def predict_paths(
             if on_image is not None:
                 on_image(path, False)
             continue
-        need_probs = evaluation is not None and bool(evaluation.probs_states)  # e.g. families=("probs",)
+        need_probs = evaluation is not None and evaluation.needs_probs  # e.g. families=("probs",)
         need_unc = evaluation is not None and "uncertainty" in evaluation.inputs
         pred = predictor.predict(
             image,

@@ -12,7 +12,7 @@ ground-truth folder holds label volumes (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nh
 * At most ``workers`` cases are read at a time (volumes are large); the default is one worker per
   core, at most :data:`DEFAULT_VOLUME_WORKERS`.
 
-This module reads and checks; the evaluation loop is the one of :mod:`segwise.evaluate`, which
+This module reads and checks; the evaluation loop is the one of :mod:`segwise.evaluate.core`, which
 imports it (never the reverse).
 """
 

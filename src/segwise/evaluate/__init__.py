@@ -1,0 +1,50 @@
+"""Evaluate a folder of predicted masks against a folder of ground-truth masks; compare folders.
+
+The package owns evaluation (``core``: :class:`Evaluation`; ``inputs``: pairing and reading files;
+``folders``: :func:`evaluate_folders`, :func:`compare_predictions`; ``volumes``: label volumes;
+``output``: the summary and the CSV files): :class:`Evaluation` feeds each (prediction, ground truth) pair to the
+pixel state and to the states of the chosen metric families (registered in
+:mod:`segwise.metrics.families`) and assembles the result. ``segwise eval``
+(:func:`evaluate_folders`), ``segwise predict --eval-gt`` and ``segwise compare-preds``
+(:func:`compare_predictions`) go through it.
+
+Pairing rule (also in docs/metrics.md, code in :mod:`segwise.data.pairing`): files are paired by
+key. The key is the stem, or with ``match`` the first capture group of a regex searched in the
+stem. Without ``match`` a prediction pairs with the ground truth of the same stem, or, failing
+that, with the ground truth whose stem is the longest prefix of the prediction's stem followed by
+``_``, ``-`` or ``.`` (so ``0001TP_008550_pred.png`` pairs with ``0001TP_008550.png``). ROI masks pair
+with the ground truth by the same rule. Only mask files (.png, .bmp, .tif, .tiff, .gif) are
+considered, and in a probabilities folder (``--probs``) only ``.npy`` files. Masks are read through
+one :class:`~segwise.data.masks.MaskReader`; probabilities by :func:`read_probs`.
+
+A ground-truth folder of label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...) is evaluated case by
+case, each volume one "image": see :mod:`segwise.evaluate.volumes`.
+"""
+
+from segwise.evaluate.core import Evaluation as Evaluation
+from segwise.evaluate.folders import compare_predictions as compare_predictions
+from segwise.evaluate.folders import evaluate_folders as evaluate_folders
+from segwise.evaluate.folders import per_image_scores as per_image_scores
+from segwise.evaluate.inputs import load_pair as load_pair
+from segwise.evaluate.inputs import pair_files as pair_files
+from segwise.evaluate.inputs import pair_probs as pair_probs
+from segwise.evaluate.inputs import pair_roi as pair_roi
+from segwise.evaluate.inputs import read_probs as read_probs
+from segwise.evaluate.output import print_result as print_result
+from segwise.evaluate.output import write_csv as write_csv
+from segwise.evaluate.output import write_per_case as write_per_case
+
+__all__ = [
+    "Evaluation",
+    "compare_predictions",
+    "evaluate_folders",
+    "load_pair",
+    "pair_files",
+    "pair_probs",
+    "pair_roi",
+    "per_image_scores",
+    "print_result",
+    "read_probs",
+    "write_csv",
+    "write_per_case",
+]
