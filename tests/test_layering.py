@@ -265,4 +265,16 @@ def test_the_checker_sees_function_level_and_lazy_imports():
     """Self-test: ``segwise.infer`` loads its modules from a name table; ``cli`` imports inside functions."""
     lazy = {e.target for e in edges_of("segwise.infer")}
     assert "segwise.infer.predict" in lazy
-    assert any(e.target == "segwise.train.loop" for e in edges_of("segwise.cli"))
+    assert any(e.target == "segwise.train.loop" for e in edges_of("segwise.cli.train"))
+
+
+def test_only_the_cli_imports_the_cli():
+    """The command line is the top layer: no library module imports ``segwise.cli`` (``__main__`` runs it)."""
+    found = [
+        f"{e.importer}:{e.line} imports {e.target}"
+        for module in modules()
+        if package(module) != "cli" and module != "segwise.__main__"
+        for e in edges_of(module)
+        if package(e.target) == "cli"
+    ]
+    assert not found, found

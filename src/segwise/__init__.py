@@ -1,9 +1,48 @@
 """segwise: semantic segmentation with honest metrics.
 
-Subpackages are imported lazily by the user (``segwise.metrics``, ``segwise.data``, ...), so
-``import segwise`` stays cheap.
+``import segwise`` is cheap: the entry points below load their package on first use.
+
+>>> import segwise
+>>> segwise.create_model.__module__, "evaluate_folders" in segwise.__all__
+('segwise.models.factory', True)
+
+- evaluate a folder of predictions: :func:`segwise.evaluate_folders`; compare prediction sets:
+  :func:`segwise.compare_predictions` (package :mod:`segwise.evaluate`);
+- pixel scores from arrays: :class:`segwise.ConfusionMatrix` (:mod:`segwise.metrics`);
+- build a model, a loss, a dataset: :func:`segwise.create_model`, :func:`segwise.create_loss`,
+  :func:`segwise.create_dataset`;
+- a trained model from a checkpoint: :func:`segwise.model_from_checkpoint`; predict images:
+  :class:`segwise.Predictor`, folders: :func:`segwise.predict_paths` (:mod:`segwise.infer`);
+- train from a config: :func:`segwise.train.loop.train` with :func:`segwise.train.config.load_config`.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-__all__ = ["__version__"]
+import importlib
+from typing import Any
+
+from segwise.version import __version__ as __version__
+
+_EXPORTS = {
+    "evaluate_folders": "segwise.evaluate",
+    "compare_predictions": "segwise.evaluate",
+    "ConfusionMatrix": "segwise.metrics",
+    "create_model": "segwise.models",
+    "model_from_checkpoint": "segwise.models",
+    "create_loss": "segwise.losses",
+    "create_dataset": "segwise.data",
+    "Predictor": "segwise.infer",
+    "predict_paths": "segwise.infer",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'segwise' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

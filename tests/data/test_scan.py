@@ -90,7 +90,7 @@ def _rgb_blocks(
 @pytest.fixture
 def wide_console(monkeypatch) -> None:
     """The CLI's console without line wrapping, so paths and commands stay on one line."""
-    monkeypatch.setattr(cli, "console", Console(width=400, soft_wrap=True))
+    monkeypatch.setattr(cli.data, "console", Console(width=400, soft_wrap=True))
 
 
 def _cli(capsys, argv: list[str]) -> tuple[int, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segwise import __version__
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError
 from segwise.models import create_model, load_encoder_weights, model_from_checkpoint
@@ -16,6 +15,7 @@ from segwise.models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from segwise.version import __version__
 
 SPEC = DatasetSpec("toy", ("a", "b", "c"))
 

@@ -30,6 +30,7 @@ from segwise.data.readers import (
     apply_value_map,
     check_mask_values,
     class_table_from_spec,
+    parse_value_map,
     read_class_table,
     read_spec_mask,
     rgb_to_index,
@@ -156,8 +157,6 @@ class MaskReader:
 def _parse_map(value_map: str | Mapping[int, int] | None) -> dict[int, int] | None:
     if value_map is None or isinstance(value_map, Mapping):
         return None if value_map is None else dict(value_map)
-    from segwise.data.command import parse_value_map
-
     return parse_value_map(value_map)
 
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segwise.errors import DataError
+from segwise.errors import DataError, InputError
 
 if TYPE_CHECKING:
     from segwise.data.spec import DatasetSpec
@@ -299,6 +299,28 @@ def _listed_values(values: np.ndarray, counts: np.ndarray, limit: int = 10) -> s
     top = np.argsort(-counts, kind="stable")[:limit]
     text = ", ".join(f"{int(v)}: {int(c)} px" for v, c in zip(values[top], counts[top], strict=True))
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def parse_value_map(text: str) -> dict[int, int]:
+    """Parse ``"0:0,255:1"`` into ``{0: 0, 255: 1}``.
+
+    >>> parse_value_map("0:0, 255:1")
+    {0: 0, 255: 1}
+    """
+    out: dict[int, int] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            key, value = (int(v) for v in part.split(":"))
+        except ValueError:
+            raise InputError(
+                f"--value-map entry {part.strip()!r} is not STORED:CLASS; write e.g. --value-map 0:0,255:1."
+            ) from None
+        out[key] = value
+    if not out:
+        raise InputError("--value-map is empty; write e.g. --value-map 0:0,255:1.")
+    return out
 
 
 def apply_value_map(

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from segwise import __version__
 from segwise.data.masks import MaskReader, mask_reader
 from segwise.data.pairing import PAIRING_RULE, file_stem
 from segwise.data.readers import ClassTable
@@ -37,6 +36,7 @@ from segwise.evaluate.volumes import (
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_case_scores, compare_matrices
 from segwise.metrics.scalar import CaseMetric, Metric, is_case_metric, parse_case_metric, parse_metric
+from segwise.version import __version__
 
 
 def _bounded_map(

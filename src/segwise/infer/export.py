@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segwise import __version__
 from segwise.errors import CheckpointError, InputError
 from segwise.infer.onnx_format import INPUT_NAME, OUTPUT_NAME, onnx_metadata
 from segwise.io_utils import atomic_write_bytes, check_writable_dir
 from segwise.models.calibration import CalibratedLogits
+from segwise.version import __version__
 
 _TORCH_PAD = {"reflect": "reflect", "replicate": "replicate", "zeros": "constant"}
 

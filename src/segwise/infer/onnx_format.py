@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from segwise import __version__
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError
+from segwise.version import __version__
 
 ONNX_FORMAT = "segwise.onnx/1"
 INPUT_NAME = "image"

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segwise import __version__
 from segwise.metrics import functional as F
+from segwise.version import __version__
 
 if TYPE_CHECKING:
     from segwise.metrics.confusion import ConfusionMatrix

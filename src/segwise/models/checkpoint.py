@@ -36,11 +36,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from segwise import __version__
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError, InputError
 from segwise.io_utils import atomic_path
 from segwise.models.calibration import Calibration, check_calibration
+from segwise.version import __version__
 
 FORMAT_NAME = "segwise.checkpoint"
 FORMAT_VERSION = 1

@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from segwise import __version__
 from segwise.data.spec import DatasetSpec
 from segwise.errors import CheckpointError, InputError, did_you_mean
 from segwise.models import fcn as _fcn  # noqa: F401  (registers "fcn")
@@ -26,6 +25,7 @@ from segwise.models.checkpoint import check_checkpoint, checkpoint_spec, load_ch
 from segwise.models.padding import PAD_MODES, PadMode
 from segwise.models.smp_adapter import pretrained_tags
 from segwise.models.weights import load_encoder_weights, load_pretrained_encoder, resolve_encoder_weights
+from segwise.version import __version__
 
 __all__ = [
     "arch_options",

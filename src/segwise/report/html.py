@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from segwise import __version__
 from segwise.errors import DataError, InputError
 from segwise.io_utils import atomic_write_text, check_writable_dir
+from segwise.version import __version__
 
 RESULT_KIND = "segwise.eval_result"
 COMPARISON_KINDS = ("segwise.comparison", "segwise.compare_result")

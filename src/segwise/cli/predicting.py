@@ -1,4 +1,5 @@
-"""``segwise predict``: the command's glue (model choice, progress bar, messages), kept out of cli.py."""
+"""The glue of ``segwise predict`` and ``segwise export`` (model choice, progress bar, messages). It imports
+torch, so `cli/predict.py` imports it when a command runs, not when the CLI loads."""
 
 from __future__ import annotations
 
