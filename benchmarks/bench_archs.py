@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.size[0]}x{args.size[1]}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {args.batch}, {args.size[0]}x{args.size[1]}"
     )
     ref = None
     for arch, encoder, opts in CANDIDATES:

@@ -59,8 +59,20 @@ def _ids_png(mask: np.ndarray, dst: Path) -> None:
 def prep_vessels(work: Path) -> dict:
     raw = work / "raw"
     if not raw.exists():
-        subprocess.run([sys.executable, str(REPO / "examples" / "synthetic_vessels.py"), str(raw), "--n", "60",
-                        "--size", "192", "--seed", "0"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "examples" / "synthetic_vessels.py"),
+                str(raw),
+                "--n",
+                "60",
+                "--size",
+                "192",
+                "--seed",
+                "0",
+            ],
+            check=True,
+        )
     root = work / "data"
     stems = [f"{i:02d}" for i in range(60)]
     for s in stems:
@@ -163,8 +175,11 @@ def pooled_scores(pairs, classes: int) -> dict[str, float]:
     iou = tp / np.maximum(tp + fp + fn, 1)
     dice = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     present = cm.sum(1) > 0
-    return {"miou": float(iou[present].mean()), **{f"iou{c}": float(iou[c]) for c in range(classes)},
-            **{f"dice{c}": float(dice[c]) for c in range(classes)}}  # fmt: skip
+    return {
+        "miou": float(iou[present].mean()),
+        **{f"iou{c}": float(iou[c]) for c in range(classes)},
+        **{f"dice{c}": float(dice[c]) for c in range(classes)},
+    }
 
 
 def headline(scores: dict[str, float], metric: str) -> float:
@@ -192,8 +207,17 @@ def bench_set(name: str, minutes: float, work: Path) -> dict:
     out, peer_out = work / f"auto-{minutes:g}", work / f"peer-{minutes:g}"
     # segwise: data init (checks the folder, writes spec.json), --auto, predict the test split
     if info["root"] != "camvid":
-        init = [*segwise, "data", "init", str(info["root"]), "--images", "imagesTr" if name == "hippocampus" else "images",
-                "--masks", "labelsTr" if name == "hippocampus" else "masks", "--force"]  # fmt: skip
+        init = [
+            *segwise,
+            "data",
+            "init",
+            str(info["root"]),
+            "--images",
+            "imagesTr" if name == "hippocampus" else "images",
+            "--masks",
+            "labelsTr" if name == "hippocampus" else "masks",
+            "--force",
+        ]
         run(init + (["--modality", "mri"] if name == "hippocampus" else []), log)
     auto_wall = run(
         [*segwise, "train", "--auto", str(info["root"]), "--minutes", f"{minutes:g}", "--out", str(out)], log
@@ -208,10 +232,35 @@ def bench_set(name: str, minutes: float, work: Path) -> dict:
         test_input = work / "test-images"
         for s in (Path(info["root"]) / "splits" / "test.txt").read_text().split():
             _link(Path(info["root"]) / "images" / f"{s}.png", test_input / f"{s}.png")
-    predict_wall = run([*segwise, "predict", "--checkpoint", str(out / "run" / "best.pt"), "--input", str(test_input),
-                        "--out", str(out / "test"), "--save", "index"], log)  # fmt: skip
-    peer_wall = run([sys.executable, str(REPO / "benchmarks" / "peer_train.py"), str(info["peer"]), "--classes",
-                     str(info["classes"]), "--minutes", f"{minutes:g}", "--out", str(peer_out)], log)  # fmt: skip
+    predict_wall = run(
+        [
+            *segwise,
+            "predict",
+            "--checkpoint",
+            str(out / "run" / "best.pt"),
+            "--input",
+            str(test_input),
+            "--out",
+            str(out / "test"),
+            "--save",
+            "index",
+        ],
+        log,
+    )
+    peer_wall = run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "peer_train.py"),
+            str(info["peer"]),
+            "--classes",
+            str(info["classes"]),
+            "--minutes",
+            f"{minutes:g}",
+            "--out",
+            str(peer_out),
+        ],
+        log,
+    )
     # score both sides on the same labelled pixels
     auto_pairs, peer_pairs = [], []
     if name == "hippocampus":
@@ -235,11 +284,17 @@ def bench_set(name: str, minutes: float, work: Path) -> dict:
             peer_pairs.append((gt, np.asarray(Image.open(peer_out / f"{s}.png")).astype(int)))
     auto_s, peer_s = pooled_scores(auto_pairs, info["classes"]), pooled_scores(peer_pairs, info["classes"])
     return {
-        "set": name, "minutes": minutes, "metric": info["metric"],
-        "auto": headline(auto_s, info["metric"]), "peer": headline(peer_s, info["metric"]),
-        "auto_scores": auto_s, "peer_scores": peer_s,
-        "auto_train_wall_s": auto_wall, "auto_predict_wall_s": predict_wall, "peer_wall_s": peer_wall,
-    }  # fmt: skip
+        "set": name,
+        "minutes": minutes,
+        "metric": info["metric"],
+        "auto": headline(auto_s, info["metric"]),
+        "peer": headline(peer_s, info["metric"]),
+        "auto_scores": auto_s,
+        "peer_scores": peer_s,
+        "auto_train_wall_s": auto_wall,
+        "auto_predict_wall_s": predict_wall,
+        "peer_wall_s": peer_wall,
+    }
 
 
 def main() -> None:
@@ -252,10 +307,15 @@ def main() -> None:
     for name in args.sets.split(","):
         r = bench_set(name, args.minutes, args.work / name)
         rows.append(r)
-        extra = (f" (anterior {r['auto_scores']['dice1']:.3f} / posterior {r['auto_scores']['dice2']:.3f} vs "
-                 f"{r['peer_scores']['dice1']:.3f} / {r['peer_scores']['dice2']:.3f})" if r["metric"] == "dice12" else "")  # fmt: skip
+        extra = (
+            f" (anterior {r['auto_scores']['dice1']:.3f} / posterior {r['auto_scores']['dice2']:.3f} vs "
+            f"{r['peer_scores']['dice1']:.3f} / {r['peer_scores']['dice2']:.3f})"
+            if r["metric"] == "dice12"
+            else ""
+        )
         print(
-            f"{name:12s} {args.minutes:g} min  {r['metric']:6s}  --auto {r['auto']:.3f} (train {r['auto_train_wall_s']:.0f} s "
+            f"{name:12s} {args.minutes:g} min  {r['metric']:6s}  --auto {r['auto']:.3f} "
+            f"(train {r['auto_train_wall_s']:.0f} s "
             f"= {r['auto_train_wall_s'] / 60 / args.minutes:.0%} of the budget)  peer {r['peer']:.3f} "
             f"({r['peer_wall_s']:.0f} s)  difference {r['auto'] - r['peer']:+.3f}{extra}",
             flush=True,

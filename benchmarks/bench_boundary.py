@@ -140,8 +140,10 @@ def main() -> None:
     bf_mean = np.mean([np.nanmean(bf) for bf, _, _ in seg])
     inter = sum(i for _, i, _ in seg)
     union = sum(u for _, _, u in seg)
-    print(f"results equal: per-image, per-class BF and Boundary IoU counts (BF {bf_mean:.4f}, "
-          f"Boundary IoU {np.mean(inter / union):.4f})")  # fmt: skip
+    print(
+        f"results equal: per-image, per-class BF and Boundary IoU counts (BF {bf_mean:.4f}, "
+        f"Boundary IoU {np.mean(inter / union):.4f})"
+    )
     print(f"BF + Boundary IoU   segwise {t_seg:7.2f} s ({1000 * t_seg / n:6.1f} ms/image)")
     print(f"                    scipy   {t_peer:7.2f} s ({1000 * t_peer / n:6.1f} ms/image)")
     print(f"                    ratio   {t_peer / t_seg:7.1f}x faster")

@@ -155,9 +155,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="warm / plain measurements: best of this many")
     ap.add_argument("--steps", type=int, default=2, help="timed training steps (after one warm-up step)")
     ap.add_argument(
-        "--step", choices=("fp32", "bf16", "both", "none"), default="both",
+        "--step",
+        choices=("fp32", "bf16", "both", "none"),
+        default="both",
         help="training-step precision to time (bf16 autocast is slow on CPUs without AMX: minutes per step)",
-    )  # fmt: skip
+    )
     ap.add_argument("--tile", type=int, default=6000, help="side of the synthetic tile (0: skip)")
     args = ap.parse_args()
     if args.tile:

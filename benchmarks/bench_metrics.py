@@ -113,9 +113,11 @@ def main() -> int:
     target = np.stack([np.asarray(Image.open(f)) for f in files])
     pred = perturb(target, rng)
     mpix = target.size / 1e6
-    print(f"{len(files)} CamVid test masks, {target.shape[1]}x{target.shape[2]}, {mpix:.1f} Mpix, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores, "
-          f"{effective_cores():.2f} effectively available to 2 busy processes")  # fmt: skip
+    print(
+        f"{len(files)} CamVid test masks, {target.shape[1]}x{target.shape[2]}, {mpix:.1f} Mpix, "
+        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores, "
+        f"{effective_cores():.2f} effectively available to 2 busy processes"
+    )
 
     # 1. uint8 label maps in memory
     t_sw, cm_sw = best_of(lambda: confusion_matrix(pred, target, C, ignore_index=IGNORE), args.repeats)
@@ -176,7 +178,8 @@ def main() -> int:
     ):
         print(f"  {name:40s} {smpix / t:9.1f} Mpix/s")
     print(
-        f"  ratio segwise / torchmetrics: {t_tm2 / t_sw2:.1f}x   segwise / numpy: {t_np2 / t_sw2:.1f}x   counts equal: {ok2}"
+        f"  ratio segwise / torchmetrics: {t_tm2 / t_sw2:.1f}x   "
+        f"segwise / numpy: {t_np2 / t_sw2:.1f}x   counts equal: {ok2}"
     )
 
     # 3. end to end on folders
@@ -202,8 +205,20 @@ def main() -> int:
         t_base, cm_base = best_of(baseline_folders, 2)
         ok3 = np.array_equal(np.array(res["confusion_matrix"]), cm_base)
         exe = Path(sys.executable).parent / "segwise"
-        cmd = [str(exe), "eval", "--gt", str(gt_dir), "--pred", str(pred_dir), "--num-classes", str(C),
-               "--ignore-index", str(IGNORE), "--json", str(Path(tmp, "r.json"))]  # fmt: skip
+        cmd = [
+            str(exe),
+            "eval",
+            "--gt",
+            str(gt_dir),
+            "--pred",
+            str(pred_dir),
+            "--num-classes",
+            str(C),
+            "--ignore-index",
+            str(IGNORE),
+            "--json",
+            str(Path(tmp, "r.json")),
+        ]
         subprocess.run(cmd, check=True, capture_output=True)  # warm numba's on-disk cache
         t_cli, peak_mb = run_timed(cmd)
         t_base_proc, _ = run_timed([sys.executable, "-c", BASELINE_SCRIPT, str(gt_dir), str(pred_dir)])
@@ -211,8 +226,10 @@ def main() -> int:
     print(f"  segwise evaluate_folders (parallel decode)  {t_e2e:6.2f} s  {len(files) / t_e2e:7.1f} img/s")
     print(f"  PIL loop + torchmetrics                     {t_base:6.2f} s  {len(files) / t_base:7.1f} img/s")
     print(f"  ratio: {t_base / t_e2e:.1f}x   counts equal: {ok3}")
-    print(f"  as processes, start-up included: `segwise eval` {t_cli:.2f} s vs baseline script {t_base_proc:.2f} s: "
-          f"{t_base_proc / t_cli:.1f}x; peak RSS of `segwise eval`: {peak_mb}")  # fmt: skip
+    print(
+        f"  as processes, start-up included: `segwise eval` {t_cli:.2f} s vs baseline script {t_base_proc:.2f} s: "
+        f"{t_base_proc / t_cli:.1f}x; peak RSS of `segwise eval`: {peak_mb}"
+    )
     return 0 if ok and ok2 and ok3 else 1
 
 

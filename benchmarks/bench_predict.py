@@ -37,8 +37,19 @@ from segwise.infer import OnnxModel, Predictor, export_onnx, load_checkpoint_mod
 from segwise.models import create_model
 from segwise.models.checkpoint import build_payload, save_checkpoint
 
-CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car",
-                  "Pedestrian", "Bicyclist")  # fmt: skip
+CAMVID_CLASSES = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Sidewalk",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
 
 
 def camvid_dir(arg: str | None) -> Path:
@@ -180,8 +191,11 @@ def section_memory(args, tmp: Path) -> None:
     )
     here = str(Path(__file__).resolve().parent)
     for who in ("segwise", "peer"):
-        proc = subprocess.run([sys.executable, "-c", CHILD, who, str(ckpt), str(tmp / "big.png"), str(tmp / "out"),
-                               here], capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, who, str(ckpt), str(tmp / "big.png"), str(tmp / "out"), here],
+            capture_output=True,
+            text=True,
+        )
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
         if proc.returncode != 0 or not line:
             print(f"   {who}: failed ({proc.stderr.strip()[-300:]})")

@@ -104,8 +104,10 @@ def main() -> int:
     n_img = args.images
     data = [make_image(i) for i in range(n_img)]
     mpix = n_img * H * W / 1e6
-    print(f"{n_img} synthetic float16 probability maps {C}x{H}x{W} ({mpix:.1f} Mpix), "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"{n_img} synthetic float16 probability maps {C}x{H}x{W} ({mpix:.1f} Mpix), "
+        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores"
+    )
 
     def segwise_run(images=data):
         acc = ProbabilityAccumulator(C, ignore_index=IGNORE, calibration_bins=BINS)
@@ -128,9 +130,11 @@ def main() -> int:
     pt, yt = torch.from_numpy(p_all.astype(np.float32)), torch.from_numpy(y_all)
 
     def torchmetrics_run():
-        ms = [MulticlassAUROC(C, average=None, thresholds=None),
-              MulticlassAveragePrecision(C, average=None, thresholds=None),
-              MulticlassCalibrationError(C, n_bins=BINS, norm="l1")]  # fmt: skip
+        ms = [
+            MulticlassAUROC(C, average=None, thresholds=None),
+            MulticlassAveragePrecision(C, average=None, thresholds=None),
+            MulticlassCalibrationError(C, n_bins=BINS, norm="l1"),
+        ]
         for m in ms:
             m.update(pt, yt)
         auc, aps, ece = (m.compute() for m in ms)
@@ -156,10 +160,14 @@ def main() -> int:
     fast_name, fast_t = min((("scikit-learn", t_sk), ("torchmetrics", t_tm)), key=lambda x: x[1])
 
     print(f"\nmean ROC AUC {np.mean(sw[0]):.6f}, mean AP {np.mean(sw[1]):.6f}, ECE {sw[2]:.6f} (segwise)")
-    print(f"max |segwise - scikit-learn/numpy|: roc_auc {d_sk[0]:.1e}  ap {d_sk[1]:.1e}  ece {d_sk[2]:.1e}  "
-          f"within {TOL_EXACT:g}: {ok_sk}")  # fmt: skip
-    print(f"max |segwise - torchmetrics|:       roc_auc {d_tm[0]:.1e}  ap {d_tm[1]:.1e}  ece {d_tm[2]:.1e}  "
-          f"within {TOL_TORCH:g}: {ok_tm}")  # fmt: skip
+    print(
+        f"max |segwise - scikit-learn/numpy|: roc_auc {d_sk[0]:.1e}  ap {d_sk[1]:.1e}  ece {d_sk[2]:.1e}  "
+        f"within {TOL_EXACT:g}: {ok_sk}"
+    )
+    print(
+        f"max |segwise - torchmetrics|:       roc_auc {d_tm[0]:.1e}  ap {d_tm[1]:.1e}  ece {d_tm[2]:.1e}  "
+        f"within {TOL_TORCH:g}: {ok_tm}"
+    )
     print(f"\n[{mpix:.1f} Mpix x {C} classes: ROC AUC + AP + ECE, median of {args.repeats}]")
     fmt = " ".join
     for name, t, ts in (
@@ -168,15 +176,21 @@ def main() -> int:
         ("torchmetrics (thresholds=None, exact)", t_tm, ts_tm),
     ):
         print(f"  {name:44s} {t:7.2f} s  {mpix / t:7.1f} Mpix/s  (runs: {fmt(f'{x:.2f}' for x in ts)})")
-    print(f"  ratio segwise / faster peer ({fast_name}): {fast_t / t_sw:.1f}x   (target >= 10x: "
-          f"{'met' if fast_t / t_sw >= 10 else 'NOT met'})")  # fmt: skip
+    print(
+        f"  ratio segwise / faster peer ({fast_name}): {fast_t / t_sw:.1f}x   (target >= 10x: "
+        f"{'met' if fast_t / t_sw >= 10 else 'NOT met'})"
+    )
     print("\n[peak memory]")
     print(f"  segwise, {len(small)} images: {mem_sw_small:8.1f} MiB (tracemalloc)")
     print(f"  segwise, {n_img} images: {mem_sw:8.1f} MiB (tracemalloc)")
-    print(f"  scikit-learn + numpy:    {mem_sk:8.1f} MiB (tracemalloc, on top of the {p_all.nbytes / 2**20:.0f} MiB "
-          "concatenated float16 input)")  # fmt: skip
-    print(f"  torchmetrics:            {r_tm[3]:8.1f} MiB exact-mode AUROC state (the AP metric keeps the same "
-          "again; torch allocations are not traced)")  # fmt: skip
+    print(
+        f"  scikit-learn + numpy:    {mem_sk:8.1f} MiB (tracemalloc, on top of the {p_all.nbytes / 2**20:.0f} MiB "
+        "concatenated float16 input)"
+    )
+    print(
+        f"  torchmetrics:            {r_tm[3]:8.1f} MiB exact-mode AUROC state (the AP metric keeps the same "
+        "again; torch allocations are not traced)"
+    )
     return 0 if ok_sk and ok_tm else 1
 
 

@@ -82,8 +82,10 @@ def main() -> None:
     args = ap.parse_args()
     batches = make_batches(args.steps + 1, args.batch)
     auto = autocast_dtype("auto", torch.device("cpu"))
-    print(f"smp U-Net resnet18, {C} classes, batch {args.batch} at {H}x{W}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_fast_bf16()}")  # fmt: skip
+    print(
+        f"smp U-Net resnet18, {C} classes, batch {args.batch} at {H}x{W}, {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_fast_bf16()}"
+    )
     plain = plain_loop(batches, args.steps)
     rows = [("plain fp32 loop (NCHW)", plain)]
     rows.append(

@@ -168,8 +168,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for stem, x, _ in test:
         Image.fromarray(predict(model, x, mean, std, amp).astype(np.uint8)).save(args.out / f"{stem}.png")
-    (args.out / "log.json").write_text(json.dumps({"epochs": log, "best_val_miou": best, "crop": crop,
-                                                   "wall_s": time.perf_counter() - start}, indent=1))  # fmt: skip
+    (args.out / "log.json").write_text(
+        json.dumps(
+            {"epochs": log, "best_val_miou": best, "crop": crop, "wall_s": time.perf_counter() - start},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,12 @@ def vessel_sample(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
 
     for _ in range(int(rng.integers(1, 4))):
         side = rng.integers(0, 4)
-        x, y = [(0, rng.uniform(0, size)), (size - 1, rng.uniform(0, size)), (rng.uniform(0, size), 0),
-                (rng.uniform(0, size), size - 1)][side]  # fmt: skip
+        x, y = [
+            (0, rng.uniform(0, size)),
+            (size - 1, rng.uniform(0, size)),
+            (rng.uniform(0, size), 0),
+            (rng.uniform(0, size), size - 1),
+        ][side]
         angle = np.arctan2(size / 2 - y, size / 2 - x) + rng.normal(0, 0.3)
         branch(x, y, angle, rng.uniform(1.5, 3.0), 0)
 

@@ -34,8 +34,23 @@ def test_the_fixture_is_small_and_complete():
     assert V0.stat().st_size < 200_000
     ckpt = load_checkpoint(V0, needs=RESUME_KEYS)  # everything --resume reads
     assert ckpt["format"] == "segwise.checkpoint/1" and ckpt["segwise_version"] == "0.1.0"
-    for key in ("model", "train_model", "ema_updates", "optimizer", "optimizer_stage", "rng", "config", "spec",
-                "class_names", "model_config", "epoch", "step", "best_miou", "stage", "finished"):  # fmt: skip
+    for key in (
+        "model",
+        "train_model",
+        "ema_updates",
+        "optimizer",
+        "optimizer_stage",
+        "rng",
+        "config",
+        "spec",
+        "class_names",
+        "model_config",
+        "epoch",
+        "step",
+        "best_miou",
+        "stage",
+        "finished",
+    ):
         assert key in ckpt, key
     assert config_from_dict(ckpt["config"]).model.arch == "unet"
 

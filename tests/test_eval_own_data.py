@@ -122,8 +122,18 @@ def _check(result: dict, ref: dict) -> None:
 
 
 def _eval(root: Path, *extra: str, pred: str = "pred") -> list[str]:
-    return ["eval", "--gt", str(root / "gt"), "--pred", str(root / pred), "--match", MATCH, "--workers", "1",
-            *extra]  # fmt: skip
+    return [
+        "eval",
+        "--gt",
+        str(root / "gt"),
+        "--pred",
+        str(root / pred),
+        "--match",
+        MATCH,
+        "--workers",
+        "1",
+        *extra,
+    ]
 
 
 def _run_json(args: list[str], out: Path) -> dict:
@@ -176,8 +186,21 @@ def test_ignore_index_255_on_0_255_ground_truth_warns_that_class_1_has_no_pixel(
 def test_ignore_index_255_on_0_255_png_ground_truth_warns_too(retina, tmp_path, capsys):
     for i in IDS:
         _save(retina / "gt_png" / f"{i}_manual1.png", _l(retina / "gt" / f"{i}_manual1.gif"))
-    args = ["eval", "--gt", str(retina / "gt_png"), "--pred", str(retina / "pred"), "--match", MATCH,
-            "--num-classes", "2", "--ignore-index", "255", "--roi", str(retina / "fov")]  # fmt: skip
+    args = [
+        "eval",
+        "--gt",
+        str(retina / "gt_png"),
+        "--pred",
+        str(retina / "pred"),
+        "--match",
+        MATCH,
+        "--num-classes",
+        "2",
+        "--ignore-index",
+        "255",
+        "--roi",
+        str(retina / "fov"),
+    ]
     res = _run_json(args, tmp_path / "r.json")
     assert len(res["warnings"]) == 1 and res["warnings"][0].startswith("class 1 ")
     assert "class 1 (1) has no ground-truth pixel" in capsys.readouterr().err
@@ -222,8 +245,16 @@ def test_a_ground_truth_without_roi_is_listed(retina, capsys):
 
 def test_pred_value_map_reads_predictions_stored_as_0_255(retina, tmp_path):
     pred = _predictions(retina, "pred255", 0.2, 3, stored_0_255=True)
-    args = _eval(retina, "--value-map", "0:0,255:1", "--pred-value-map", "0:0,255:1", "--roi", str(retina / "fov"),
-                 pred="pred255")  # fmt: skip
+    args = _eval(
+        retina,
+        "--value-map",
+        "0:0,255:1",
+        "--pred-value-map",
+        "0:0,255:1",
+        "--roi",
+        str(retina / "fov"),
+        pred="pred255",
+    )
     res = _run_json(args, tmp_path / "r.json")
     _check(res, _reference(*_roi_pixels(retina, pred, lambda a: (a > 0).astype(np.int64))))
     assert "255" in res["policy"]["prediction_masks"]
@@ -235,9 +266,33 @@ def test_pred_value_map_reads_predictions_stored_as_0_255(retina, tmp_path):
 def test_compare_preds_dice_of_class_1_in_the_roi(retina, tmp_path):
     other = _predictions(retina, "pred_b", 0.05, 7)
     out = tmp_path / "cmp.json"
-    rc = main(["compare-preds", "--gt", str(retina / "gt"), "--pred", str(retina / "pred"), "--pred", str(other),
-               "--value-map", "0:0,255:1", "--roi", str(retina / "fov"), "--match", MATCH, "--metric", "dice:1",
-               "--resamples", "50", "--permutations", "99", "--workers", "1", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "compare-preds",
+            "--gt",
+            str(retina / "gt"),
+            "--pred",
+            str(retina / "pred"),
+            "--pred",
+            str(other),
+            "--value-map",
+            "0:0,255:1",
+            "--roi",
+            str(retina / "fov"),
+            "--match",
+            MATCH,
+            "--metric",
+            "dice:1",
+            "--resamples",
+            "50",
+            "--permutations",
+            "99",
+            "--workers",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
     want = [f1_score(*_roi_pixels(retina, d), pos_label=1) for d in (retina / "pred", other)]
@@ -257,13 +312,36 @@ def test_predict_with_roi_match_and_eval_gt(retina, tmp_path):
     from segwise.infer import Predictor
     from tests.infer.conftest import make_checkpoint
 
-    spec = DatasetSpec("retina", ("background", "vessel"), ignore_index=255, mask_encoding="value_map",
-                       value_map=((0, 0), (255, 1)), mean=(0.5,) * 3, std=(0.25,) * 3)  # fmt: skip
+    spec = DatasetSpec(
+        "retina",
+        ("background", "vessel"),
+        ignore_index=255,
+        mask_encoding="value_map",
+        value_map=((0, 0), (255, 1)),
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+    )
     ckpt = make_checkpoint(tmp_path / "tiny.pt", spec, seed=6)  # seed 6 predicts both classes here
     out = tmp_path / "out"
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(retina / "images"), "--out", str(out),
-               "--save", "index", "--roi", str(retina / "fov"), "--match", MATCH,
-               "--eval-gt", str(retina / "gt")])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(retina / "images"),
+            "--out",
+            str(out),
+            "--save",
+            "index",
+            "--roi",
+            str(retina / "fov"),
+            "--match",
+            MATCH,
+            "--eval-gt",
+            str(retina / "gt"),
+        ]
+    )
     assert rc == 0
     assert sorted(p.name for p in (out / "index").iterdir()) == [f"{i}_training.png" for i in IDS]
     predictor = Predictor.from_checkpoint(ckpt)
@@ -286,7 +364,20 @@ def test_predict_roi_missing_for_an_input(retina, tmp_path, capsys):
     spec = DatasetSpec("retina", ("background", "vessel"), ignore_index=255)
     ckpt = make_checkpoint(tmp_path / "tiny.pt", spec)
     (retina / "fov" / "23_training_mask.gif").unlink()
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(retina / "images"), "--out",
-               str(tmp_path / "out"), "--roi", str(retina / "fov"), "--match", MATCH])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(retina / "images"),
+            "--out",
+            str(tmp_path / "out"),
+            "--roi",
+            str(retina / "fov"),
+            "--match",
+            MATCH,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err and "23_training.tif" in err

@@ -39,8 +39,22 @@ def shapes(tmp_path_factory) -> Path:
 def predicted(shapes, tmp_path_factory) -> Path:
     ckpt = make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
     out = tmp_path_factory.mktemp("pred")
-    assert main(["predict", "--checkpoint", str(ckpt), "--input", str(shapes / "images"), "--out", str(out),
-                 "--save", "index,probs"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(shapes / "images"),
+                "--out",
+                str(out),
+                "--save",
+                "index,probs",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -64,8 +78,21 @@ def _pixels(ps, ts):
 @pytest.mark.parametrize("roi", [False, True])
 def test_eval_probs_equals_restatements(shapes, predicted, tmp_path, roi):
     out = tmp_path / "r.json"
-    args = ["eval", "--gt", str(shapes / "masks"), "--probs", str(predicted / "probs"), "--num-classes", "6",
-            "--ignore-index", "255", "--json", str(out), "--workers", "1"]  # fmt: skip
+    args = [
+        "eval",
+        "--gt",
+        str(shapes / "masks"),
+        "--probs",
+        str(predicted / "probs"),
+        "--num-classes",
+        "6",
+        "--ignore-index",
+        "255",
+        "--json",
+        str(out),
+        "--workers",
+        "1",
+    ]
     assert main(args + (["--roi", str(shapes / "roi")] if roi else [])) == 0
     result = json.loads(out.read_text())
     ps, ts = _load(shapes, predicted / "probs", roi)
@@ -79,17 +106,23 @@ def test_eval_probs_equals_restatements(shapes, predicted, tmp_path, roi):
 
 def test_pred_and_probs_together_and_calibration_bins(shapes, predicted):
     result = evaluate_folders(
-        shapes / "masks", predicted / "index", num_classes=6, ignore_index=IGNORE, workers=1,
-        probs_dir=predicted / "probs", family_options={"calibration_bins": 7},
-    )  # fmt: skip
+        shapes / "masks",
+        predicted / "index",
+        num_classes=6,
+        ignore_index=IGNORE,
+        workers=1,
+        probs_dir=predicted / "probs",
+        family_options={"calibration_bins": 7},
+    )
     assert result["source"]["pred"] == str(predicted / "index")
     assert result["calibration"]["bins"] == 7 and len(result["calibration"]["edges"]) == 8
     check(result, reference(*_pixels(*_load(shapes, predicted / "probs")), bins=7))
 
 
 def test_binary_sensitivity_specificity_and_best_thresholds(shapes, tmp_path):
-    spec = DatasetSpec("bin", ("bg", "fg"), ((0, 0, 0), (255, 255, 255)), ignore_index=IGNORE,
-                       mean=SPEC.mean, std=SPEC.std)  # fmt: skip
+    spec = DatasetSpec(
+        "bin", ("bg", "fg"), ((0, 0, 0), (255, 255, 255)), ignore_index=IGNORE, mean=SPEC.mean, std=SPEC.std
+    )
     ckpt = make_checkpoint(tmp_path / "bin.pt", spec=spec, seed=1)
     gt = tmp_path / "gt"
     gt.mkdir()
@@ -97,8 +130,22 @@ def test_binary_sensitivity_specificity_and_best_thresholds(shapes, tmp_path):
         m = read_mask(mask)
         cv2.imwrite(str(gt / mask.name), np.where(m == IGNORE, IGNORE, m > 0).astype(np.uint8))
     out = tmp_path / "pred"
-    assert main(["predict", "--checkpoint", str(ckpt), "--input", str(shapes / "images"), "--out", str(out),
-                 "--save", "probs"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(shapes / "images"),
+                "--out",
+                str(out),
+                "--save",
+                "probs",
+            ]
+        )
+        == 0
+    )
     r = evaluate_folders(gt, None, num_classes=2, ignore_index=IGNORE, workers=1, probs_dir=out / "probs")
     p, y = _pixels(*_load_gt(gt, out / "probs"))
     top = p.argmax(1)
@@ -145,10 +192,17 @@ def test_predict_eval_gt_with_the_probs_family_equals_eval_probs(shapes, predict
     from segwise.infer import Predictor, predict_paths
 
     ckpt = make_checkpoint(tmp_path / "tiny.pt")  # the same seed as the module's checkpoint
-    summary = predict_paths(Predictor.from_checkpoint(ckpt), shapes / "images", tmp_path / "out", save=["index"],
-                            eval_gt=shapes / "masks", families=["probs"])  # fmt: skip
-    separate = evaluate_folders(shapes / "masks", None, num_classes=6, ignore_index=IGNORE, workers=1,
-                                probs_dir=predicted / "probs")  # fmt: skip
+    summary = predict_paths(
+        Predictor.from_checkpoint(ckpt),
+        shapes / "images",
+        tmp_path / "out",
+        save=["index"],
+        eval_gt=shapes / "masks",
+        families=["probs"],
+    )
+    separate = evaluate_folders(
+        shapes / "masks", None, num_classes=6, ignore_index=IGNORE, workers=1, probs_dir=predicted / "probs"
+    )
     assert summary.result is not None
     for key in ("roc_auc", "average_precision", "ece", "brier", "nll", "calibration"):
         assert summary.result[key] == separate[key], key

@@ -51,9 +51,27 @@ def _read(folder: Path) -> list[np.ndarray]:
 
 def test_eval_surface_json_and_per_case_csv(folders, tmp_path):
     out, per_case = tmp_path / "out.json", tmp_path / "cases.csv"
-    argv = ["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--num-classes", "3",
-            "--surface", "--nsd-tolerance", "1,2", "--spacing", "0.5,2", "--per-case", str(per_case),
-            "--json", str(out), "--ci", "--resamples", "50"]  # fmt: skip
+    argv = [
+        "eval",
+        "--gt",
+        str(folders / "gt"),
+        "--pred",
+        str(folders / "bad"),
+        "--num-classes",
+        "3",
+        "--surface",
+        "--nsd-tolerance",
+        "1,2",
+        "--spacing",
+        "0.5,2",
+        "--per-case",
+        str(per_case),
+        "--json",
+        str(out),
+        "--ci",
+        "--resamples",
+        "50",
+    ]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     expected = [
@@ -73,8 +91,19 @@ def test_eval_surface_json_and_per_case_csv(folders, tmp_path):
     assert result["policy"]["hd_mode"] == "max" and result["policy"]["surface_spacing"] == [[2.0, 0.5]]
     rows = list(csv.DictReader(per_case.open()))
     assert len(rows) == 5 * 3
-    assert set(rows[0]) == {"case", "class_id", "class", "iou", "dice", "hd", "hd95", "assd", "nsd@1", "nsd@2",
-                            "empty"}  # fmt: skip
+    assert set(rows[0]) == {
+        "case",
+        "class_id",
+        "class",
+        "iou",
+        "dice",
+        "hd",
+        "hd95",
+        "assd",
+        "nsd@1",
+        "nsd@2",
+        "empty",
+    }
     missed = next(r for r in rows if r["case"] == "img2" and r["class_id"] == "2")
     assert missed["hd"] == "" and missed["nsd@1"] == "0.0" and missed["empty"] == "pred_empty"
     assert missed["iou"] == "0.0"
@@ -82,17 +111,50 @@ def test_eval_surface_json_and_per_case_csv(folders, tmp_path):
 
 def test_empty_distance_max_uses_the_diagonal(folders, tmp_path):
     out = tmp_path / "out.json"
-    assert main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--num-classes", "3",
-                 "--surface", "--empty-distance", "max", "--json", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--gt",
+                str(folders / "gt"),
+                "--pred",
+                str(folders / "bad"),
+                "--num-classes",
+                "3",
+                "--surface",
+                "--empty-distance",
+                "max",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["surface"]["per_case"][2][2][:3] == [pytest.approx(np.hypot(H, W))] * 3
 
 
 def test_compare_preds_on_hd95(folders, tmp_path):
     out = tmp_path / "cmp.json"
-    argv = ["compare-preds", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--pred",
-            str(folders / "good"), "--num-classes", "3", "--metric", "hd95", "--permutations", "200",
-            "--resamples", "200", "--json", str(out)]  # fmt: skip
+    argv = [
+        "compare-preds",
+        "--gt",
+        str(folders / "gt"),
+        "--pred",
+        str(folders / "bad"),
+        "--pred",
+        str(folders / "good"),
+        "--num-classes",
+        "3",
+        "--metric",
+        "hd95",
+        "--permutations",
+        "200",
+        "--resamples",
+        "200",
+        "--json",
+        str(out),
+    ]
     assert main(argv) == 0
     r = json.loads(out.read_text())
     cmp = r["comparisons"][0]
@@ -108,21 +170,51 @@ def test_compare_preds_on_hd95(folders, tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value", "named"),
-    [("--spacing", "1,x", "--spacing"), ("--nsd-tolerance", "-1", "--nsd-tolerance"),
-     ("--hd-mode", "foo", "--hd-mode"), ("--empty-distance", "zero", "--empty-distance"),
-     ("--spacing", "1,1,1", "spacing")],
-)  # fmt: skip
+    [
+        ("--spacing", "1,x", "--spacing"),
+        ("--nsd-tolerance", "-1", "--nsd-tolerance"),
+        ("--hd-mode", "foo", "--hd-mode"),
+        ("--empty-distance", "zero", "--empty-distance"),
+        ("--spacing", "1,1,1", "spacing"),
+    ],
+)
 def test_bad_surface_options_exit_2_naming_the_option(folders, capsys, option, value, named):
-    rc = main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "good"), "--num-classes", "3",
-               "--surface", option, value])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "--gt",
+            str(folders / "gt"),
+            "--pred",
+            str(folders / "good"),
+            "--num-classes",
+            "3",
+            "--surface",
+            option,
+            value,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and named in err and "Traceback" not in err
 
 
 def test_per_case_csv_without_surface_has_pixel_scores(folders, tmp_path):
     per_case = tmp_path / "cases.csv"
-    assert main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "good"), "--num-classes", "3",
-                 "--per-case", str(per_case)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--gt",
+                str(folders / "gt"),
+                "--pred",
+                str(folders / "good"),
+                "--num-classes",
+                "3",
+                "--per-case",
+                str(per_case),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(per_case.open()))
     assert len(rows) == 15 and list(rows[0]) == ["case", "class_id", "class", "iou", "dice"]
     t, p = (cv2.imread(str(folders / d / "img0.png"), cv2.IMREAD_UNCHANGED) for d in ("gt", "good"))
@@ -134,23 +226,62 @@ def test_per_case_csv_without_surface_has_pixel_scores(folders, tmp_path):
 
 def test_compare_preds_on_nsd_of_one_class_higher_is_better(folders, tmp_path):
     out = tmp_path / "cmp.json"
-    argv = ["compare-preds", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--pred",
-            str(folders / "good"), "--num-classes", "3", "--metric", "nsd@2:1", "--spacing", "0.5,2",
-            "--permutations", "99", "--resamples", "100", "--json", str(out)]  # fmt: skip
+    argv = [
+        "compare-preds",
+        "--gt",
+        str(folders / "gt"),
+        "--pred",
+        str(folders / "bad"),
+        "--pred",
+        str(folders / "good"),
+        "--num-classes",
+        "3",
+        "--metric",
+        "nsd@2:1",
+        "--spacing",
+        "0.5,2",
+        "--permutations",
+        "99",
+        "--resamples",
+        "100",
+        "--json",
+        str(out),
+    ]
     assert main(argv) == 0
     r = json.loads(out.read_text())
     cmp = r["comparisons"][0]
     assert r["metric"] == "nsd@2:1" and r["policy"]["lower_is_better"] is False
-    good = [case_surface_metrics(p, t, 3, spacing=SPACING_XY[::-1], nsd_tolerance=(2,))["values"][1, 3]
-            for p, t in zip(_read(folders / "good"), _read(folders / "gt"), strict=True)]  # fmt: skip
+    good = [
+        case_surface_metrics(p, t, 3, spacing=SPACING_XY[::-1], nsd_tolerance=(2,))["values"][1, 3]
+        for p, t in zip(_read(folders / "good"), _read(folders / "gt"), strict=True)
+    ]
     assert cmp["value_candidate"] == pytest.approx(np.mean(good))
     assert cmp["delta"]["estimate"] > 0
 
 
 def test_the_report_shows_surface_metrics_per_class_and_as_cards(folders, tmp_path):
     out, report = tmp_path / "out.json", tmp_path / "report.html"
-    assert main(["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--num-classes", "3",
-                 "--surface", "--spacing", "0.5,2", "--json", str(out), "--report", str(report)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--gt",
+                str(folders / "gt"),
+                "--pred",
+                str(folders / "bad"),
+                "--num-classes",
+                "3",
+                "--surface",
+                "--spacing",
+                "0.5,2",
+                "--json",
+                str(out),
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     html = report.read_text()
     for title in ("HD (mm)", "HD95 (mm)", "ASSD (mm)", "NSD@1"):

@@ -346,8 +346,21 @@ def test_compare_preds_on_volumes(cases, tmp_path):
         write_volume(tmp_path / "pred_b" / f"{key}{CASES[key][1]}", p, GEOMETRY)
         worse.append((gt, p))
     out = tmp_path / "cmp.json"
-    args = ["compare-preds", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--pred",
-            str(tmp_path / "pred_b"), "--num-classes", "3", "--resamples", "200", "--permutations", "200"]  # fmt: skip
+    args = [
+        "compare-preds",
+        "--gt",
+        str(tmp_path / "gt"),
+        "--pred",
+        str(tmp_path / "pred"),
+        "--pred",
+        str(tmp_path / "pred_b"),
+        "--num-classes",
+        "3",
+        "--resamples",
+        "200",
+        "--permutations",
+        "200",
+    ]
     assert main([*args, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["num_images"] == len(CASES)
@@ -482,8 +495,22 @@ def test_cli_surface_on_nifti_equals_monai_with_the_header_spacing(tmp_path):
         write_volume(tmp_path / "pred" / f"case{i}.nii.gz", pred, g)
         pairs.append((gt, pred))
     out = tmp_path / "r.json"
-    rc = main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--num-classes", "3",
-               "--surface", "--nsd-tolerance", "1,2", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "--gt",
+            str(tmp_path / "gt"),
+            "--pred",
+            str(tmp_path / "pred"),
+            "--num-classes",
+            "3",
+            "--surface",
+            "--nsd-tolerance",
+            "1,2",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     surface = json.loads(out.read_text())["surface"]
     assert surface["metrics"] == ["hd", "hd95", "assd", "nsd@1", "nsd@2"]

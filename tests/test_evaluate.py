@@ -50,9 +50,21 @@ def test_result_matches_reference_and_has_every_key(folders):
     )
     assert res["num_images"] == 4 and res["num_pixels"] == int((gts != 3).sum())
     for key in (
-        "pixel_accuracy", "mean_accuracy", "miou", "mean_dice", "fwiou", "kappa", "miou_per_image",
-        "per_class", "confusion_matrix", "absent_classes", "ignore_index", "num_images", "num_pixels", "policy",
-    ):  # fmt: skip
+        "pixel_accuracy",
+        "mean_accuracy",
+        "miou",
+        "mean_dice",
+        "fwiou",
+        "kappa",
+        "miou_per_image",
+        "per_class",
+        "confusion_matrix",
+        "absent_classes",
+        "ignore_index",
+        "num_images",
+        "num_pixels",
+        "policy",
+    ):
         assert key in res, key
     assert set(res["per_class"][0]) >= {
         "id",
@@ -71,8 +83,23 @@ def test_result_matches_reference_and_has_every_key(folders):
 def test_cli_writes_json_and_csv_with_nan_as_null(folders, tmp_path, capsys):
     root, *_ = folders
     out = tmp_path / "out" / "r.json"
-    rc = main(["eval", "--gt", str(root / "gt"), "--pred", str(root / "pred"), "--num-classes", "5",
-               "--ignore-index", "3", "--json", str(out), "--csv", str(tmp_path / "r.csv")])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "--gt",
+            str(root / "gt"),
+            "--pred",
+            str(root / "pred"),
+            "--num-classes",
+            "5",
+            "--ignore-index",
+            "3",
+            "--json",
+            str(out),
+            "--csv",
+            str(tmp_path / "r.csv"),
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert res["absent_classes"] == [4] and res["per_class"][4]["iou"] is None
@@ -189,9 +216,20 @@ def test_installed_console_script(folders, tmp_path):
     root, *_ = folders
     exe = Path(sys.executable).parent / "segwise"
     out = subprocess.run(
-        [str(exe), "eval", "--gt", str(root / "gt"), "--pred", str(tmp_path / "missing"), "--num-classes", "3"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(exe),
+            "eval",
+            "--gt",
+            str(root / "gt"),
+            "--pred",
+            str(tmp_path / "missing"),
+            "--num-classes",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -289,8 +327,24 @@ GOLDEN_RUNS = {
         objects: F1 100.00%, SQ 92.45%, PQ 92.45% (TP 18, FP 0, FN 0; means over classes)""",
     ),
     "eval_all_in_range_ignore.json": (
-        ["eval", "--num-classes", "4", "--ignore-index", "3", "--value-map", "0:0,1:1,2:2,255:3", "--all",
-         "--resamples", "50", "--bf-theta", "2", "--biou-d", "1", "--seed", "3"],
+        [
+            "eval",
+            "--num-classes",
+            "4",
+            "--ignore-index",
+            "3",
+            "--value-map",
+            "0:0,1:1,2:2,255:3",
+            "--all",
+            "--resamples",
+            "50",
+            "--bf-theta",
+            "2",
+            "--biou-d",
+            "1",
+            "--seed",
+            "3",
+        ],
         """not evaluated (ignore index): [3]
         pixels with ground truth 3 are ignored
         mIoU: 92.23%  [88.60%, 96.03%] (95% CI, 50 resamples)
@@ -299,12 +353,21 @@ GOLDEN_RUNS = {
         BF: 100.00%  [100.00%, 100.00%]   Boundary IoU: 63.02%  [51.48%, 79.47%]""",
     ),
     "compare_preds.json": (
-        ["compare-preds", "--num-classes", "3", "--ignore-index", "255", "--resamples", "100",
-         "--permutations", "99"],
+        [
+            "compare-preds",
+            "--num-classes",
+            "3",
+            "--ignore-index",
+            "255",
+            "--resamples",
+            "100",
+            "--permutations",
+            "99",
+        ],
         "pred2 vs pred: mIoU 83.87% vs 92.23%, Δ = -8.36 points (95% CI -13.46 to -4.10), p = 0.04: "
         "significant at α = 0.05",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("golden", list(GOLDEN_RUNS))

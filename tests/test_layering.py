@@ -215,8 +215,12 @@ def violations() -> dict[str, str]:
     """Every violation as ``{key: where}``; the keys are what KNOWN_VIOLATIONS lists."""
     found: dict[str, str] = {}
     for component in import_cycles(module_graph()):
-        where = {f"{e.importer}:{e.line} -> {e.target}" for m in component for e in edges_of(m)
-                 if e.target in component}  # fmt: skip
+        where = {
+            f"{e.importer}:{e.line} -> {e.target}"
+            for m in component
+            for e in edges_of(m)
+            if e.target in component
+        }
         found["cycle: " + " <-> ".join(component)] = "; ".join(sorted(where))
     for module in modules():
         low = package(module)
@@ -278,3 +282,17 @@ def test_only_the_cli_imports_the_cli():
         if package(e.target) == "cli"
     ]
     assert not found, found
+
+
+def test_tables_are_rendered_by_the_cli_only():
+    """Library modules return data; every rich table or panel is drawn in ``cli/`` (``cli/render.py``).
+    (The training log's progress bar and the demo's narration print lines through a console; they
+    draw no table.)"""
+    drawn = []
+    for module in modules():
+        if package(module) == "cli":
+            continue
+        for node in ast.walk(tree_of(module)):
+            if isinstance(node, ast.ImportFrom) and node.module in ("rich.table", "rich.panel"):
+                drawn.append(f"{module}:{node.lineno} imports {node.module}")
+    assert not drawn, drawn

@@ -22,10 +22,21 @@ MATCH = re.compile(r"^(\d+)_")
 # in the test's process, and fp32 (no bf16 autocast, which is slow on CPUs without native bf16).
 # Lines with --resume run as written: they take no --set.
 TRAIN_OVERRIDES = [
-    "--set", "train.epochs=2", "--set", "train.eval_every=1", "--set", "data.batch_size=2",
-    "--set", "model.encoder=classic", "--set", "model.options={base_width = 4, depth = 2}",
-    "--set", "data.workers=0", "--set", "train.amp=none",
-]  # fmt: skip
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.eval_every=1",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "model.encoder=classic",
+    "--set",
+    "model.options={base_width = 4, depth = 2}",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "train.amp=none",
+]
 
 
 def doc_commands(text: str) -> list[str]:

@@ -4,6 +4,7 @@ images and write the run folder. Needs no download; about two minutes on two CPU
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,13 @@ def run_demo(
     seed: int = 0,
     epochs: int = 12,
     console: Any = None,
+    show_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole demo; returns the held-out evaluation result (also written to ``eval.json``)."""
+    """Run the whole demo; returns the held-out evaluation result (also written to ``eval.json``;
+    ``show_result`` prints it: the CLI passes its renderer)."""
     from rich.console import Console
 
     from segwise.demo_data import make_shapes_dataset
-    from segwise.evaluate import print_result
     from segwise.metrics import build_result
     from segwise.models import model_from_checkpoint
     from segwise.train.loop import train
@@ -75,11 +77,13 @@ def run_demo(
     state, test_set = evaluate_model(model, cfg, "test", per_image=True, batch_size=16)  # native size, fp32
     result = build_result(state, list(test_set.spec.class_names))
     result["source"] = {"checkpoint": str(run_dir / "best.pt"), "split": "test", "dataset": cfg.data.root}
-    print_result(result, console)
+    if show_result is not None:
+        show_result(result)
     write_json(run_dir / "eval.json", result)
     _write_report(model, test_set, state, result, run_dir, Path(cfg.data.root))
     console.print(
-        f"held-out test mIoU {100 * result['miou']:.2f}%  ·  run folder {run_dir}  ·  {time.perf_counter() - t0:.0f}s total"
+        f"held-out test mIoU {100 * result['miou']:.2f}%  ·  run folder {run_dir}  ·  "
+        f"{time.perf_counter() - t0:.0f}s total"
     )
     console.print(f"report: {run_dir / 'report.html'}")
     return result
@@ -96,8 +100,16 @@ def _write_report(
     spec = test_set.spec
     images = [f.image for f in test_set.files]
     predict_paths(Predictor(model, spec), images, run_dir / "test_pred", save=("index",))
-    report_result = {**result, "per_image": per_image_scores(state.image_matrices, test_set.ids, spec.ignore_index),
-                     "spec": spec.to_dict(), "source": {**result["source"], "images": str(root / "images"),
-                     "gt": str(root / "masks"), "pred": str(run_dir / "test_pred" / "index")}}  # fmt: skip
+    report_result = {
+        **result,
+        "per_image": per_image_scores(state.image_matrices, test_set.ids, spec.ignore_index),
+        "spec": spec.to_dict(),
+        "source": {
+            **result["source"],
+            "images": str(root / "images"),
+            "gt": str(root / "masks"),
+            "pred": str(run_dir / "test_pred" / "index"),
+        },
+    }
     title = "segwise demo: held-out test images"
     write_report(report_result, run_dir / "report.html", run=run_dir, title=title)

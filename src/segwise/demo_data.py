@@ -47,8 +47,13 @@ def make_sample(
     img = _texture(rng, height, width)
     mask = np.zeros((height, width), np.uint8)
     canvas = np.zeros((height, width), np.uint8)
-    for cls, count in ((1, rng.integers(0, 3)), (2, rng.integers(0, 3)), (3, rng.integers(0, 2)),
-                       (4, rng.integers(1, 3)), (5, rng.integers(1, 4))):  # fmt: skip
+    for cls, count in (
+        (1, rng.integers(0, 3)),
+        (2, rng.integers(0, 3)),
+        (3, rng.integers(0, 2)),
+        (4, rng.integers(1, 3)),
+        (5, rng.integers(1, 4)),
+    ):
         for _ in range(int(count)):
             canvas[:] = 0
             cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
@@ -59,8 +64,14 @@ def make_sample(
                 box = cv2.boxPoints(((cx, cy), (2 * s, 2 * s), float(rng.uniform(0, 90))))
                 cv2.fillPoly(canvas, [box.astype(np.int32)], 1)
             elif cls == 3:
-                pts = np.array([[cx, cy], [cx + rng.integers(-25, 25), cy + rng.integers(12, 28)],
-                                [cx + rng.integers(-25, 25), cy - rng.integers(12, 28)]], np.int32)  # fmt: skip
+                pts = np.array(
+                    [
+                        [cx, cy],
+                        [cx + rng.integers(-25, 25), cy + rng.integers(12, 28)],
+                        [cx + rng.integers(-25, 25), cy - rng.integers(12, 28)],
+                    ],
+                    np.int32,
+                )
                 cv2.fillPoly(canvas, [pts], 1)
             elif cls == 4:
                 end = (int(rng.integers(0, width)), int(rng.integers(0, height)))

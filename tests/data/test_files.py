@@ -92,8 +92,10 @@ def test_missing_split_file(tmp_path):
 
 
 def test_random_split_is_seeded_disjoint_and_complete():
-    parts = {s: [x.id for x in random_split(SAMPLES, s, val_fraction=0.2, test_fraction=0.1, seed=3)] for s in
-             ("train", "val", "test")}  # fmt: skip
+    parts = {
+        s: [x.id for x in random_split(SAMPLES, s, val_fraction=0.2, test_fraction=0.1, seed=3)]
+        for s in ("train", "val", "test")
+    }
     assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (7, 2, 1)
     assert sorted(sum(parts.values(), [])) == sorted(s.id for s in SAMPLES)
     again = [

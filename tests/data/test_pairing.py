@@ -142,10 +142,14 @@ def test_pair_list_with_relative_and_absolute_paths(drive):
     )
     samples = read_pair_list(split, drive)
     assert samples == [
-        Sample("21_training", drive / "images/21_training.tif", drive / "masks/21_manual1.gif",
-               drive / "fov/21_training_mask.gif"),
+        Sample(
+            "21_training",
+            drive / "images/21_training.tif",
+            drive / "masks/21_manual1.gif",
+            drive / "fov/21_training_mask.gif",
+        ),
         Sample("40_training", drive / "images/40_training.tif", drive / "masks/40_manual1.gif", None),
-    ]  # fmt: skip
+    ]
 
 
 def test_pair_list_paths_relative_to_the_split_file(drive):

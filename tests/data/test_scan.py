@@ -116,16 +116,23 @@ def _init_args(root: Path, kwargs: dict[str, Any]) -> list[str]:
 def _binary_png(root: Path) -> tuple[dict, dict]:
     masks = [_blocks([0, 255], shift=i) for i in range(3)]
     _folder(root, masks)
-    expected = {"mask_encoding": "value_map", "value_map": [[0, 0], [255, 1]],
-                "class_names": ["background", "foreground"], "ignore_index": 255}  # fmt: skip
+    expected = {
+        "mask_encoding": "value_map",
+        "value_map": [[0, 0], [255, 1]],
+        "class_names": ["background", "foreground"],
+        "ignore_index": 255,
+    }
     return {}, expected
 
 
 def _binary_gif(root: Path) -> tuple[dict, dict]:
     masks = [_blocks([0, 255], shift=i) for i in range(3)]
     _folder(root, masks, mask_ext=".gif")
-    expected = {"mask_encoding": "value_map", "value_map": [[0, 0], [255, 1]],
-                "class_names": ["background", "foreground"]}  # fmt: skip
+    expected = {
+        "mask_encoding": "value_map",
+        "value_map": [[0, 0], [255, 1]],
+        "class_names": ["background", "foreground"],
+    }
     return {}, expected
 
 
@@ -149,15 +156,21 @@ def _ids_with_void(root: Path) -> tuple[dict, dict]:
 
 def _sparse_values(root: Path) -> tuple[dict, dict]:
     _folder(root, [_blocks([200, 0, 100], shift=i) for i in range(3)])
-    expected = {"mask_encoding": "value_map", "value_map": [[0, 0], [100, 1], [200, 2]],
-                "class_names": ["class_0", "class_1", "class_2"]}  # fmt: skip
+    expected = {
+        "mask_encoding": "value_map",
+        "value_map": [[0, 0], [100, 1], [200, 2]],
+        "class_names": ["class_0", "class_1", "class_2"],
+    }
     return {}, expected
 
 
 def _voc_palette(root: Path) -> tuple[dict, dict]:
     _folder(root, [_blocks([0, 1, 2], shift=i) for i in range(3)], palette=VOC_PALETTE)
-    expected = {"mask_encoding": "palette", "class_names": ["class_0", "class_1", "class_2"],
-                "colors": [[0, 0, 0], [128, 0, 0], [0, 128, 0]]}  # fmt: skip
+    expected = {
+        "mask_encoding": "palette",
+        "class_names": ["class_0", "class_1", "class_2"],
+        "colors": [[0, 0, 0], [128, 0, 0], [0, 128, 0]],
+    }
     return {}, expected
 
 
@@ -165,16 +178,22 @@ def _voc_palette_with_empty_mask(root: Path) -> tuple[dict, dict]:
     # a mask of background only uses only black, a gray colour: still a palette dataset
     masks = [_blocks([0, 1, 2]), _blocks([0, 2, 1]), np.zeros((16, 16), np.uint8)]
     _folder(root, masks, palette=VOC_PALETTE)
-    expected = {"mask_encoding": "palette", "class_names": ["class_0", "class_1", "class_2"],
-                "colors": [[0, 0, 0], [128, 0, 0], [0, 128, 0]]}  # fmt: skip
+    expected = {
+        "mask_encoding": "palette",
+        "class_names": ["class_0", "class_1", "class_2"],
+        "colors": [[0, 0, 0], [128, 0, 0], [0, 128, 0]],
+    }
     return {}, expected
 
 
 def _rgb_colors(root: Path) -> tuple[dict, dict]:
     _folder(root, [_rgb_blocks([(0, 0, 0), RED, BLUE], shift=i) for i in range(3)])
     # one class per colour in packed order (black first: the background)
-    expected = {"mask_encoding": "rgb", "class_names": ["background", "#0000ff", "#ff0000"],
-                "colors": [[0, 0, 0], list(BLUE), list(RED)]}  # fmt: skip
+    expected = {
+        "mask_encoding": "rgb",
+        "class_names": ["background", "#0000ff", "#ff0000"],
+        "colors": [[0, 0, 0], list(BLUE), list(RED)],
+    }
     return {}, expected
 
 
@@ -182,8 +201,11 @@ def _rgb_with_table(root: Path) -> tuple[dict, dict]:
     _folder(root, [_rgb_blocks([(0, 0, 0), RED, BLUE], shift=i) for i in range(3)])
     table = root / "classes.csv"
     table.write_text("id,name,r,g,b\n0,sky,0,0,0\n1,road,255,0,0\n2,car,0,0,255\n")
-    expected = {"mask_encoding": "rgb", "class_names": ["sky", "road", "car"],
-                "colors": [[0, 0, 0], list(RED), list(BLUE)]}  # fmt: skip
+    expected = {
+        "mask_encoding": "rgb",
+        "class_names": ["sky", "road", "car"],
+        "colors": [[0, 0, 0], list(RED), list(BLUE)],
+    }
     return {"classes": table}, expected
 
 
@@ -533,8 +555,13 @@ def test_starter_config_survives_the_toml_round_trip(tmp_path, capsys, wide_cons
     rc, out = _cli(capsys, ["data", "init", str(tmp_path), "--roi", "roi", "--match", MATCH])
     assert rc == 0, out
     cfg = load_config(tmp_path / "train.toml")
-    assert cfg.data.options == {"images": "images", "masks": "masks", "roi": "roi", "match": MATCH,
-                                "val_fraction": pytest.approx(1 / 3, abs=1e-4)}  # fmt: skip
+    assert cfg.data.options == {
+        "images": "images",
+        "masks": "masks",
+        "roi": "roi",
+        "match": MATCH,
+        "val_fraction": pytest.approx(1 / 3, abs=1e-4),
+    }
     assert cfg.data.crop_size == [20, 20]
     assert cfg.model.encoder_weights == "none"  # no download
 
@@ -563,10 +590,24 @@ def test_starter_config_trains_end_to_end(tmp_path, capsys, wide_console, one_to
     run = tmp_path / "run"
     rc, out = _cli(
         capsys,
-        ["train", "--config", str(root / "train.toml"), "--set", "train.epochs=1",
-         "--set", f"train.out_dir={run}", "--set", "data.workers=0", "--set", "data.cache=false",
-         "--set", "data.batch_size=2", "--set", "train.amp=none"],
-    )  # fmt: skip
+        [
+            "train",
+            "--config",
+            str(root / "train.toml"),
+            "--set",
+            "train.epochs=1",
+            "--set",
+            f"train.out_dir={run}",
+            "--set",
+            "data.workers=0",
+            "--set",
+            "data.cache=false",
+            "--set",
+            "data.batch_size=2",
+            "--set",
+            "train.amp=none",
+        ],
+    )
     assert rc == 0, out
     assert (run / "best.pt").is_file(), out
 

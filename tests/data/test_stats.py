@@ -40,8 +40,14 @@ def reference_stats(masks, num_classes, ignore):
     mf = [med / freq[c] if c in freq else 0.0 for c in range(num_classes)]
     inv = [1 / (len(present) * share[c]) if c in freq else 0.0 for c in range(num_classes)]
     enet = [1 / math.log(1.02 + share[c]) if c in freq else 0.0 for c in range(num_classes)]
-    return {"pixels": pixels, "images": images, "share": share, "median_frequency": mf,
-            "inverse_frequency": inv, "enet": enet}  # fmt: skip
+    return {
+        "pixels": pixels,
+        "images": images,
+        "share": share,
+        "median_frequency": mf,
+        "inverse_frequency": inv,
+        "enet": enet,
+    }
 
 
 def _assert_matches(stats: ClassStats, ref):
@@ -114,8 +120,23 @@ def test_segnet_published_weights_differ_from_recomputed(camvid_root):
 def test_cli_stats_folder_writes_json_and_chart(tmp_path, capsys):
     data = make_folder(tmp_path / "ds", n=5, num_classes=3, ignore=255)
     out = tmp_path / "out" / "stats.json"
-    rc = main(["data", "stats", "folder", "--root", str(tmp_path / "ds"), "--split", "all", "--num-classes", "4",
-               "--ignore-index", "255", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "data",
+            "stats",
+            "folder",
+            "--root",
+            str(tmp_path / "ds"),
+            "--split",
+            "all",
+            "--num-classes",
+            "4",
+            "--ignore-index",
+            "255",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     got = json.loads(out.read_text())
     ref = reference_stats([m for _, m in data.values()], 4, 255)
@@ -169,8 +190,19 @@ def test_cli_stats_rgb_folder_with_class_table_and_unknown_colours(tmp_path, cap
     rgb[3, 0] = (9, 9, 9)  # not in the table
     write_image(tmp_path / "ds" / "images" / "a.png", np.zeros((4, 5, 3), np.uint8))
     write_image(tmp_path / "ds" / "masks" / "a.png", rgb)
-    args = ["data", "stats", "folder", "--root", str(tmp_path / "ds"), "--split", "all", "--classes",
-            str(tmp_path / "classes.csv"), "--ignore-index", "255"]  # fmt: skip
+    args = [
+        "data",
+        "stats",
+        "folder",
+        "--root",
+        str(tmp_path / "ds"),
+        "--split",
+        "all",
+        "--classes",
+        str(tmp_path / "classes.csv"),
+        "--ignore-index",
+        "255",
+    ]
     assert main(args) == 2 and "(9,9,9): 1 px" in capsys.readouterr().err
     with pytest.warns(UserWarning, match=r"\(9,9,9\): 1 px"):
         assert main([*args, "--unknown-colors", "ignore", "--json", str(tmp_path / "s.json")]) == 0
@@ -195,9 +227,33 @@ def test_cli_folder_layout_options_pair_by_match_inside_the_roi(tmp_path, capsys
         Image.fromarray(mask).save(tmp_path / "gt" / f"{k}_manual1.gif")
         Image.fromarray(roi).save(tmp_path / "fov" / f"{k}_training_mask.gif")
     out = tmp_path / "stats.json"
-    rc = main(["data", "stats", "folder", "--root", str(tmp_path), "--split", "all", "--images", "img",
-               "--masks", "gt", "--roi", "fov", "--match", r"^(\d+)_", "--num-classes", "2",
-               "--ignore-index", "255", "--value-map", "0:0,255:1", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "data",
+            "stats",
+            "folder",
+            "--root",
+            str(tmp_path),
+            "--split",
+            "all",
+            "--images",
+            "img",
+            "--masks",
+            "gt",
+            "--roi",
+            "fov",
+            "--match",
+            r"^(\d+)_",
+            "--num-classes",
+            "2",
+            "--ignore-index",
+            "255",
+            "--value-map",
+            "0:0,255:1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     stats = json.loads(out.read_text())
     assert [c["pixels"] for c in stats["classes"]] == [24, 24]

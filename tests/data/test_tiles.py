@@ -42,8 +42,10 @@ def test_grid_windows_cover_each_pixel_once(tiles, tmp_path):
         target = rebuilt[ds.files[win.tile].id][win.y : win.y + win.height, win.x : win.x + win.width]
         assert (target == 99).all()  # never written twice
         target[:] = mask[: win.height, : win.width]
-        np.testing.assert_array_equal(image[: win.height, : win.width], data[ds.files[win.tile].id][0][
-            win.y : win.y + win.height, win.x : win.x + win.width])  # fmt: skip
+        np.testing.assert_array_equal(
+            image[: win.height, : win.width],
+            data[ds.files[win.tile].id][0][win.y : win.y + win.height, win.x : win.x + win.width],
+        )
     for stem, (_, mask) in data.items():
         np.testing.assert_array_equal(rebuilt[stem], mask)
     x, y = ds[0]
@@ -61,8 +63,17 @@ def test_random_windows_are_seeded_and_tiles_decoded_once(tiles, tmp_path, monke
 
     monkeypatch.setattr(SegmentationDataset, "_decode_image", counting)
     t = build_transforms(["hflip"], SPEC)
-    ds = create_dataset("tiles", "train", root, t, cache=tmp_path / "c", window=(20, 30), samples_per_tile=5,
-                        split_file=None, val_fraction=0.0)  # fmt: skip
+    ds = create_dataset(
+        "tiles",
+        "train",
+        root,
+        t,
+        cache=tmp_path / "c",
+        window=(20, 30),
+        samples_per_tile=5,
+        split_file=None,
+        val_fraction=0.0,
+    )
     assert ds.mode == "random" and len(ds) == 2 * 5
     for i in range(len(ds)):
         win = ds.window_at(i, epoch=0)

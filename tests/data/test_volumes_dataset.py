@@ -231,8 +231,21 @@ def test_data_stats_counts_voxels_and_cases(tmp_path, capsys):
     assert stats.pixels.tolist() == [4 * np.prod(SHAPE) - fg, fg]
     assert stats.images.tolist() == [4, 4] and stats.num_images == 4
     (tmp_path / "spec.json").write_text(json.dumps(SPEC))
-    rc = main(["data", "stats", "volumes", "--root", str(tmp_path), "--split", "all", "--images", "imagesTr",
-               "--masks", "labelsTr"])  # fmt: skip
+    rc = main(
+        [
+            "data",
+            "stats",
+            "volumes",
+            "--root",
+            str(tmp_path),
+            "--split",
+            "all",
+            "--images",
+            "imagesTr",
+            "--masks",
+            "labelsTr",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "4 cases" in out and "voxels" in out
 

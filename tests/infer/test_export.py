@@ -64,8 +64,23 @@ def test_parity_on_camvid_sized_input(tmp_path):
 
 
 def test_predict_with_onnx_matches_pytorch(exported, tiny_ckpt, shapes, tmp_path):
-    rc = main(["predict", "--onnx", str(exported), "--input", str(shapes / "images"), "--out", str(tmp_path / "o"),
-               "--save", "index", "--tile", "32", "--tta", "flip,scales=0.75,1"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--onnx",
+            str(exported),
+            "--input",
+            str(shapes / "images"),
+            "--out",
+            str(tmp_path / "o"),
+            "--save",
+            "index",
+            "--tile",
+            "32",
+            "--tta",
+            "flip,scales=0.75,1",
+        ]
+    )
     assert rc == 0
     torch_pred = Predictor.from_checkpoint(tiny_ckpt, tile=32, tta="flip,scales=0.75,1")
     agree = []
@@ -100,6 +115,20 @@ def test_export_errors(tiny_ckpt, tmp_path, capsys):
     blocker.write_text("x")
     assert main(["export", "--checkpoint", str(tiny_ckpt), "--out", str(blocker / "m.onnx")]) == 2
     assert "not a writable folder" in capsys.readouterr().err
-    assert main(["predict", "--checkpoint", str(tiny_ckpt), "--onnx", str(blocker), "--input", str(tmp_path),
-                 "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(tiny_ckpt),
+                "--onnx",
+                str(blocker),
+                "--input",
+                str(tmp_path),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "exactly one of --checkpoint" in capsys.readouterr().err

@@ -22,8 +22,23 @@ from .conftest import SPEC, make_checkpoint, run_cli
 @pytest.fixture(scope="module")
 def predicted(tiny_ckpt, shapes, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pred")
-    rc = main(["predict", "--checkpoint", str(tiny_ckpt), "--input", str(shapes / "images"), "--out", str(out),
-               "--save", "index,color,overlay,probs", "--tile", "32", "--eval-gt", str(shapes / "masks")])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--input",
+            str(shapes / "images"),
+            "--out",
+            str(out),
+            "--save",
+            "index,color,overlay,probs",
+            "--tile",
+            "32",
+            "--eval-gt",
+            str(shapes / "masks"),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -64,9 +79,23 @@ def test_index_pngs_are_what_segwise_eval_reads_and_eval_gt_agrees(predicted, sh
 
 
 def test_installed_cli_with_a_report(tiny_ckpt, shapes, tmp_path):
-    proc = run_cli(["predict", "--checkpoint", tiny_ckpt, "--input", shapes / "images" / "shape_0001.png",
-                    "--out", tmp_path / "o", "--tta", "flip", "--eval-gt", shapes / "masks",
-                    "--report", tmp_path / "r.html"])  # fmt: skip
+    proc = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            tiny_ckpt,
+            "--input",
+            shapes / "images" / "shape_0001.png",
+            "--out",
+            tmp_path / "o",
+            "--tta",
+            "flip",
+            "--eval-gt",
+            shapes / "masks",
+            "--report",
+            tmp_path / "r.html",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     assert "img/s" in proc.stdout
     assert (tmp_path / "o" / "index" / "shape_0001.png").is_file()
@@ -93,8 +122,17 @@ def test_channel_count_differs_from_the_model(tmp_path, shapes, capsys):
     spec = SPEC.replace(in_channels=4, mean=(0.5,) * 4, std=(0.25,) * 4)
     ckpt = make_checkpoint(tmp_path / "rgbi.pt", spec)
     out = tmp_path / "out"
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(shapes / "images" / "shape_0000.png"),
-               "--out", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(shapes / "images" / "shape_0000.png"),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "expects 4 channels" in err and "shape_0000.png" in err
     assert not [p for p in out.rglob("*") if p.is_file()]
@@ -103,8 +141,17 @@ def test_channel_count_differs_from_the_model(tmp_path, shapes, capsys):
 def test_output_folder_that_is_not_writable(tiny_ckpt, shapes, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    rc = main(["predict", "--checkpoint", str(tiny_ckpt), "--input", str(shapes / "images"),
-               "--out", str(blocker / "out")])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--input",
+            str(shapes / "images"),
+            "--out",
+            str(blocker / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--out" in err and "not a writable folder" in err and "Traceback" not in err
 
@@ -138,15 +185,28 @@ def test_missing_ground_truth_fails_before_writing(tiny_ckpt, shapes, tmp_path):
     assert not (tmp_path / "o" / "index").exists()
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--save", "index,heatmap"], "unknown output"),
-    (["--tta", "rotate"], "unknown item"),
-    (["--tile", "4"], "--tile"),
-    (["--report", "r.html"], "--report needs --eval-gt"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--save", "index,heatmap"], "unknown output"),
+        (["--tta", "rotate"], "unknown item"),
+        (["--tile", "4"], "--tile"),
+        (["--report", "r.html"], "--report needs --eval-gt"),
+    ],
+)
 def test_bad_options(tiny_ckpt, shapes, tmp_path, capsys, args, match):
-    rc = main(["predict", "--checkpoint", str(tiny_ckpt), "--input", str(shapes / "images"), "--out",
-               str(tmp_path), *args])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--input",
+            str(shapes / "images"),
+            "--out",
+            str(tmp_path),
+            *args,
+        ]
+    )
     assert rc == 2 and match in capsys.readouterr().err
 
 
@@ -160,14 +220,24 @@ def test_eval_gt_adds_metric_families_like_segwise_eval(predicted, tiny_ckpt, sh
     """predict --eval-gt goes through the evaluation pipeline: families plug in as for segwise eval."""
     predictor = Predictor.from_checkpoint(tiny_ckpt, tile=32)
     summary = predict_paths(
-        predictor, shapes / "images", tmp_path / "o", save=("index",), eval_gt=shapes / "masks",
-        families=("boundary", "regions"), family_options={"bf_theta": 2.0},
-    )  # fmt: skip
+        predictor,
+        shapes / "images",
+        tmp_path / "o",
+        save=("index",),
+        eval_gt=shapes / "masks",
+        families=("boundary", "regions"),
+        family_options={"bf_theta": 2.0},
+    )
     same_pass = summary.result
     separate = evaluate_folders(
-        shapes / "masks", tmp_path / "o" / "index", num_classes=6, ignore_index=255, workers=1,
-        families=("boundary", "regions"), family_options={"bf_theta": 2.0},
-    )  # fmt: skip
+        shapes / "masks",
+        tmp_path / "o" / "index",
+        num_classes=6,
+        ignore_index=255,
+        workers=1,
+        families=("boundary", "regions"),
+        family_options={"bf_theta": 2.0},
+    )
     pixels_only = json.loads((predicted / "eval.json").read_text())
     assert "bf" not in pixels_only and "objects" not in pixels_only  # the default: pixel scores only
     assert same_pass["confusion_matrix"] == separate["confusion_matrix"] == pixels_only["confusion_matrix"]

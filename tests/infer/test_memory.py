@@ -46,8 +46,13 @@ def test_6000x6000_image_predicts_in_under_2_gib(tmp_path):
     cv2.imwrite(str(tmp_path / "big.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     del image
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "big.png"), str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "big.png"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     peak_mib = int(proc.stdout.strip().splitlines()[-1])
     print(f"peak RSS {peak_mib} MiB")

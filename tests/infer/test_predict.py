@@ -185,8 +185,10 @@ class TestInputs:
         with pytest.raises(InputError, match="uint8"):
             predict_image(np.zeros((20, 20, 3), np.float32), unet, SPEC)
 
-    @pytest.mark.parametrize("kw,match", [({"tile": 8}, "--tile"), ({"overlap": 1.0}, "--overlap"),
-                                          ({"batch_size": 0}, "--batch-size")])  # fmt: skip
+    @pytest.mark.parametrize(
+        "kw,match",
+        [({"tile": 8}, "--tile"), ({"overlap": 1.0}, "--overlap"), ({"batch_size": 0}, "--batch-size")],
+    )
     def test_bad_options(self, unet, kw, match):
         with pytest.raises(InputError, match=match):
             predict_image(_image(20, 20), unet, SPEC, **kw)
@@ -221,16 +223,20 @@ class TestCheckpoints:
     def test_checkpoint_whose_model_config_this_version_cannot_build(self, tmp_path):
         model = create_model("unet", 6, base_width=4, depth=2)
         config = {**model.config, "attention_gates": True}  # an option of some other version
-        save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "model_config": config,
-                                            "spec": SPEC.to_dict(), "config": {}})  # fmt: skip
+        save_checkpoint(
+            tmp_path / "c.pt",
+            {"model": model.state_dict(), "model_config": config, "spec": SPEC.to_dict(), "config": {}},
+        )
         with pytest.raises(CheckpointError, match="model config does not build"):
             Predictor.from_checkpoint(tmp_path / "c.pt")
 
     def test_checkpoint_whose_weights_do_not_fit(self, tmp_path):
         model = create_model("unet", 6, base_width=4, depth=2)
         config = {**model.config, "base_width": 8}
-        save_checkpoint(tmp_path / "w.pt", {"model": model.state_dict(), "model_config": config,
-                                            "spec": SPEC.to_dict(), "config": {}})  # fmt: skip
+        save_checkpoint(
+            tmp_path / "w.pt",
+            {"model": model.state_dict(), "model_config": config, "spec": SPEC.to_dict(), "config": {}},
+        )
         with pytest.raises(CheckpointError, match="weights do not fit"):
             Predictor.from_checkpoint(tmp_path / "w.pt")
 

@@ -41,19 +41,49 @@ def test_init_train_predict_writes_label_volumes_on_the_input_grid(tmp_path, cap
     write_cases(data, 6, ct=True, geometry=GEOMETRY)
     assert main(["data", "init", str(data), "--images", "imagesTr", "--masks", "labelsTr"]) == 0
     run = tmp_path / "run"
-    rc = main([
-        "train", "--config", str(data / "train.toml"), *TINY,
-        "--set", "data.options.context=1", "--set", "data.options.ct_window=[-200, 300]",
-        "--set", "train.epochs=1", "--set", "train.max_train_batches=2", "--set", "train.eval_every=1",
-        "--set", "data.workers=0", "--set", "data.batch_size=4", "--set", "train.device=cpu",
-        "--set", f"train.out_dir={run}",
-    ])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "--config",
+            str(data / "train.toml"),
+            *TINY,
+            "--set",
+            "data.options.context=1",
+            "--set",
+            "data.options.ct_window=[-200, 300]",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.max_train_batches=2",
+            "--set",
+            "train.eval_every=1",
+            "--set",
+            "data.workers=0",
+            "--set",
+            "data.batch_size=4",
+            "--set",
+            "train.device=cpu",
+            "--set",
+            f"train.out_dir={run}",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.out + out.err
     # the checkpoint records the slicing: predict needs no flags for axis, context, modality or window
     out_dir = tmp_path / "pred"
-    rc = main(["predict", "--checkpoint", str(run / "best.pt"), "--input", str(data / "imagesTr"),
-               "--out", str(out_dir), "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--input",
+            str(data / "imagesTr"),
+            "--out",
+            str(out_dir),
+            "--device",
+            "cpu",
+        ]
+    )
     printed = capsys.readouterr()
     assert rc == 0, printed.out + printed.err
     assert "context 1" in printed.out and "modality ct" in printed.out
@@ -70,16 +100,39 @@ def test_init_train_predict_writes_label_volumes_on_the_input_grid(tmp_path, cap
         np.testing.assert_allclose(geo.direction, GEOMETRY.direction, atol=1e-6)
     # segwise eval reads the label volumes it wrote: one case per volume, surface distances in mm
     result = tmp_path / "eval.json"
-    rc = main(["eval", "--gt", str(data / "labelsTr"), "--pred", str(out_dir / "index"), "--spec",
-               str(data / "spec.json"), "--surface", "--json", str(result)])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "--gt",
+            str(data / "labelsTr"),
+            "--pred",
+            str(out_dir / "index"),
+            "--spec",
+            str(data / "spec.json"),
+            "--surface",
+            "--json",
+            str(result),
+        ]
+    )
     printed = capsys.readouterr()
     assert rc == 0, printed.out + printed.err
     scored = json.loads(result.read_text())
     assert scored["num_images"] == 6 and scored["source"]["kind"] == "volumes"
     assert scored["surface"]["num_cases"] == 6
     # one case as a single file
-    rc = main(["predict", "--checkpoint", str(run / "best.pt"), "--input", str(data / "imagesTr" / "case_02_0000.nii.gz"),
-               "--out", str(tmp_path / "one"), "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--input",
+            str(data / "imagesTr" / "case_02_0000.nii.gz"),
+            "--out",
+            str(tmp_path / "one"),
+            "--device",
+            "cpu",
+        ]
+    )
     capsys.readouterr()
     assert rc == 0 and [p.name for p in (tmp_path / "one" / "index").iterdir()] == ["case_02.nii.gz"]
 
@@ -87,8 +140,9 @@ def test_init_train_predict_writes_label_volumes_on_the_input_grid(tmp_path, cap
 def _volume_checkpoint(path, context=1, modality="none"):
     slicing = VolumeSlicing(axis=1, context=context, modality=modality)
     n = slicing.in_channels
-    spec = DatasetSpec("vol", ("bg", "fg"), ignore_index=255, in_channels=n, mean=(0.0,) * n, std=(1.0,) * n,
-                       volume=slicing)  # fmt: skip
+    spec = DatasetSpec(
+        "vol", ("bg", "fg"), ignore_index=255, in_channels=n, mean=(0.0,) * n, std=(1.0,) * n, volume=slicing
+    )
     model = create_model("unet", 2, in_channels=n, encoder="classic", base_width=4, depth=2)
     save_checkpoint(path, build_payload(model, spec, {}))
     return path
@@ -115,9 +169,12 @@ def test_predict_volume_slices_along_the_trained_axis(tmp_path):
     whole = Predictor.from_checkpoint(ckpt, tta="flip")
     batched, _ = predict_volume(whole, case, slice_batch=5)
     one_by_one = np.stack(
-        [whole.predict(slice_stack(read_case_image(case.images, whole.spec.volume)[0], 1, s, 1)).index
-         for s in range(SHAPE[1])], axis=1,
-    )  # fmt: skip
+        [
+            whole.predict(slice_stack(read_case_image(case.images, whole.spec.volume)[0], 1, s, 1)).index
+            for s in range(SHAPE[1])
+        ],
+        axis=1,
+    )
     np.testing.assert_array_equal(batched, one_by_one)
 
 
@@ -125,12 +182,34 @@ def test_refusals_are_clear(tmp_path, capsys):
     write_cases(tmp_path, 1)
     ckpt = _volume_checkpoint(tmp_path / "v.pt")
     images = tmp_path / "imagesTr"
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(images), "--out", str(tmp_path / "o"),
-               "--save", "index,probs"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(images),
+            "--out",
+            str(tmp_path / "o"),
+            "--save",
+            "index,probs",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--save probs" in err and "not available for volumes" in err and "Traceback" not in err
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(images), "--out", str(tmp_path / "o"),
-               "--eval-gt", str(tmp_path / "labelsTr")])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(images),
+            "--out",
+            str(tmp_path / "o"),
+            "--eval-gt",
+            str(tmp_path / "labelsTr"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "segwise eval" in err
     # a 2D model given volumes, and a volume model given 2D images
@@ -152,8 +231,19 @@ def test_a_broken_volume_is_skipped_and_named(tmp_path, capsys):
     write_cases(tmp_path, 2)
     (tmp_path / "imagesTr" / "case_01_0000.nii.gz").write_bytes(b"not a volume")
     ckpt = _volume_checkpoint(tmp_path / "v.pt")
-    rc = main(["predict", "--checkpoint", str(ckpt), "--input", str(tmp_path / "imagesTr"), "--out",
-               str(tmp_path / "o"), "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(tmp_path / "imagesTr"),
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "case_01_0000.nii.gz" in err and "Traceback" not in err
     assert [p.name for p in (tmp_path / "o" / "index").iterdir()] == ["case_00.nii.gz"]

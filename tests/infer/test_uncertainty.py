@@ -85,8 +85,23 @@ def test_predict_image_uncertainty_with_tiles(dropout_ckpt):
 
 def test_cli_predict_mc_dropout_then_eval_uncertainty(dropout_ckpt, shapes, tmp_path):
     out = tmp_path / "out"
-    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
-                 "--mc-dropout", "4", "--seed", "1", "--save", "index,uncertainty"])  # fmt: skip
+    r = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            dropout_ckpt,
+            "--input",
+            shapes / "images",
+            "--out",
+            out,
+            "--mc-dropout",
+            "4",
+            "--seed",
+            "1",
+            "--save",
+            "index,uncertainty",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     assert "MC dropout 4" in r.stdout
     stems = sorted(p.stem for p in (shapes / "images").iterdir())
@@ -97,14 +112,40 @@ def test_cli_predict_mc_dropout_then_eval_uncertainty(dropout_ckpt, shapes, tmp_
             out / "uncertainty" / f"{s}_mi.png"
         ).is_file()
     js = tmp_path / "r.json"
-    r = run_cli(["eval", "--gt", shapes / "masks", "--pred", out / "index", "--num-classes", SPEC.num_classes,
-                 "--ignore-index", "255", "--uncertainty", out / "uncertainty", "--json", js])  # fmt: skip
+    r = run_cli(
+        [
+            "eval",
+            "--gt",
+            shapes / "masks",
+            "--pred",
+            out / "index",
+            "--num-classes",
+            SPEC.num_classes,
+            "--ignore-index",
+            "255",
+            "--uncertainty",
+            out / "uncertainty",
+            "--json",
+            js,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     u = json.loads(js.read_text())["uncertainty"]
     assert set(u) >= {"error_auroc_entropy", "error_auroc_mi", "risk_coverage", "aurc"}
     assert u["risk_coverage"]["coverage"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    r = run_cli(["predict", "--checkpoint", dropout_ckpt.parent / "missing.pt", "--input", shapes / "images",
-                 "--out", out, "--mc-dropout", "2"])  # fmt: skip
+    r = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            dropout_ckpt.parent / "missing.pt",
+            "--input",
+            shapes / "images",
+            "--out",
+            out,
+            "--mc-dropout",
+            "2",
+        ]
+    )
     assert r.returncode != 0 and "Traceback" not in r.stderr
 
 
@@ -112,15 +153,49 @@ def test_cli_predict_eval_gt_metrics_equal_eval_of_the_written_outputs(dropout_c
     """predict --eval-gt --metrics probs,uncertainty scores in the same pass what eval --probs
     --uncertainty scores from the files it writes: the same keys, the same numbers."""
     out = tmp_path / "out"
-    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
-                 "--mc-dropout", "3", "--seed", "2", "--save", "index,probs,uncertainty",
-                 "--eval-gt", shapes / "masks", "--metrics", "probs,uncertainty"])  # fmt: skip
+    r = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            dropout_ckpt,
+            "--input",
+            shapes / "images",
+            "--out",
+            out,
+            "--mc-dropout",
+            "3",
+            "--seed",
+            "2",
+            "--save",
+            "index,probs,uncertainty",
+            "--eval-gt",
+            shapes / "masks",
+            "--metrics",
+            "probs,uncertainty",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     same_pass = json.loads((out / "eval.json").read_text())
     js = tmp_path / "r.json"
-    r = run_cli(["eval", "--gt", shapes / "masks", "--probs", out / "probs", "--pred", out / "index",
-                 "--num-classes", SPEC.num_classes, "--ignore-index", "255",
-                 "--uncertainty", out / "uncertainty", "--json", js])  # fmt: skip
+    r = run_cli(
+        [
+            "eval",
+            "--gt",
+            shapes / "masks",
+            "--probs",
+            out / "probs",
+            "--pred",
+            out / "index",
+            "--num-classes",
+            SPEC.num_classes,
+            "--ignore-index",
+            "255",
+            "--uncertainty",
+            out / "uncertainty",
+            "--json",
+            js,
+        ]
+    )
     assert r.returncode == 0, r.stderr
     files = json.loads(js.read_text())
     for key in (
@@ -137,11 +212,35 @@ def test_cli_predict_eval_gt_metrics_equal_eval_of_the_written_outputs(dropout_c
     for key in ("error_auroc_entropy", "error_auroc_mi", "aurc"):
         assert same_pass["uncertainty"][key] == pytest.approx(files["uncertainty"][key], abs=1e-9), key
     assert 0.0 <= same_pass["ece"] <= 1.0 and same_pass["nll"] > 0
-    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
-                 "--metrics", "probs"])  # fmt: skip
+    r = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            dropout_ckpt,
+            "--input",
+            shapes / "images",
+            "--out",
+            out,
+            "--metrics",
+            "probs",
+        ]
+    )
     assert r.returncode == 2 and "--metrics adds scores against ground truth" in r.stderr
-    r = run_cli(["predict", "--checkpoint", dropout_ckpt, "--input", shapes / "images", "--out", out,
-                 "--eval-gt", shapes / "masks", "--metrics", "prob"])  # fmt: skip
+    r = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            dropout_ckpt,
+            "--input",
+            shapes / "images",
+            "--out",
+            out,
+            "--eval-gt",
+            shapes / "masks",
+            "--metrics",
+            "prob",
+        ]
+    )
     assert r.returncode == 2 and "did you mean 'probs'" in r.stderr
 
 

@@ -119,9 +119,13 @@ def three_sets(tmp_path):
 
 def test_compare_predictions_on_folders(three_sets):
     r = compare_predictions(
-        three_sets / "gt", [three_sets / "bad", three_sets / "good"], num_classes=3, ignore_index=3,
-        num_resamples=200, num_permutations=999,
-    )  # fmt: skip
+        three_sets / "gt",
+        [three_sets / "bad", three_sets / "good"],
+        num_classes=3,
+        ignore_index=3,
+        num_resamples=200,
+        num_permutations=999,
+    )
     assert r["num_images"] == 8 and [p["name"] for p in r["predictions"]] == ["bad", "good"]
     cmp = r["comparisons"][0]
     assert cmp["delta_miou"]["estimate"] > 0 and cmp["significant"]
@@ -133,10 +137,30 @@ def test_compare_predictions_on_folders(three_sets):
 def test_compare_preds_cli(three_sets, capsys):
     out = three_sets / "cmp.json"
     code = main(
-        ["compare-preds", "--gt", str(three_sets / "gt"), "--pred", str(three_sets / "bad"), "--pred",
-         str(three_sets / "good"), "--num-classes", "3", "--ignore-index", "3", "--resamples", "100",
-         "--permutations", "199", "--seed", "3", "--alpha", "0.01", "--json", str(out)]
-    )  # fmt: skip
+        [
+            "compare-preds",
+            "--gt",
+            str(three_sets / "gt"),
+            "--pred",
+            str(three_sets / "bad"),
+            "--pred",
+            str(three_sets / "good"),
+            "--num-classes",
+            "3",
+            "--ignore-index",
+            "3",
+            "--resamples",
+            "100",
+            "--permutations",
+            "199",
+            "--seed",
+            "3",
+            "--alpha",
+            "0.01",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "good vs bad" in text and "α = 0.01" in text
@@ -148,9 +172,20 @@ def test_compare_preds_cli(three_sets, capsys):
 def test_compare_preds_cli_errors(three_sets, capsys):
     (three_sets / "good" / "im0.png").unlink()
     code = main(
-        ["compare-preds", "--gt", str(three_sets / "gt"), "--pred", str(three_sets / "bad"), "--pred",
-         str(three_sets / "good"), "--num-classes", "3", "--ignore-index", "3"]
-    )  # fmt: skip
+        [
+            "compare-preds",
+            "--gt",
+            str(three_sets / "gt"),
+            "--pred",
+            str(three_sets / "bad"),
+            "--pred",
+            str(three_sets / "good"),
+            "--num-classes",
+            "3",
+            "--ignore-index",
+            "3",
+        ]
+    )
     assert code == 2 and "no prediction" in capsys.readouterr().err
     code = main(
         [
@@ -169,10 +204,29 @@ def test_compare_preds_cli_errors(three_sets, capsys):
 def test_eval_cli_all_adds_every_key(three_sets, capsys):
     out = three_sets / "eval.json"
     code = main(
-        ["eval", "--gt", str(three_sets / "gt"), "--pred", str(three_sets / "bad"), "--num-classes", "3",
-         "--ignore-index", "3", "--all", "--bf-theta", "2", "--biou-d", "3", "--resamples", "50", "--seed", "5",
-         "--json", str(out)]
-    )  # fmt: skip
+        [
+            "eval",
+            "--gt",
+            str(three_sets / "gt"),
+            "--pred",
+            str(three_sets / "bad"),
+            "--num-classes",
+            "3",
+            "--ignore-index",
+            "3",
+            "--all",
+            "--bf-theta",
+            "2",
+            "--biou-d",
+            "3",
+            "--resamples",
+            "50",
+            "--seed",
+            "5",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "BF:" in text and "objects:" in text and "95% CI" in text
@@ -188,9 +242,21 @@ def test_eval_cli_all_adds_every_key(three_sets, capsys):
     )
     assert pol["objects_connectivity"] == 8 and pol["objects_iou_threshold"] == 0.5
     only_boundary = main(
-        ["eval", "--gt", str(three_sets / "gt"), "--pred", str(three_sets / "bad"), "--num-classes", "3",
-         "--ignore-index", "3", "--boundary", "--json", str(out)]
-    )  # fmt: skip
+        [
+            "eval",
+            "--gt",
+            str(three_sets / "gt"),
+            "--pred",
+            str(three_sets / "bad"),
+            "--num-classes",
+            "3",
+            "--ignore-index",
+            "3",
+            "--boundary",
+            "--json",
+            str(out),
+        ]
+    )
     assert only_boundary == 0
     res = json.loads(out.read_text())
     assert "bf" in res and "objects" not in res and "ci" not in res

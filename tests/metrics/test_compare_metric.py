@@ -234,8 +234,15 @@ def test_compare_matrices_keys_for_a_class_metric():
     rng = np.random.default_rng(12)
     a, b = pair_sets(rng, 25, c=3, noise_a=0.3, noise_b=0.1)
     names = ["bg", "vessel", "wall"]
-    r = compare_matrices([a, b, a.copy()], ["A", "B", "A2"], class_names=names, metric="IoU:Wall",
-                         num_resamples=200, num_permutations=999, seed=2)  # fmt: skip
+    r = compare_matrices(
+        [a, b, a.copy()],
+        ["A", "B", "A2"],
+        class_names=names,
+        metric="IoU:Wall",
+        num_resamples=200,
+        num_permutations=999,
+        seed=2,
+    )
     assert r["metric"] == "iou:2" and r["metric_label"] == "IoU of class 2 'wall'"
     assert r["policy"]["metric"] == "iou:2"
     assert r["policy"]["metric_definition"] == (
@@ -267,8 +274,14 @@ def test_undefined_metric_is_reported_not_scored():
     pad = np.zeros((12, 3, 3), np.int64)
     a3, b3 = pad.copy(), pad.copy()
     a3[:, :2, :2], b3[:, :2, :2] = a, b  # class 2: no ground truth and never predicted
-    r = compare_matrices([a3, b3], ["A", "B"], class_names=["bg", "fg", "rare"], metric="dice:rare",
-                         num_resamples=50, num_permutations=99)  # fmt: skip
+    r = compare_matrices(
+        [a3, b3],
+        ["A", "B"],
+        class_names=["bg", "fg", "rare"],
+        metric="dice:rare",
+        num_resamples=50,
+        num_permutations=99,
+    )
     cmp = r["comparisons"][0]
     assert cmp["value_baseline"] is None and cmp["value_candidate"] is None
     assert cmp["delta"] == {"estimate": None, "low": None, "high": None}
@@ -318,10 +331,28 @@ def vessels(tmp_path):
 def test_compare_preds_cli_metric(vessels, capsys):
     out = vessels / "cmp.json"
     code = main(
-        ["compare-preds", "--gt", str(vessels / "gt"), "--pred", str(vessels / "thin"), "--pred",
-         str(vessels / "thick"), "--num-classes", "2", "--classes", str(vessels / "classes.csv"),
-         "--metric", "f1:Vessel", "--resamples", "100", "--permutations", "199", "--json", str(out)]
-    )  # fmt: skip
+        [
+            "compare-preds",
+            "--gt",
+            str(vessels / "gt"),
+            "--pred",
+            str(vessels / "thin"),
+            "--pred",
+            str(vessels / "thick"),
+            "--num-classes",
+            "2",
+            "--classes",
+            str(vessels / "classes.csv"),
+            "--metric",
+            "f1:Vessel",
+            "--resamples",
+            "100",
+            "--permutations",
+            "199",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "compared metric: dice:1: 2 TP / (2 TP + FP + FN) of class 1 'vessel'" in text
@@ -336,10 +367,22 @@ def test_compare_preds_cli_metric(vessels, capsys):
 def test_compare_preds_cli_bad_metric_fails_before_reading_images(vessels, capsys):
     (vessels / "thick" / "im0.png").unlink()  # would fail the pairing, but the metric is checked first
     code = main(
-        ["compare-preds", "--gt", str(vessels / "gt"), "--pred", str(vessels / "thin"), "--pred",
-         str(vessels / "thick"), "--num-classes", "2", "--classes", str(vessels / "classes.csv"),
-         "--metric", "iou:vesel"]
-    )  # fmt: skip
+        [
+            "compare-preds",
+            "--gt",
+            str(vessels / "gt"),
+            "--pred",
+            str(vessels / "thin"),
+            "--pred",
+            str(vessels / "thick"),
+            "--num-classes",
+            "2",
+            "--classes",
+            str(vessels / "classes.csv"),
+            "--metric",
+            "iou:vesel",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no class is named 'vesel' (did you mean 'vessel'?)" in err
     assert "no prediction" not in err

@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 
 from segwise.cli import app
+from segwise.cli.render import print_result
 from segwise.errors import InputError
-from segwise.evaluate import Evaluation, print_result
+from segwise.evaluate import Evaluation
 from segwise.metrics import families
 from segwise.metrics.families import (
     MetricFamily,

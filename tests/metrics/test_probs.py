@@ -68,11 +68,14 @@ def reference(p: np.ndarray, y: np.ndarray, bins: int = 15) -> dict:
         average_precision_score(onehot[:, k], p[:, k]) if onehot[:, k].sum() > 0 else None for k in range(c)
     ]
     return {
-        "ece": ece, "mce": mce, "classwise_ece": classwise,
+        "ece": ece,
+        "mce": mce,
+        "classwise_ece": classwise,
         "brier": ((p - onehot) ** 2).sum(1).mean(),
         "nll": -np.log(np.clip(p[np.arange(len(y)), y], NLL_EPS, None)).mean(),
-        "roc_auc": auc, "average_precision": ap,
-    }  # fmt: skip
+        "roc_auc": auc,
+        "average_precision": ap,
+    }
 
 
 def check(result: dict, ref: dict) -> None:

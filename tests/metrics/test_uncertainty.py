@@ -139,8 +139,19 @@ def test_eval_cli_pairs_npy_maps_like_predictions(tmp_path, capsys):
         Image.fromarray(p[i]).save(tmp_path / "pred" / f"im{i}.png")
         np.save(tmp_path / "unc" / f"im{i}.npy", u[i].astype(np.float16))
     out = tmp_path / "r.json"
-    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--num-classes", "3",
-            "--ignore-index", "255", "--json", str(out)]  # fmt: skip
+    args = [
+        "eval",
+        "--gt",
+        str(tmp_path / "gt"),
+        "--pred",
+        str(tmp_path / "pred"),
+        "--num-classes",
+        "3",
+        "--ignore-index",
+        "255",
+        "--json",
+        str(out),
+    ]
     assert main([*args, "--uncertainty", str(tmp_path / "unc")]) == 0
     full = json.loads(out.read_text())
     r = full["uncertainty"]

@@ -30,8 +30,14 @@ def test_round_trip_of_a_training_checkpoint(model, tmp_path):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model(torch.randn(1, 3, 16, 16)).sum().backward()
     optimizer.step()
-    payload = build_payload(model, SPEC, {"train": {"epochs": 2}}, optimizer=optimizer, rng={"torch": torch.ones(2)},
-                            progress={"epoch": 1, "finished": False})  # fmt: skip
+    payload = build_payload(
+        model,
+        SPEC,
+        {"train": {"epochs": 2}},
+        optimizer=optimizer,
+        rng={"torch": torch.ones(2)},
+        progress={"epoch": 1, "finished": False},
+    )
     save_checkpoint(tmp_path / "last.pt", payload)
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
     ckpt = load_checkpoint(tmp_path / "last.pt")

@@ -32,8 +32,14 @@ def case(tmp_path_factory) -> dict:
     boundary = BoundaryAccumulator(6, 255)
     accs = [boundary, RegionAccumulator(6, 255), BootstrapCI(num_resamples=200, seed=0, boundary=boundary)]
     full = evaluate_folders(root / "masks", pred, accumulators=accs, **kw)
-    return {"root": root, "gt": root / "masks", "pred": pred, "images": root / "images", "result": result,
-            "full": full}  # fmt: skip
+    return {
+        "root": root,
+        "gt": root / "masks",
+        "pred": pred,
+        "images": root / "images",
+        "result": result,
+        "full": full,
+    }
 
 
 def metrics_csv(path: Path, epochs: int = 5) -> Path:

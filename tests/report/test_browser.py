@@ -64,9 +64,22 @@ def chromium() -> str:
 
 
 def _run(chromium: str, page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--hide-scrollbars",
-           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=10000", *OFFLINE, *args, page.resolve().as_uri()]  # fmt: skip
+    cmd = [
+        chromium,
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        *OFFLINE,
+        *args,
+        page.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -107,12 +120,25 @@ window.__e = []; window.addEventListener("error", function (e) { window.__e.push
 @pytest.fixture(scope="module")
 def report(case, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "report.html"
-    comparison = {"kind": "segwise.comparison", "config": "c.toml", "split": "val", "seeds": 1,
-                  "class_names": case["full"]["class_names"],
-                  "variants": [{"name": "base", "miou": 0.4, "pixel_accuracy": 0.9, "mean_accuracy": 0.5,
-                                "iou": [0.5, None, 0.4, 0.3, 0.2, 0.1]}]}  # fmt: skip
-    return write_report(case["full"], out, images=case["images"], run=metrics_csv(out.parent / "run"),
-                        comparison=comparison)  # fmt: skip
+    comparison = {
+        "kind": "segwise.comparison",
+        "config": "c.toml",
+        "split": "val",
+        "seeds": 1,
+        "class_names": case["full"]["class_names"],
+        "variants": [
+            {
+                "name": "base",
+                "miou": 0.4,
+                "pixel_accuracy": 0.9,
+                "mean_accuracy": 0.5,
+                "iou": [0.5, None, 0.4, 0.3, 0.2, 0.1],
+            }
+        ],
+    }
+    return write_report(
+        case["full"], out, images=case["images"], run=metrics_csv(out.parent / "run"), comparison=comparison
+    )
 
 
 def test_report_dom_in_headless_chromium_offline(chromium, report, case, tmp_path):

@@ -73,8 +73,15 @@ def test_report_sections_and_self_containedness(case, tmp_path):
     assert_self_contained(text)
     page = _parse(text)
     assert page.rows["class-table"] == 6
-    for heading in ("Summary", "Per-class scores", "Confusion matrix", "Trimap", "Worst and best images",
-                    "Training curves", "Class frequency and IoU"):  # fmt: skip
+    for heading in (
+        "Summary",
+        "Per-class scores",
+        "Confusion matrix",
+        "Trimap",
+        "Worst and best images",
+        "Training curves",
+        "Class frequency and IoU",
+    ):
         assert f">{heading}<" in text, heading
     full = case["full"]
     assert f"{100 * full['miou']:.2f}" in text and f"{100 * full['bf']:.2f}" in text
@@ -153,9 +160,13 @@ def test_gallery_pairs_images_by_match_and_shows_outside_the_roi_as_ignored(tmp_
             str(tmp_path / "pred" / f"{k}_training.png"), np.where(inside, gt // 255, 255).astype(np.uint8)
         )
     result = evaluate_folders(
-        tmp_path / "manual", tmp_path / "pred", value_map="0:0,255:1", roi_dir=tmp_path / "fov",
-        match=r"^(\d+)_", workers=1,
-    )  # fmt: skip
+        tmp_path / "manual",
+        tmp_path / "pred",
+        value_map="0:0,255:1",
+        roi_dir=tmp_path / "fov",
+        match=r"^(\d+)_",
+        workers=1,
+    )
     assert result["source"]["match"] == r"^(\d+)_" and result["miou"] == 1.0
     assert result["per_image"][0]["roi"] == "21_training_mask.png"
     text = build_report(result, images=tmp_path / "images", k=1)
@@ -168,11 +179,17 @@ def test_gallery_pairs_images_by_match_and_shows_outside_the_roi_as_ignored(tmp_
     row = _with_image_names(result["per_image"][:1], tmp_path / "images", result["source"]["match"])[0]
     assert row["image"] == "21_training.png"
     panel = build_panel(
-        row, images=tmp_path / "images", gt_dir=tmp_path / "manual", pred_dir=tmp_path / "pred",
+        row,
+        images=tmp_path / "images",
+        gt_dir=tmp_path / "manual",
+        pred_dir=tmp_path / "pred",
         read_gt=lambda p: np.where(cv2.imread(str(p), 0) > 0, 1, 0).astype(np.uint8),
-        read_pred=lambda p: cv2.imread(str(p), 0), colors=[(0, 0, 0), (255, 255, 255)], ignore_index=255,
-        width=64, roi_dir=tmp_path / "fov",
-    )  # fmt: skip
+        read_pred=lambda p: cv2.imread(str(p), 0),
+        colors=[(0, 0, 0), (255, 255, 255)],
+        ignore_index=255,
+        width=64,
+        roi_dir=tmp_path / "fov",
+    )
     assert panel.image is not None and not panel.notes
     err = cv2.imdecode(np.frombuffer(base64.b64decode(panel.error.split(",", 1)[1]), np.uint8), 1)[..., ::-1]
     assert err[0, 0].tolist() == list(IGNORED)  # outside the ROI: ignored, not wrong
@@ -187,17 +204,44 @@ def test_missing_files_leave_a_note_not_a_failure(case, tmp_path):
 
 
 def test_comparisons_render_as_tables(case, tmp_path):
-    training = {"kind": "segwise.comparison", "config": "c.toml", "split": "val", "seeds": 2,
-                "class_names": case["result"]["class_names"],
-                "variants": [{"name": n, "miou": m, "miou_std": 0.01, "pixel_accuracy": 0.9, "pixel_accuracy_std": 0.0,
-                              "mean_accuracy": 0.6, "mean_accuracy_std": 0.02, "iou": [0.5, None, 0.4, 0.3, 0.2, 0.1]}
-                             for n, m in (("loss=ce", 0.41), ("loss=dice", 0.47))]}  # fmt: skip
+    training = {
+        "kind": "segwise.comparison",
+        "config": "c.toml",
+        "split": "val",
+        "seeds": 2,
+        "class_names": case["result"]["class_names"],
+        "variants": [
+            {
+                "name": n,
+                "miou": m,
+                "miou_std": 0.01,
+                "pixel_accuracy": 0.9,
+                "pixel_accuracy_std": 0.0,
+                "mean_accuracy": 0.6,
+                "mean_accuracy_std": 0.02,
+                "iou": [0.5, None, 0.4, 0.3, 0.2, 0.1],
+            }
+            for n, m in (("loss=ce", 0.41), ("loss=dice", 0.47))
+        ],
+    }
     write_json(tmp_path / "comparison.json", training)
     rc = main(["report", str(tmp_path / "res.json"), "--out", str(tmp_path / "r.html")])
     assert rc == 2  # the result file does not exist yet
     write_json(tmp_path / "res.json", case["result"])
-    rc = main(["report", str(tmp_path / "res.json"), "--compare", str(tmp_path / "comparison.json"),
-               "--out", str(tmp_path / "r.html"), "--images", str(case["images"]), "--title", "A <b> title"])  # fmt: skip
+    rc = main(
+        [
+            "report",
+            str(tmp_path / "res.json"),
+            "--compare",
+            str(tmp_path / "comparison.json"),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--images",
+            str(case["images"]),
+            "--title",
+            "A <b> title",
+        ]
+    )
     assert rc == 0
     text = (tmp_path / "r.html").read_text()
     assert _parse(text).rows["compare-table"] == 2
@@ -208,20 +252,40 @@ def test_comparisons_render_as_tables(case, tmp_path):
 def test_compare_preds_result_renders(case, tmp_path):
     from segwise.evaluate import compare_predictions
 
-    cmp = compare_predictions(case["gt"], [case["pred"], case["gt"]], 6, 255, num_resamples=50,
-                              num_permutations=99, workers=1, warn=lambda m: None)  # fmt: skip
+    cmp = compare_predictions(
+        case["gt"],
+        [case["pred"], case["gt"]],
+        6,
+        255,
+        num_resamples=50,
+        num_permutations=99,
+        workers=1,
+        warn=lambda m: None,
+    )
     text = build_report(case["result"], comparison=cmp, k=0)
     assert _parse(text).rows["compare-table"] == 2 and cmp["comparisons"][0]["verdict"][:20] in text
 
 
-@pytest.mark.parametrize("content,match", [
-    ({"kind": "sklearn.report", "miou": 0.4}, "not a segwise evaluation result"),
-    ({"accuracy": 0.9}, "kind None"),
-    ({"kind": "segwise.comparison", "variants": []}, "pass it with --compare"),
-    ({"kind": "segwise.eval_result", "miou": 0.5}, "incomplete"),
-    ({"kind": "segwise.eval_result", "miou": 0.5, "num_classes": 2, "class_names": ["a", "b"],
-      "per_class": [], "confusion_matrix": [[1, 0], [0, 1]]}, "malformed"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ({"kind": "sklearn.report", "miou": 0.4}, "not a segwise evaluation result"),
+        ({"accuracy": 0.9}, "kind None"),
+        ({"kind": "segwise.comparison", "variants": []}, "pass it with --compare"),
+        ({"kind": "segwise.eval_result", "miou": 0.5}, "incomplete"),
+        (
+            {
+                "kind": "segwise.eval_result",
+                "miou": 0.5,
+                "num_classes": 2,
+                "class_names": ["a", "b"],
+                "per_class": [],
+                "confusion_matrix": [[1, 0], [0, 1]],
+            },
+            "malformed",
+        ),
+    ],
+)
 def test_result_json_from_another_tool(tmp_path, content, match, capsys):
     path = tmp_path / "other.json"
     path.write_text(json.dumps(content))
@@ -238,8 +302,10 @@ def test_other_segwise_json_says_what_it_is(case, tmp_path, capsys):
 
     stats = tmp_path / "stats.json"
     write_json(stats, class_stats("folder", "all", case["root"], cache=False, workers=1).to_dict())
-    for path, what in [(stats, "class statistics of a dataset split (segwise data stats --json)"),
-                       (case["root"] / "spec.json", "a dataset spec (spec.json")]:  # fmt: skip
+    for path, what in [
+        (stats, "class statistics of a dataset split (segwise data stats --json)"),
+        (case["root"] / "spec.json", "a dataset spec (spec.json"),
+    ]:
         with pytest.raises(InputError, match=re.escape(what)):
             load_result(path)
         assert main(["report", str(path), "--out", str(tmp_path / "r.html")]) == 2
@@ -269,9 +335,26 @@ def test_unreadable_json_and_bad_outputs(case, tmp_path, capsys):
 
 def test_eval_writes_a_report(case, tmp_path):
     out = tmp_path / "eval.html"
-    rc = main(["eval", "--gt", str(case["gt"]), "--pred", str(case["pred"]), "--num-classes", "6",
-               "--ignore-index", "255", "--workers", "1", "--boundary", "--report", str(out),
-               "--images", str(case["images"])])  # fmt: skip
+    rc = main(
+        [
+            "eval",
+            "--gt",
+            str(case["gt"]),
+            "--pred",
+            str(case["pred"]),
+            "--num-classes",
+            "6",
+            "--ignore-index",
+            "255",
+            "--workers",
+            "1",
+            "--boundary",
+            "--report",
+            str(out),
+            "--images",
+            str(case["images"]),
+        ]
+    )
     assert rc == 0
     text = out.read_text()
     assert_self_contained(text)
@@ -295,9 +378,16 @@ def test_uncertainty_section_with_risk_coverage_plot(case):
     result = dict(case["result"])
     assert ">Uncertainty<" not in build_report(result)
     result["uncertainty"] = {
-        "error_auroc_entropy": 0.81, "error_auroc_mi": 0.7, "aurc": 0.05, "pixels": 100, "wrong_pixels": 10,
-        "risk_coverage": {"coverage": [0.1 * k for k in range(1, 11)], "risk": [0.01 * k for k in range(1, 11)]},
-    }  # fmt: skip
+        "error_auroc_entropy": 0.81,
+        "error_auroc_mi": 0.7,
+        "aurc": 0.05,
+        "pixels": 100,
+        "wrong_pixels": 10,
+        "risk_coverage": {
+            "coverage": [0.1 * k for k in range(1, 11)],
+            "risk": [0.01 * k for k in range(1, 11)],
+        },
+    }
     text = build_report(result)
     assert ">Uncertainty<" in text and "entropy 0.810" in text and 'alt="risk-coverage curve"' in text
     assert_self_contained(text)

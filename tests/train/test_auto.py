@@ -26,16 +26,35 @@ from segwise.train.loop import RunState, time_is_up
 from tests.train.conftest import run_cli
 
 
-def fingerprint(*, classes: int = 11, shares: list[float] | None = None, size=(360, 480), n_train: int = 367,
-                n_val: int = 101, width: float = 30.0, color: bool = True) -> Fingerprint:  # fmt: skip
+def fingerprint(
+    *,
+    classes: int = 11,
+    shares: list[float] | None = None,
+    size=(360, 480),
+    n_train: int = 367,
+    n_val: int = 101,
+    width: float = 30.0,
+    color: bool = True,
+) -> Fingerprint:
     shares = shares or [1.0 / classes] * classes
     return Fingerprint(
         data={"dataset": "folder", "root": "/data/x", "options": {"images": "img", "masks": "gt"}},
-        class_names=[f"c{i}" for i in range(classes)], ignore_index=255, in_channels=3, mask_encoding="index",
-        roi=False, num_train=n_train, num_val=n_val, image_size=list(size), min_size=list(size), max_size=list(size),
-        class_share=shares, class_images=[1.0] * classes, object_area=[1000.0] * classes,
-        class_width=[100.0] + [width] * (classes - 1), color=color,
-    )  # fmt: skip
+        class_names=[f"c{i}" for i in range(classes)],
+        ignore_index=255,
+        in_channels=3,
+        mask_encoding="index",
+        roi=False,
+        num_train=n_train,
+        num_val=n_val,
+        image_size=list(size),
+        min_size=list(size),
+        max_size=list(size),
+        class_share=shares,
+        class_images=[1.0] * classes,
+        object_area=[1000.0] * classes,
+        class_width=[100.0] + [width] * (classes - 1),
+        color=color,
+    )
 
 
 def machine(fp: Fingerprint, *, speed: float = 1.0, device: str = "cpu", setup: float = 40.0) -> Machine:
@@ -49,8 +68,17 @@ def machine(fp: Fingerprint, *, speed: float = 1.0, device: str = "cpu", setup: 
     train_s[f"unet-resnet34-slim@{crop[0]}x{crop[1]}"] = 1.6 * per_pixel * crop[0] * crop[1]
     train_s[f"unet-resnet18@{crop[0]}x{crop[1]}"] = 1.5 * per_pixel * crop[0] * crop[1]
     h, w = fp.image_size
-    return Machine(device, "test", 2 if device == "cpu" else 16, "fp32", 4 if device == "cpu" else 16, train_s,
-                   val_s=0.3 * speed * h * w / (360 * 480), load_s=0.02, setup_seconds=setup)  # fmt: skip
+    return Machine(
+        device,
+        "test",
+        2 if device == "cpu" else 16,
+        "fp32",
+        4 if device == "cpu" else 16,
+        train_s,
+        val_s=0.3 * speed * h * w / (360 * 480),
+        load_s=0.02,
+        setup_seconds=setup,
+    )
 
 
 def test_longer_budgets_plan_more_epochs_and_every_plan_fits_its_budget():
@@ -174,8 +202,12 @@ def test_the_plan_is_deterministic_within_a_machine_class():
     base = config_to_dict(make_plan(fp, 30, m).config)
     assert config_to_dict(make_plan(fp, 30, m).config) == base
     # a few percent of timing noise, away from a quantum boundary, changes nothing
-    jitter = dataclasses.replace(m, train_s={k: v * 1.03 for k, v in m.train_s.items()}, load_s=m.load_s * 0.98,
-                                 setup_seconds=m.setup_seconds - 3)  # fmt: skip
+    jitter = dataclasses.replace(
+        m,
+        train_s={k: v * 1.03 for k, v in m.train_s.items()},
+        load_s=m.load_s * 0.98,
+        setup_seconds=m.setup_seconds - 3,
+    )
     q, qj = m.quantised(), jitter.quantised()
     if q.train_s == qj.train_s and q.load_s == qj.load_s:
         assert config_to_dict(make_plan(fp, 30, jitter).config) == base
@@ -217,8 +249,11 @@ def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_che
     out = tmp_path / "auto"
     t0 = time.perf_counter()
     env = {"OMP_NUM_THREADS": "2", "SEGWISE_CACHE": str(tmp_path / "cache")}
-    proc = run_cli(["train", "--auto", str(root), "--minutes", "1", "--out", str(out), "--device", "cpu"],
-                   env_extra=env, timeout=180)  # fmt: skip
+    proc = run_cli(
+        ["train", "--auto", str(root), "--minutes", "1", "--out", str(out), "--device", "cpu"],
+        env_extra=env,
+        timeout=180,
+    )
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 0.85 * 60 <= elapsed <= 60, f"--minutes 1 took {elapsed:.1f} s"
@@ -237,8 +272,21 @@ def test_a_one_minute_auto_run_ends_within_budget_and_writes_plan_config_and_che
     cfg = load_config(out / "config.toml")
     assert config_to_dict(cfg) == plan["config"]
     # --plan-only replans without training; the stored timings of this machine give the same plan
-    again = run_cli(["train", "--auto", str(root), "--minutes", "1", "--out", str(tmp_path / "p"), "--plan-only",
-                     "--device", "cpu"], env_extra=env)  # fmt: skip
+    again = run_cli(
+        [
+            "train",
+            "--auto",
+            str(root),
+            "--minutes",
+            "1",
+            "--out",
+            str(tmp_path / "p"),
+            "--plan-only",
+            "--device",
+            "cpu",
+        ],
+        env_extra=env,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert (tmp_path / "p" / "plan.json").is_file() and not (tmp_path / "p" / "run").exists()
     replan = json.loads((tmp_path / "p" / "plan.json").read_text())
@@ -304,9 +352,12 @@ def test_a_plan_whose_timings_are_5x_off_still_ends_inside_its_budget_with_its_s
     fp = fingerprint_dataset(data_cfg)
     real = measure_machine(fp, data_cfg, 1.0, "cpu", remeasure=True)
     wrong = dataclasses.replace(
-        real, train_s={k: v * off for k, v in real.train_s.items()}, val_s=real.val_s * off,
-        load_s=real.load_s * off, setup_seconds=0.0,
-    )  # fmt: skip
+        real,
+        train_s={k: v * off for k, v in real.train_s.items()},
+        val_s=real.val_s * off,
+        load_s=real.load_s * off,
+        setup_seconds=0.0,
+    )
     plan = make_plan(fp, 1.5, wrong, out_dir=str(tmp_path / "run"))
     cfg = plan.config
     cfg.data.cache = False

@@ -26,14 +26,39 @@ def test_auto_on_hippocampus_slices_predicts_almost_no_foreground_in_empty_slice
                 (tmp_path / folder / sub / name).symlink_to(hippocampus_root / sub / name)
     env = {"OMP_NUM_THREADS": "2", "SEGWISE_CACHE": str(tmp_path / "cache")}
     data = tmp_path / "data"
-    init = run_cli(["data", "init", str(data), "--images", "imagesTr", "--masks", "labelsTr", "--modality", "mri"],
-                   env_extra=env)  # fmt: skip
+    init = run_cli(
+        ["data", "init", str(data), "--images", "imagesTr", "--masks", "labelsTr", "--modality", "mri"],
+        env_extra=env,
+    )
     assert init.returncode == 0, init.stderr[-2000:]
-    auto = run_cli(["train", "--auto", str(data), "--minutes", "1.5", "--out", str(tmp_path / "auto"), "--device",
-                    "cpu"], env_extra=env, timeout=300)  # fmt: skip
+    auto = run_cli(
+        [
+            "train",
+            "--auto",
+            str(data),
+            "--minutes",
+            "1.5",
+            "--out",
+            str(tmp_path / "auto"),
+            "--device",
+            "cpu",
+        ],
+        env_extra=env,
+        timeout=300,
+    )
     assert auto.returncode == 0, auto.stderr[-3000:]
-    pred = run_cli(["predict", "--checkpoint", str(tmp_path / "auto" / "run" / "best.pt"), "--input",
-                    str(tmp_path / "test" / "imagesTr"), "--out", str(tmp_path / "pred")], env_extra=env)  # fmt: skip
+    pred = run_cli(
+        [
+            "predict",
+            "--checkpoint",
+            str(tmp_path / "auto" / "run" / "best.pt"),
+            "--input",
+            str(tmp_path / "test" / "imagesTr"),
+            "--out",
+            str(tmp_path / "pred"),
+        ],
+        env_extra=env,
+    )
     assert pred.returncode == 0, pred.stderr[-2000:]
     empty_fp, empty_px, border_fp, border_px = 0, 0, 0, 0
     for name in test:

@@ -90,8 +90,14 @@ def _at_floor(lr: float, peak: float) -> bool:
 
 
 def _time_mode_run(root, out, minutes, epochs, **extra):
-    sets = {"train.time_schedule": "true", "train.time_limit_minutes": str(minutes), "train.epochs": str(epochs),
-            "schedule.name": '"cosine"', "schedule.min_lr_ratio": "0.01", **extra}  # fmt: skip
+    sets = {
+        "train.time_schedule": "true",
+        "train.time_limit_minutes": str(minutes),
+        "train.epochs": str(epochs),
+        "schedule.name": '"cosine"',
+        "schedule.min_lr_ratio": "0.01",
+        **extra,
+    }
     cfg = load_config(None, tiny_overrides(root, out, **sets))
     t0 = time.perf_counter()
     loop.train(cfg, started=t0, progress=False)
@@ -116,11 +122,23 @@ def test_a_time_budgeted_run_ends_inside_its_budget_with_the_schedule_completed(
 
 def test_time_budgeted_stages_share_the_time_and_each_completes_its_schedule(shapes_root, tmp_path):
     out = tmp_path / "run"
-    cfg = load_config(None, tiny_overrides(shapes_root, out, **{
-        "train.time_schedule": "true", "train.time_limit_minutes": "0.2", "schedule.name": '"cosine"',
-        "schedule.min_lr_ratio": "0.01"}))  # fmt: skip
-    cfg.stages = [loop.StageConfig(name="a", epochs=1, time_share=0.4, lr=1e-3),
-                  loop.StageConfig(name="b", epochs=50, lr=5e-4)]  # fmt: skip
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            shapes_root,
+            out,
+            **{
+                "train.time_schedule": "true",
+                "train.time_limit_minutes": "0.2",
+                "schedule.name": '"cosine"',
+                "schedule.min_lr_ratio": "0.01",
+            },
+        ),
+    )
+    cfg.stages = [
+        loop.StageConfig(name="a", epochs=1, time_share=0.4, lr=1e-3),
+        loop.StageConfig(name="b", epochs=50, lr=5e-4),
+    ]
     t0 = time.perf_counter()
     loop.train(cfg, started=t0, progress=False)
     wall = time.perf_counter() - t0

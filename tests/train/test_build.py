@@ -33,8 +33,11 @@ def created(monkeypatch):
 def test_dataset_kwargs_fill_seed_and_cache_unless_given(shapes_root, tmp_path):
     cfg = load_config(None, tiny_overrides(shapes_root, tmp_path, **{"train.seed": "7"}))
     assert build.dataset_kwargs(cfg.data, cfg.train.seed) == {
-        "val_fraction": 0.25, "test_fraction": 0.0, "seed": 7, "cache": False,
-    }  # fmt: skip
+        "val_fraction": 0.25,
+        "test_fraction": 0.0,
+        "seed": 7,
+        "cache": False,
+    }
     cfg.data.options["seed"] = 3
     assert build.dataset_kwargs(cfg.data, 7)["seed"] == 3
 
@@ -112,21 +115,38 @@ def test_model_loss_and_optimizer_from_their_sections(shapes_root, tmp_path):
 
 def test_run_state_round_trips_through_the_checkpoint_progress():
     run = RunState(
-        epoch=5, step=40, best_miou=0.6, stale_epochs=1, stage=1, stage_epoch=2,
-        history=[{"epoch": 1, "train_loss": 0.5}], train_seconds=12.5, finished=False,
-    )  # fmt: skip
+        epoch=5,
+        step=40,
+        best_miou=0.6,
+        stale_epochs=1,
+        stage=1,
+        stage_epoch=2,
+        history=[{"epoch": 1, "train_loss": 0.5}],
+        train_seconds=12.5,
+        finished=False,
+    )
     progress = run.to_progress()
     assert set(progress) == {
-        "epoch", "step", "best_miou", "stale_epochs", "history", "stage", "stage_epoch", "train_seconds", "wall_seconds",
-        "finished", "clock",
-    }  # fmt: skip
+        "epoch",
+        "step",
+        "best_miou",
+        "stale_epochs",
+        "history",
+        "stage",
+        "stage_epoch",
+        "train_seconds",
+        "wall_seconds",
+        "finished",
+        "clock",
+    }
     assert RunState.from_checkpoint({**progress, "model": {}, "optimizer": {}}) == run
     # checkpoints written before history and train_seconds were stored
     old = {
         k: v for k, v in progress.items() if k not in ("history", "train_seconds", "wall_seconds", "finished")
     }
-    assert RunState.from_checkpoint(old) == RunState(epoch=5, step=40, best_miou=0.6, stale_epochs=1, stage=1,
-                                                     stage_epoch=2)  # fmt: skip
+    assert RunState.from_checkpoint(old) == RunState(
+        epoch=5, step=40, best_miou=0.6, stale_epochs=1, stage=1, stage_epoch=2
+    )
 
 
 def test_run_state_counts_epochs_and_stages():

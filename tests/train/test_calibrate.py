@@ -145,8 +145,19 @@ def test_cli_with_per_class_bias_and_predict_line(overconfident, shapes_root, tm
     cal = checkpoint_calibration(ckpt, out)
     assert cal is not None and cal.bias is not None and len(cal.bias) == len(ckpt["class_names"])
     images = shapes_root / "images"
-    rc = main(["predict", "--checkpoint", str(out), "--input", str(images), "--out", str(tmp_path / "pred"),
-               "--save", "index"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(out),
+            "--input",
+            str(images),
+            "--out",
+            str(tmp_path / "pred"),
+            "--save",
+            "index",
+        ]
+    )
     assert rc == 0
     assert "calibrated: temperature" in capsys.readouterr().out
 

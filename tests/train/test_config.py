@@ -167,8 +167,11 @@ def test_class_weights_power_softens_the_weights(shapes_root, tmp_path):
 
     full, root = weights(), weights("data.class_weights_power=0.5")
     # reference: median-frequency weights straight from the statistics, then their square roots
-    ref = np.asarray(class_stats("folder", "train", str(shapes_root), val_fraction=0.25, test_fraction=0.0,
-                                 cache=False, seed=0).weights("median_frequency"))  # fmt: skip
+    ref = np.asarray(
+        class_stats(
+            "folder", "train", str(shapes_root), val_fraction=0.25, test_fraction=0.0, cache=False, seed=0
+        ).weights("median_frequency")
+    )
     ref = np.where(np.isfinite(ref), ref, 0.0)
     np.testing.assert_allclose(full, ref, rtol=1e-6)
     np.testing.assert_allclose(root, np.sqrt(ref), rtol=1e-6)

@@ -16,8 +16,17 @@ from tests.train.conftest import tiny_overrides
 
 def _torchrun_train(sets: list[str], port: int) -> subprocess.CompletedProcess:
     """`segwise train --set ...` under torchrun with 2 CPU processes (gloo)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-           "-m", "segwise", "train", *sum((["--set", s] for s in sets), [])]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        "-m",
+        "segwise",
+        "train",
+        *sum((["--set", s] for s in sets), []),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
@@ -47,9 +56,16 @@ def test_two_processes_stop_together_at_the_time_limit(shapes_root, tmp_path):
     the same epoch instead of one waiting for the other."""
     out = tmp_path / "ddp_limit"
     sets = tiny_overrides(
-        shapes_root, out, **{"train.epochs": "3", "train.amp": '"none"', "data.batch_size": "2",
-                             "train.time_limit_minutes": "0.0001", "train.time_limit_includes_validation": "true"},
-    )  # fmt: skip
+        shapes_root,
+        out,
+        **{
+            "train.epochs": "3",
+            "train.amp": '"none"',
+            "data.batch_size": "2",
+            "train.time_limit_minutes": "0.0001",
+            "train.time_limit_includes_validation": "true",
+        },
+    )
     res = _torchrun_train(sets, port=29518)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
@@ -63,10 +79,18 @@ def test_two_processes_follow_one_time_budgeted_schedule(shapes_root, tmp_path):
     processes take the same steps with the same learning rate and end the stage together."""
     out = tmp_path / "ddp_budget"
     sets = tiny_overrides(
-        shapes_root, out, **{"train.epochs": "2", "train.amp": '"none"', "data.batch_size": "2",
-                             "train.time_limit_minutes": "0.25", "train.time_schedule": "true",
-                             "schedule.name": '"cosine"', "schedule.min_lr_ratio": "0.01"},
-    )  # fmt: skip
+        shapes_root,
+        out,
+        **{
+            "train.epochs": "2",
+            "train.amp": '"none"',
+            "data.batch_size": "2",
+            "train.time_limit_minutes": "0.25",
+            "train.time_schedule": "true",
+            "schedule.name": '"cosine"',
+            "schedule.min_lr_ratio": "0.01",
+        },
+    )
     res = _torchrun_train(sets, port=29519)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))

@@ -142,8 +142,12 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(shapes_root, tmp_pa
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     import os
 
-    proc = subprocess.Popen([sys.executable, "-m", "segwise", *args], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segwise", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while not (killed / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -236,9 +240,16 @@ def test_train_one_epoch_max_batches_means_over_the_batches_trained_and_loads_no
     model = torch.nn.Conv2d(3, 2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     stats, step = loop.train_one_epoch(
-        model, Loader(), _ConstantLoss(), opt, lambda s: 0.1, torch.device("cpu"),
-        start_step=10, amp_dtype=None, max_batches=max_batches,
-    )  # fmt: skip
+        model,
+        Loader(),
+        _ConstantLoss(),
+        opt,
+        lambda s: 0.1,
+        torch.device("cpu"),
+        start_step=10,
+        amp_dtype=None,
+        max_batches=max_batches,
+    )
     trained = min(5, max_batches or 5)
     assert step == 10 + trained
     assert len(loaded) == trained  # no batch loaded past the limit
@@ -253,8 +264,10 @@ def test_crops_off_the_networks_stride_are_warned_about(shapes_root, tmp_path):
 
     out = io.StringIO()
     # the classic U-Net of depth 2 has a stride of 4: 30 rows are not a multiple of it
-    cfg = load_config(None, tiny_overrides(shapes_root, tmp_path / "run", **{"data.crop_size": "[30, 48]",
-                                                                             "train.epochs": "1"}))  # fmt: skip
+    cfg = load_config(
+        None,
+        tiny_overrides(shapes_root, tmp_path / "run", **{"data.crop_size": "[30, 48]", "train.epochs": "1"}),
+    )
     loop.train(cfg, console=Console(file=out, width=200), progress=False)
     assert "not multiples of the network's stride 4" in out.getvalue()
     quiet = io.StringIO()

@@ -120,8 +120,12 @@ def test_screening_under_the_cli_records_every_candidate_and_the_winner_continue
     out = tmp_path / "auto"
     env = {"OMP_NUM_THREADS": "2", "SEGWISE_CACHE": str(tmp_path / "cache")}
     t0 = time.perf_counter()
-    proc = run_cli(["-c", _CLI, "train", "--auto", str(root), "--minutes", "1.5", "--out", str(out),
-                    "--device", "cpu"], env_extra=env, timeout=240, module=False)  # fmt: skip
+    proc = run_cli(
+        ["-c", _CLI, "train", "--auto", str(root), "--minutes", "1.5", "--out", str(out), "--device", "cpu"],
+        env_extra=env,
+        timeout=240,
+        module=False,
+    )
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 0.85 * 90 <= elapsed <= 90, f"--minutes 1.5 took {elapsed:.1f} s"
@@ -148,8 +152,25 @@ def test_screening_under_the_cli_records_every_candidate_and_the_winner_continue
             "best_miou"
         ] == (pytest.approx(s["val_miou"], abs=1e-4))
     # --no-screen: the rules alone decide, and plan.json says so
-    again = run_cli(["-c", _CLI, "train", "--auto", str(root), "--minutes", "1.5", "--out", str(tmp_path / "p"),
-                     "--plan-only", "--no-screen", "--device", "cpu"], env_extra=env, module=False)  # fmt: skip
+    again = run_cli(
+        [
+            "-c",
+            _CLI,
+            "train",
+            "--auto",
+            str(root),
+            "--minutes",
+            "1.5",
+            "--out",
+            str(tmp_path / "p"),
+            "--plan-only",
+            "--no-screen",
+            "--device",
+            "cpu",
+        ],
+        env_extra=env,
+        module=False,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     doc = json.loads((tmp_path / "p" / "plan.json").read_text())
     assert doc["screening"]["candidates"] == [] and "--no-screen" in doc["screening"]["reason"]

@@ -67,13 +67,22 @@ def data_stats_cmd(
 ) -> None:
     """Per-class pixel share, images containing each class, and median-frequency, inverse-frequency and
     ENet class weights of a dataset split."""
-    from segwise.data.stats import class_stats, plot_class_shares, print_class_stats
+    from segwise.cli.render import print_class_stats
+    from segwise.data.stats import class_stats, plot_class_shares
 
     options = stats_options(
-        dataset, root, spec=spec, classes=classes, num_classes=num_classes, ignore_index=ignore_index,
-        encoding=encoding, value_map=value_map, split_file=split_file, unknown_colors=unknown_colors,
+        dataset,
+        root,
+        spec=spec,
+        classes=classes,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        encoding=encoding,
+        value_map=value_map,
+        split_file=split_file,
+        unknown_colors=unknown_colors,
         layout={"images": images, "masks": masks, "roi": roi, "match": match},
-    )  # fmt: skip
+    )
     stats = class_stats(dataset, split, root, workers=workers, **options)
     print_class_stats(stats, console)
     if json_out is not None:
@@ -135,9 +144,13 @@ def data_init_cmd(
         raise InputError(f"{' and '.join(existing)} already exist; pass --force to overwrite them.")
     vmap = parse_value_map(value_map) if value_map is not None else None
     with Progress(
-        TextColumn("[bold]scan"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        TextColumn("[bold]scan"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
         transient=True,
-    ) as bar:  # fmt: skip
+    ) as bar:
         task = bar.add_task("scan", total=None)
 
         def on_file(done: int) -> None:
@@ -162,9 +175,17 @@ def data_init_cmd(
                     f"--modality and --axis apply to folders of volumes; {root / images} holds no volume files."
                 )
             scan = scan_folder(
-                root, images=images, masks=masks, roi=roi, match=match, value_map=vmap, classes=classes,
-                ignore_index=ignore_index, workers=workers, on_file=on_file,
-            )  # fmt: skip
+                root,
+                images=images,
+                masks=masks,
+                roi=roi,
+                match=match,
+                value_map=vmap,
+                classes=classes,
+                ignore_index=ignore_index,
+                workers=workers,
+                on_file=on_file,
+            )
     spec = scan.spec
     sizes = sorted(set(scan.sizes))
     size_text = (
@@ -182,10 +203,11 @@ def data_init_cmd(
     else:
         console.print(
             f"{len(scan.samples)} pairs in {root} (images {images}/, masks {masks}/"
-            + (f", ROI {roi}/" if roi else "") + (f", paired by --match '{match}'" if match else ", paired by stem")
+            + (f", ROI {roi}/" if roi else "")
+            + (f", paired by --match '{match}'" if match else ", paired by stem")
             + f"); images {size_text} (WxH), {spec.in_channels} channel(s); masks: {scan.encoding_text}",
             highlight=False,
-        )  # fmt: skip
+        )
     table = Table(title=f"{spec.num_classes} classes (ignore index {spec.ignore_index})")
     for col in ("id", "class", "stored as", "pixel share %", "images"):
         table.add_column(col, justify="left" if col in ("class", "stored as") else "right")

@@ -131,29 +131,55 @@ def eval_cmd(
     --probs (probs/ of segwise predict --save probs) threshold-free scores and calibration are added.
     Label volumes (NIfTI, NRRD, MetaImage) are evaluated case by case, in voxels (docs/volumes.md).
     """
+    from segwise.cli.render import print_result
     from segwise.data.masks import mask_reader
-    from segwise.evaluate import evaluate_folders, print_result, write_csv, write_per_case
+    from segwise.evaluate import evaluate_folders, write_csv, write_per_case
     from segwise.metrics.families import select_families
 
     reader = mask_reader(
-        num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+        num_classes=num_classes,
+        classes=classes,
+        spec=spec,
+        value_map=value_map,
+        ignore_index=ignore_index,
         pred_value_map=pred_value_map,
-    )  # fmt: skip
+    )
     requested = {
-        "boundary": boundary, "regions": regions, "surface": surface, "ci": ci,
+        "boundary": boundary,
+        "regions": regions,
+        "surface": surface,
+        "ci": ci,
         "uncertainty": uncertainty is not None,
-    }  # fmt: skip
+    }
     families = select_families(requested, everything=all_metrics)
     options = {
-        "bf_theta": bf_theta, "biou_d": biou_d, "resamples": resamples, "seed": seed,
-        "calibration_bins": calibration_bins, "uncertainty_bins": uncertainty_bins, "hd_mode": hd_mode,
-        "hd_percentile": hd_percentile, "nsd_tolerance": nsd_tolerance, "empty_distance": empty_distance, "spacing": spacing,
-    }  # fmt: skip
+        "bf_theta": bf_theta,
+        "biou_d": biou_d,
+        "resamples": resamples,
+        "seed": seed,
+        "calibration_bins": calibration_bins,
+        "uncertainty_bins": uncertainty_bins,
+        "hd_mode": hd_mode,
+        "hd_percentile": hd_percentile,
+        "nsd_tolerance": nsd_tolerance,
+        "empty_distance": empty_distance,
+        "spacing": spacing,
+    }
     result = evaluate_folders(
-        gt, pred, allow_missing=allow_missing, workers=workers, warn=warn, roi_dir=roi, match=match,
-        reader=reader, families=families, family_options=options, probs_dir=probs,
-        inputs={"uncertainty": uncertainty} if uncertainty is not None else None, keep_matrices=per_case is not None,
-    )  # fmt: skip
+        gt,
+        pred,
+        allow_missing=allow_missing,
+        workers=workers,
+        warn=warn,
+        roi_dir=roi,
+        match=match,
+        reader=reader,
+        families=families,
+        family_options=options,
+        probs_dir=probs,
+        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
+        keep_matrices=per_case is not None,
+    )
     matrices = result.pop("image_matrices", None)
     print_result(result, console)
     if per_case is not None:
@@ -222,14 +248,28 @@ def compare_preds_cmd(
     from segwise.evaluate import compare_predictions
 
     reader = mask_reader(
-        num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+        num_classes=num_classes,
+        classes=classes,
+        spec=spec,
+        value_map=value_map,
+        ignore_index=ignore_index,
         pred_value_map=pred_value_map,
-    )  # fmt: skip
+    )
     result = compare_predictions(
-        gt, pred, num_resamples=resamples, num_permutations=permutations, seed=seed, alpha=alpha,
-        workers=workers, warn=warn, reader=reader, roi_dir=roi, match=match,
-        metric=metric, family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
-    )  # fmt: skip
+        gt,
+        pred,
+        num_resamples=resamples,
+        num_permutations=permutations,
+        seed=seed,
+        alpha=alpha,
+        workers=workers,
+        warn=warn,
+        reader=reader,
+        roi_dir=roi,
+        match=match,
+        metric=metric,
+        family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
+    )
 
     def pts(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:+.2f}"
@@ -245,10 +285,14 @@ def compare_preds_cmd(
         for row in cmp["per_class"]:
             base, cand = row["iou_baseline"], row["iou_candidate"]
             table.add_row(
-                str(row["id"]), row["name"],
-                "–" if base is None else f"{100 * base:.2f}", "–" if cand is None else f"{100 * cand:.2f}",
-                pts(row["delta"]), pts(row["low"]), pts(row["high"]),
-            )  # fmt: skip
+                str(row["id"]),
+                row["name"],
+                "–" if base is None else f"{100 * base:.2f}",
+                "–" if cand is None else f"{100 * cand:.2f}",
+                pts(row["delta"]),
+                pts(row["low"]),
+                pts(row["high"]),
+            )
         console.print(table)
     console.print(
         f"compared metric: {result['policy']['metric_definition']}", highlight=False, soft_wrap=True

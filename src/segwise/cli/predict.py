@@ -42,7 +42,8 @@ def predict_cmd(
         typer.Option(
             "--metrics",
             help="With --eval-gt, add metric families: boundary,regions,ci,probs,uncertainty or all "
-            "(probs: AUC/AP/ECE/NLL of the predicted probabilities; uncertainty: error detection by entropy and, with --mc-dropout or --tta, mutual information).",
+            "(probs: AUC/AP/ECE/NLL of the predicted probabilities; uncertainty: error detection by entropy "
+            "and, with --mc-dropout or --tta, mutual information).",
         ),
     ] = None,
     calibration_bins: Annotated[
@@ -72,11 +73,27 @@ def predict_cmd(
     from segwise.cli.predicting import run_predict
 
     run_predict(
-        inputs=input_path, out=out, checkpoint=checkpoint, onnx=onnx, save=save, tile=tile, overlap=overlap,
-        tta=tta, batch_size=batch_size, device=device, eval_gt=eval_gt, report=report, console=console,
-        err_console=err_console, roi=roi, match=match, mc_dropout=mc_dropout, seed=seed, metrics=metrics,
+        inputs=input_path,
+        out=out,
+        checkpoint=checkpoint,
+        onnx=onnx,
+        save=save,
+        tile=tile,
+        overlap=overlap,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        eval_gt=eval_gt,
+        report=report,
+        console=console,
+        err_console=err_console,
+        roi=roi,
+        match=match,
+        mc_dropout=mc_dropout,
+        seed=seed,
+        metrics=metrics,
         calibration_bins=calibration_bins,
-    )  # fmt: skip
+    )
 
 
 @app.command("export")
@@ -116,8 +133,13 @@ def calibrate_cmd(
     from segwise.train.calibrate import calibrate_checkpoint
 
     run = calibrate_checkpoint(
-        checkpoint, split=split, out=out, per_class_bias=per_class_bias, eval_split=eval_split,
-        batch_size=batch_size, device=device,
-    )  # fmt: skip
+        checkpoint,
+        split=split,
+        out=out,
+        per_class_bias=per_class_bias,
+        eval_split=eval_split,
+        batch_size=batch_size,
+        device=device,
+    )
     for line in run.lines():
         console.print(line, highlight=False)

@@ -88,8 +88,11 @@ def run_predict(
         dev = _device(device)
         predictor = Predictor.from_checkpoint(
             checkpoint,  # type: ignore[arg-type]
-            device=dev, mc_dropout=mc_dropout, seed=seed, **options,
-        )  # fmt: skip
+            device=dev,
+            mc_dropout=mc_dropout,
+            seed=seed,
+            **options,
+        )
     if volumes:
         return _predict_volumes(predictor, inputs, out, console, err_console)
     if predictor.spec.volume is not None:
@@ -103,9 +106,14 @@ def run_predict(
         highlight=False,
     )
     with Progress(
-        TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} img/s"),
-        TimeElapsedColumn(), console=console, transient=False,
-    ) as bar:  # fmt: skip
+        TextColumn("[bold]predict"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} img/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("predict", total=len(paths), rate="–")
         done = {"n": 0}
 
@@ -116,16 +124,24 @@ def run_predict(
             bar.update(task, advance=1, rate=rate)
 
         summary = predict_paths(
-            predictor, paths, out, save=kinds, eval_gt=eval_gt, on_image=on_image, roi=roi, match=match,
-            families=families, family_options={"calibration_bins": calibration_bins} if "probs" in families else None,
-        )  # fmt: skip
+            predictor,
+            paths,
+            out,
+            save=kinds,
+            eval_gt=eval_gt,
+            on_image=on_image,
+            roi=roi,
+            match=match,
+            families=families,
+            family_options={"calibration_bins": calibration_bins} if "probs" in families else None,
+        )
     console.print(
         f"wrote {len(summary.predicted)} predictions ({', '.join(kinds)}) to {out} "
         f"in {summary.seconds:.1f}s ({summary.images_per_second:.2f} img/s)",
         highlight=False,
     )
     if summary.result is not None:
-        from segwise.evaluate import print_result
+        from segwise.cli.render import print_result
 
         print_result(summary.result, console)
         console.print(f"wrote {out / 'eval.json'}")
@@ -182,7 +198,8 @@ def _predict_volumes(
     )
     summary = predict_volumes(predictor, cases, out)
     console.print(
-        f"wrote {len(summary.predicted)} label volume{'s' * (len(summary.predicted) != 1)} to {out / 'index'} in {summary.seconds:.1f}s "
+        f"wrote {len(summary.predicted)} label volume{'s' * (len(summary.predicted) != 1)} "
+        f"to {out / 'index'} in {summary.seconds:.1f}s "
         "(color/overlay are not written for volumes)",
         highlight=False,
     )

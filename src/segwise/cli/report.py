@@ -36,7 +36,15 @@ def report_cmd(
     from segwise.report import write_report
 
     path = write_report(
-        result, out, run=run, images=images, gt=gt, pred=pred, comparison=compare, classes=classes, k=top_k,
+        result,
+        out,
+        run=run,
+        images=images,
+        gt=gt,
+        pred=pred,
+        comparison=compare,
+        classes=classes,
+        k=top_k,
         title=title,
-    )  # fmt: skip
+    )
     console.print(f"wrote {path}")

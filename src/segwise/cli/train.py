@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from segwise.cli.app import STARTED, app, console
+from segwise.cli.render import print_plan, print_result
 from segwise.errors import InputError
 
 
@@ -68,9 +69,18 @@ def train_cmd(
         if minutes is None or minutes <= 0:
             raise InputError("--auto needs --minutes M, the time budget (e.g. --minutes 15).")
         plan_dir, _ = run_auto(
-            auto, minutes, out=str(out) if out else None, device=device, seed=seed, plan_only=plan_only,
-            console=console, started=STARTED, remeasure=remeasure, screen=screen,
-        )  # fmt: skip
+            auto,
+            minutes,
+            out=str(out) if out else None,
+            device=device,
+            seed=seed,
+            plan_only=plan_only,
+            console=console,
+            started=STARTED,
+            remeasure=remeasure,
+            screen=screen,
+            show_plan=lambda doc: print_plan(doc, console),
+        )
         console.print(f"plan: {plan_dir / 'plan.json'}, config: {plan_dir / 'config.toml'}")
         if not plan_only:
             console.print(f"run folder: {plan_dir / 'run'}")
@@ -122,4 +132,11 @@ def demo_cmd(
     """Generate a synthetic dataset, train a small U-Net, evaluate it and write a report. No download."""
     from segwise.demo import run_demo
 
-    run_demo(out, minutes=minutes, seed=seed, epochs=epochs, console=console)
+    run_demo(
+        out,
+        minutes=minutes,
+        seed=seed,
+        epochs=epochs,
+        console=console,
+        show_result=lambda result: print_result(result, console),
+    )

@@ -49,10 +49,11 @@ def create_dataset(
             :func:`dataset_options`.
 
     Example:
-        >>> create_dataset("camvd")
+        >>> create_dataset("camvd")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        segwise.errors.InputError: unknown dataset 'camvd'; did you mean 'camvid'? available: camvid, folder, tiles, volumes.
+        segwise.errors.InputError: unknown dataset 'camvd'; did you mean 'camvid'?
+        available: camvid, folder, tiles, volumes.
     """
     cls = _lookup(name)
     valid = dataset_options(name)

@@ -151,8 +151,10 @@ def read_split_file(path: str | os.PathLike[str], samples: Sequence[Sample]) -> 
         hint = closest(unknown[0], [x.id for x in samples])
         did = f" (did you mean {hint!r} for {unknown[0]!r}?)" if hint is not None else ""
         raise DataError(
-            f"split file {path} lists {len(unknown)} samples that are not in the dataset: {some(sorted(unknown))}{did}. "
-            f"The dataset has {len(samples)} samples (e.g. {some(sorted(x.id for x in samples), 3)}); fix the file or the dataset root."
+            f"split file {path} lists {len(unknown)} samples that are not in the dataset: "
+            f"{some(sorted(unknown))}{did}. "
+            f"The dataset has {len(samples)} samples (e.g. {some(sorted(x.id for x in samples), 3)}); "
+            "fix the file or the dataset root."
         )
     if not chosen:
         raise DataError(f"split file {path} lists no samples; write one file stem per line.")

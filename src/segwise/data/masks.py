@@ -143,8 +143,12 @@ class MaskReader:
     def policy(self) -> dict[str, Any]:
         """How masks were read, for the result's ``policy``."""
         s = self.spec
-        gt = {"index": "stored values are class ids", "palette": "palette indices are class ids",
-              "rgb": "colours of the class table", "value_map": f"stored values mapped {dict(s.value_map or ())}"}  # fmt: skip
+        gt = {
+            "index": "stored values are class ids",
+            "palette": "palette indices are class ids",
+            "rgb": "colours of the class table",
+            "value_map": f"stored values mapped {dict(s.value_map or ())}",
+        }
         text = gt[s.mask_encoding]
         if self.table is not None:
             text = "class ids, or colours of the class table for RGB masks"

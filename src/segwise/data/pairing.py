@@ -2,10 +2,11 @@
 
 A file's *key* is its stem (the name without its suffix; double suffixes such as ``.nii.gz`` are
 removed whole: ``case_001.nii.gz`` has the stem ``case_001``), or, with a ``match`` regex, the first
-capture group of the regex searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``, ``21_manual1.gif`` and
-``21_training_mask.gif`` the same key ``21``. With a regex, every file of a folder must match it and
-no key may occur twice in one folder; both are errors that list the files. Without a regex, the
-stem is the key, and predictions and ROI masks may also pair by prefix (see :func:`pair_to`).
+capture group of the regex searched in the stem. ``--match '^(\\d+)_'`` gives ``21_training.tif``,
+``21_manual1.gif`` and ``21_training_mask.gif`` the same key ``21``. With a regex, every file of a
+folder must match it and no key may occur twice in one folder; both are errors that list the files.
+Without a regex, the stem is the key, and predictions and ROI masks may also pair by prefix (see
+:func:`pair_to`).
 
 Every command that pairs files (``data init``, training on a folder, ``eval``, ``compare-preds``,
 ``predict --eval-gt/--roi``) goes through this module.
@@ -35,10 +36,11 @@ def compile_match(match: str | re.Pattern[str] | None, what: str = "--match") ->
 
     >>> compile_match(r"^(\\d+)_").pattern
     '^(\\\\d+)_'
-    >>> compile_match("^abc")
+    >>> compile_match("^abc")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    segwise.errors.InputError: --match '^abc' has no capture group; the first group (...) is the pairing key, e.g. --match '^(\\d+)_'.
+    segwise.errors.InputError: --match '^abc' has no capture group; the first group (...) is the pairing key,
+    e.g. --match '^(\\d+)_'.
     """
     if match is None or match == "":
         return None

@@ -378,10 +378,13 @@ def check_mask_values(
 
     Example:
         >>> check_mask_values(np.array([[0, 1, 255]]), 2, 255)
-        >>> check_mask_values(np.array([[0, 255, 255]]), 2, None, source="a.png")
+        >>> check_mask_values(np.array([[0, 255, 255]]), 2, None, source="a.png")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        segwise.errors.DataError: a.png: values outside the classes 0..1 and no ignore index: 255: 2 px. The mask holds the values 0, 255: if they are the 2 classes in order, map them with the value map 0:0,255:1 (CLI --value-map 0:0,255:1; spec "mask_encoding": "value_map", "value_map": [[0, 0], [255, 1]]). Do not make 255 the ignore index unless it marks void pixels: those pixels would not be scored.
+        segwise.errors.DataError: a.png: values outside the classes 0..1 and no ignore index: 255: 2 px.
+        The mask holds the values 0, 255: if they are the 2 classes in order, map them with the value map
+        0:0,255:1 (CLI --value-map 0:0,255:1; spec "mask_encoding": "value_map", "value_map": [[0, 0], [255, 1]]).
+        Do not make 255 the ignore index unless it marks void pixels: those pixels would not be scored.
     """
     if int(mask.min(initial=0)) >= 0 and int(mask.max(initial=0)) < num_classes:
         return

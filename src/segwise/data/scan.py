@@ -457,7 +457,8 @@ def scan_folder(
         if sub is not None and not (root / sub).is_dir():
             have = sorted(p.name for p in root.iterdir() if p.is_dir())
             raise DataError(
-                f"{option} {sub!r}: {root / sub} is not a folder; {root} holds the folders: {', '.join(have) or '(none)'}."
+                f"{option} {sub!r}: {root / sub} is not a folder; "
+                f"{root} holds the folders: {', '.join(have) or '(none)'}."
             )
     samples = pair_samples(root / images, root / masks, root / roi if roi else None, match=match)
     if len(samples) < 2:
@@ -534,7 +535,17 @@ def scan_folder(
             f"classes with no pixel in any mask: {', '.join(absent)} (check the encoding if unexpected)."
         )
     return ScanResult(
-        root=root, images=images, masks=masks, roi=roi, match=match, samples=samples, spec=spec,
-        sizes=[s.size for s in scans if s.size is not None], class_pixels=class_pixels, class_images=class_images,
-        stored=stored, encoding_text=encoding_text, notes=notes,
-    )  # fmt: skip
+        root=root,
+        images=images,
+        masks=masks,
+        roi=roi,
+        match=match,
+        samples=samples,
+        spec=spec,
+        sizes=[s.size for s in scans if s.size is not None],
+        class_pixels=class_pixels,
+        class_images=class_images,
+        stored=stored,
+        encoding_text=encoding_text,
+        notes=notes,
+    )

@@ -301,9 +301,14 @@ class VolumeSliceDataset(SegmentationDataset):
         self.cases = {c.id: c for c in cases}
         samples = [Sample(c.id, c.images[0], c.label) for c in cases]  # type: ignore[arg-type]
         chosen = select_split(
-            self.root, split, samples, split_file=split_file, val_fraction=val_fraction,
-            test_fraction=test_fraction, split_seed=split_seed,
-        )  # fmt: skip
+            self.root,
+            split,
+            samples,
+            split_file=split_file,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+        )
         base = load_spec(spec, self.root)
         slicing = resolve_slicing(base.volume, len(cases[0].images), axis, context, modality, ct_window)
         n = slicing.in_channels

@@ -80,8 +80,13 @@ class VolumeSlicing:
         return self.channels * (2 * self.context + 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"axis": self.axis, "context": self.context, "modality": self.modality,
-                "window": list(self.window), "channels": self.channels}  # fmt: skip
+        return {
+            "axis": self.axis,
+            "context": self.context,
+            "modality": self.modality,
+            "window": list(self.window),
+            "channels": self.channels,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VolumeSlicing:
@@ -183,10 +188,11 @@ class DatasetSpec:
     def validate(self) -> DatasetSpec:
         """Check every field; return ``self`` so calls chain. Raises :class:`InputError` naming the field.
 
-        >>> DatasetSpec("x", ("a", "b"), ignore_index=1).validate()
+        >>> DatasetSpec("x", ("a", "b"), ignore_index=1).validate()  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        segwise.errors.InputError: DatasetSpec 'x': ignore_index 1 is also a class id (0..1); use a value outside the classes, e.g. 255.
+        segwise.errors.InputError: DatasetSpec 'x': ignore_index 1 is also a class id (0..1);
+        use a value outside the classes, e.g. 255.
         """
         who = f"DatasetSpec {self.name!r}"
         c = self.num_classes
@@ -244,7 +250,8 @@ class DatasetSpec:
             if self.in_channels != self.volume.in_channels:
                 raise InputError(
                     f"{who}: in_channels is {self.in_channels} but the volume slicing gives "
-                    f"{self.volume.channels} channel(s) x {2 * self.volume.context + 1} slices = {self.volume.in_channels}."
+                    f"{self.volume.channels} channel(s) x {2 * self.volume.context + 1} slices "
+                    f"= {self.volume.in_channels}."
                 )
         elif self.in_channels not in (1, 3, 4):
             raise InputError(

@@ -192,7 +192,8 @@ class ClassStats:
 
     @property
     def frequency(self) -> np.ndarray:
-        """``(C,)`` median-frequency ``freq[c]``: pixels of c / labelled pixels of images containing c (NaN if absent)."""
+        """``(C,)`` median-frequency ``freq[c]``: pixels of c / labelled pixels of images containing c
+        (NaN if absent)."""
         image_pixels = ((self.counts > 0) * self.counts.sum(1)[:, None]).sum(0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(image_pixels > 0, self.pixels / np.maximum(image_pixels, 1), math.nan)
@@ -359,35 +360,3 @@ def plot_class_shares(stats: ClassStats, path: str | os.PathLike[str]) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
-
-
-def print_class_stats(stats: ClassStats, console: Any) -> None:
-    """Print the per-class table (share, images, frequency, the three weightings) with rich."""
-    from rich.table import Table
-
-    title = " ".join(x for x in (stats.dataset, stats.split) if x)
-    items, cells = stats.units
-    table = Table(title=f"{title}: {stats.num_images} {items}, {stats.total_pixels:,} labelled {cells}")
-    for col in ("id", "class", "share %", items, "freq", "median freq", "inverse freq", "ENet"):
-        if col == "class":
-            table.add_column(col, no_wrap=True, min_width=max(len(n) for n in stats.class_names))
-        else:
-            table.add_column(col, justify="right")
-    share, freq = stats.share, stats.frequency
-    weights = [stats.weights(k) for k in WEIGHTINGS]
-    for c, name in enumerate(stats.class_names):
-        table.add_row(
-            str(c),
-            name,
-            f"{share[c] * 100:.2f}",
-            str(int(stats.images[c])),
-            f"{freq[c]:.4f}",
-            *(f"{w[c]:.4f}" for w in weights),
-        )
-    console.print(table)
-    if stats.ignored_pixels:
-        pct = 100 * stats.ignored_pixels / (stats.ignored_pixels + stats.total_pixels)
-        console.print(f"ignored {cells}: {stats.ignored_pixels:,} ({pct:.2f}%), left out of every column")
-    absent = [n for n, p in zip(stats.class_names, stats.pixels, strict=True) if p == 0]
-    if absent:
-        console.print(f"absent classes (weight 0): {', '.join(absent)}")

@@ -116,10 +116,23 @@ class TileDataset(FolderDataset):
                 "supported (pass a cache folder instead)."
             )
         FolderDataset.__init__(  # same files, split and spec as the folder dataset
-            self, root, split, transforms, spec=spec, split_file=split_file, val_fraction=val_fraction,
-            test_fraction=test_fraction, split_seed=split_seed, images=images, masks=masks, roi=roi, match=match, seed=seed,
-            cache=cache, unknown_colors=unknown_colors,
-        )  # fmt: skip
+            self,
+            root,
+            split,
+            transforms,
+            spec=spec,
+            split_file=split_file,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+            images=images,
+            masks=masks,
+            roi=roi,
+            match=match,
+            seed=seed,
+            cache=cache,
+            unknown_colors=unknown_colors,
+        )
         self.window = _pair(window, "window")
         self.stride = _pair(stride, "stride") if stride is not None else self.window
         self.mode = mode or ("random" if split == "train" else "grid")

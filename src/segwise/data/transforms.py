@@ -427,7 +427,8 @@ def _as_tv(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor) ->
             image = image[..., None]
         if image.ndim != 3 or image.dtype not in (np.uint8, np.float32):
             raise InputError(
-                f"image must be (H, W, C) uint8, or float32 already scaled (volume slices); got {image.dtype} {image.shape}."
+                "image must be (H, W, C) uint8, or float32 already scaled (volume slices); "
+                f"got {image.dtype} {image.shape}."
             )
         # CHW copy at uint8 (a quarter of the bytes of the float image): later kernels run on dense memory.
         image = (

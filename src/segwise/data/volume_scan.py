@@ -49,7 +49,8 @@ def _scan_case(case: VolumeCase) -> CaseScan:
             continue
         if arr.ndim != 3:
             out.problems.append(
-                f"{path} has shape {arr.shape}; expected a 3D scalar volume (split 4D files into case_0000, case_0001, ...)."
+                f"{path} has shape {arr.shape}; "
+                "expected a 3D scalar volume (split 4D files into case_0000, case_0001, ...)."
             )
             continue
         out.minimum = min(out.minimum, float(arr.min()))
@@ -238,8 +239,16 @@ def scan_volume_folder(
         sizes.append(plane)  # type: ignore[arg-type]
         num_slices += s.shape[axis]
     return VolumeScan(
-        root=root, images=images, masks=masks,
+        root=root,
+        images=images,
+        masks=masks,
         samples=[Sample(c.id, c.images[0], c.label) for c in cases],  # type: ignore[arg-type]
-        spec=spec, sizes=sizes, num_slices=num_slices, class_pixels=class_pixels, class_images=class_images,
-        stored=[str(v) for v in sorted(lookup, key=lookup.__getitem__)], encoding_text=text, notes=notes,
-    )  # fmt: skip
+        spec=spec,
+        sizes=sizes,
+        num_slices=num_slices,
+        class_pixels=class_pixels,
+        class_images=class_images,
+        stored=[str(v) for v in sorted(lookup, key=lookup.__getitem__)],
+        encoding_text=text,
+        notes=notes,
+    )

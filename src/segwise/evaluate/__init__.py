@@ -30,7 +30,6 @@ from segwise.evaluate.inputs import pair_files as pair_files
 from segwise.evaluate.inputs import pair_probs as pair_probs
 from segwise.evaluate.inputs import pair_roi as pair_roi
 from segwise.evaluate.inputs import read_probs as read_probs
-from segwise.evaluate.output import print_result as print_result
 from segwise.evaluate.output import write_csv as write_csv
 from segwise.evaluate.output import write_per_case as write_per_case
 
@@ -43,7 +42,6 @@ __all__ = [
     "pair_probs",
     "pair_roi",
     "per_image_scores",
-    "print_result",
     "read_probs",
     "write_csv",
     "write_per_case",

@@ -131,9 +131,13 @@ def evaluate_folders(
         if isinstance(classes, ClassTable):
             raise InputError("pass the class table as a CSV path, or build a MaskReader.")
         reader = mask_reader(
-            num_classes=num_classes, classes=classes, spec=spec, value_map=value_map, ignore_index=ignore_index,
+            num_classes=num_classes,
+            classes=classes,
+            spec=spec,
+            value_map=value_map,
+            ignore_index=ignore_index,
             pred_value_map=pred_value_map,
-        )  # fmt: skip
+        )
     names = list(class_names) if class_names is not None else list(reader.spec.class_names)
     ignore = reader.eval_ignore_index(roi_dir is not None)
     if pred_dir is None and probs_dir is None:
@@ -193,11 +197,15 @@ def evaluate_folders(
         workers = workers or os.cpu_count() or 1
         args = [
             (
-                g, None if pred_dir is None else p, reader, rois.get(g),
-                {n: files[g] for n, files in extra_files.items()}, probs_of.get(g),
+                g,
+                None if pred_dir is None else p,
+                reader,
+                rois.get(g),
+                {n: files[g] for n, files in extra_files.items()},
+                probs_of.get(g),
             )
             for g, p in pairs
-        ]  # fmt: skip
+        ]
         for pred, target, cm, probs, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
             evaluation.add(pred, target, cm, probs=probs, inputs=arrays)
 
@@ -226,10 +234,13 @@ def evaluate_folders(
         result["source"]["match"] = match
     result["spec"] = reader.spec.to_dict()
     result["per_image"] = per_image_scores(
-        state.image_matrices, [file_stem(g) for g, _ in pairs], ignore,
-        gt_files=[g.name for g, _ in pairs], pred_files=[p.name for _, p in pairs],
+        state.image_matrices,
+        [file_stem(g) for g, _ in pairs],
+        ignore,
+        gt_files=[g.name for g, _ in pairs],
+        pred_files=[p.name for _, p in pairs],
         roi_files=[rois[g].name for g, _ in pairs] if rois else None,
-    )  # fmt: skip
+    )
     for row, case in zip(result["per_image"], cases, strict=False):  # volumes: one row per case
         row.update(case)
     result["skipped"] = {
@@ -356,9 +367,18 @@ def compare_predictions(
     class_names = None
     for path in pred_paths:
         res = evaluate_folders(
-            gt_dir, path, allow_missing=False, workers=workers, warn=warn, reader=reader, roi_dir=roi_dir,
-            match=match, keep_matrices=True, families=families, family_options=options,
-        )  # fmt: skip
+            gt_dir,
+            path,
+            allow_missing=False,
+            workers=workers,
+            warn=warn,
+            reader=reader,
+            roi_dir=roi_dir,
+            match=match,
+            keep_matrices=True,
+            families=families,
+            family_options=options,
+        )
         class_names = res["class_names"]
         volumes = res["source"].get("kind") == "volumes"
         stacks.append(res.pop("image_matrices"))

@@ -100,7 +100,8 @@ def pair_probs(
 
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Read and check one probabilities file: ``(C, H, W)`` floats summing to 1 over C (within ``probs.SUM_TOLERANCE``)."""
+    """Read and check one probabilities file: ``(C, H, W)`` floats summing to 1 over C
+    (within ``probs.SUM_TOLERANCE``)."""
     try:
         probs = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -192,7 +193,8 @@ def pair_arrays(
         missing = [g for k, g in gts.items() if k not in by_gt]
         if missing:
             raise DataError(
-                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: {some(p.name for p in missing)}."
+                f"{len(missing)} ground-truth files have no {name} array (<key>.npy) in {folder}: "
+                f"{some(p.name for p in missing)}."
             )
         out[name] = {g: by_gt[k] for k, g in gts.items()}
     return out

@@ -114,10 +114,12 @@ def check_volume_options(
     (``families``: names, or a mapping keyed by them such as :attr:`Evaluation.states`).
 
     >>> check_volume_options(["ci"])
-    >>> check_volume_options(["regions"])
+    >>> check_volume_options(["regions"])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    segwise.errors.InputError: the ground truth holds volumes, but --regions (2-D connected components matched at IoU > 0.5) is defined on 2-D images; export the slices as 2-D masks to score objects per slice. The pixel (voxel) scores, --surface and --ci take volumes: name them instead of --all.
+    segwise.errors.InputError: the ground truth holds volumes, but --regions (2-D connected components matched
+    at IoU > 0.5) is defined on 2-D images; export the slices as 2-D masks to score objects per slice.
+    The pixel (voxel) scores, --surface and --ci take volumes: name them instead of --all.
     """
     wanted = list(families) + (["probs"] if probs_dir is not None else []) + list(inputs or {})
     refused = [SLICE_ONLY_FAMILIES[name] for name in dict.fromkeys(wanted) if name in SLICE_ONLY_FAMILIES]

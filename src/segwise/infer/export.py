@@ -112,9 +112,15 @@ def export_onnx(
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
         torch.onnx.export(
-            wrapper, (example,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
-        )  # fmt: skip
+            wrapper,
+            (example,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+        )
     proto = onnx.load_from_string(buf.getvalue())
     meta = onnx_metadata(model.config, spec, m, model.pad_mode, str(checkpoint))
     if calibration is not None:

@@ -156,7 +156,8 @@ def pair_masks(
         listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         how = f"by the first group of --match '{match}'" if match else "by stem (a.jpg <-> a.png, a_mask.png)"
         raise DataError(
-            f"{option} {folder}: no {'ground-truth' if option == '--eval-gt' else 'ROI'} mask for {len(missing)} inputs ({listed}). Masks pair with images {how}; pass "
+            f"{option} {folder}: no {'ground-truth' if option == '--eval-gt' else 'ROI'} mask "
+            f"for {len(missing)} inputs ({listed}). Masks pair with images {how}; pass "
             "--match REGEX when names differ, or predict only the images that have masks."
         )
     return pairs
@@ -287,19 +288,27 @@ def _eval_result(
     result = evaluation.result(list(spec.class_names), extra_policy=policy)
     index_dir = out_dir / "index" if "index" in save else None
     result["per_image"] = per_image_scores(
-        state.image_matrices, [p.stem for p in evaluated], state.ignore_index,
+        state.image_matrices,
+        [p.stem for p in evaluated],
+        state.ignore_index,
         gt_files=[gt_pairs[p].name for p in evaluated],
         pred_files=[f"{p.stem}.png" for p in evaluated] if index_dir is not None else None,
         roi_files=[roi_pairs[p].name for p in evaluated] if roi_pairs else None,
-    )  # fmt: skip
+    )
     images = (
         str(inputs)
         if isinstance(inputs, str | os.PathLike) and Path(inputs).is_dir()
         else str(evaluated[0].parent)
     )
-    result["source"] = {"gt": str(eval_gt), "pred": None if index_dir is None else str(index_dir), "images": images,
-                        "model": predictor.source, "tile": predictor.tile, "overlap": predictor.overlap,
-                        "tta": predictor.tta.describe()}  # fmt: skip
+    result["source"] = {
+        "gt": str(eval_gt),
+        "pred": None if index_dir is None else str(index_dir),
+        "images": images,
+        "model": predictor.source,
+        "tile": predictor.tile,
+        "overlap": predictor.overlap,
+        "tta": predictor.tta.describe(),
+    }
     if roi is not None:
         result["source"]["roi"] = str(roi)
     result["spec"] = spec.to_dict()

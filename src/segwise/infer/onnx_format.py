@@ -26,13 +26,19 @@ def onnx_metadata(
     model_config: Mapping[str, Any], spec: DatasetSpec, required_multiple: int, pad_mode: str, source: str
 ) -> dict[str, str]:
     """The ``segwise.*`` metadata entries of an exported model (all values are strings)."""
-    return {"segwise.format": ONNX_FORMAT, "segwise.version": __version__, "segwise.spec": spec.to_json(),
-            "segwise.model_config": json.dumps(dict(model_config)),
-            "segwise.class_names": json.dumps(list(spec.class_names)),
-            "segwise.required_multiple": str(required_multiple), "segwise.pad_mode": pad_mode,
-            "segwise.input": "image (N,C,H,W) float32: RGB/255, minus spec.mean, over spec.std" if spec.volume is None
-                             else "slices (N,C,H,W) float32 of a volume scaled as spec.volume says (docs/volumes.md)",
-            "segwise.source": source}  # fmt: skip
+    return {
+        "segwise.format": ONNX_FORMAT,
+        "segwise.version": __version__,
+        "segwise.spec": spec.to_json(),
+        "segwise.model_config": json.dumps(dict(model_config)),
+        "segwise.class_names": json.dumps(list(spec.class_names)),
+        "segwise.required_multiple": str(required_multiple),
+        "segwise.pad_mode": pad_mode,
+        "segwise.input": "image (N,C,H,W) float32: RGB/255, minus spec.mean, over spec.std"
+        if spec.volume is None
+        else "slices (N,C,H,W) float32 of a volume scaled as spec.volume says (docs/volumes.md)",
+        "segwise.source": source,
+    }
 
 
 @dataclass(frozen=True)

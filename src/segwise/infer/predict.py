@@ -256,9 +256,11 @@ def tta_probabilities(
     ent_total: torch.Tensor | None = None
     for scale in tta.scales * mc_samples:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        x = batch if size == (height, width) else F.interpolate(
-            batch, size=size, mode="bilinear", align_corners=False, antialias=scale < 1
-        )  # fmt: skip
+        x = (
+            batch
+            if size == (height, width)
+            else F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+        )
         for flip in (False, True) if tta.flip else (False,):
             probs = _logits(model, x.flip(-1) if flip else x, num_classes).float().softmax(dim=1)
             if flip:
@@ -364,9 +366,13 @@ def stream_probabilities(
             chunk = xs[i : i + batch_size]
             crops = np.stack([image[y : y + th, x : x + tw] for x in chunk])
             probs = tta_probabilities(
-                to_input(crops, spec, device), model, num_classes, tta,
-                mc_samples=mc_samples, expected_entropy=expected_entropy,
-            )  # fmt: skip
+                to_input(crops, spec, device),
+                model,
+                num_classes,
+                tta,
+                mc_samples=mc_samples,
+                expected_entropy=expected_entropy,
+            )
             for x, p in zip(chunk, probs, strict=True):
                 acc[:, :, x : x + tw].addcmul_(p, weights)
                 wsum[:, x : x + tw].add_(weights)
@@ -586,8 +592,13 @@ class Predictor:
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"tile": self.tile, "overlap": self.overlap, "tta": self.tta, "batch_size": self.batch_size,
-                "device": self.device}  # fmt: skip
+        return {
+            "tile": self.tile,
+            "overlap": self.overlap,
+            "tta": self.tta,
+            "batch_size": self.batch_size,
+            "device": self.device,
+        }
 
     @property
     def num_samples(self) -> int:
@@ -609,16 +620,24 @@ class Predictor:
         options = {**self.options, "mc_samples": max(1, self.mc_dropout)}
         if not self.mc_dropout:
             return predict_image(
-                image, self.model, self.spec, return_probs=return_probs, return_uncertainty=return_uncertainty,
+                image,
+                self.model,
+                self.spec,
+                return_probs=return_probs,
+                return_uncertainty=return_uncertainty,
                 **options,
-            )  # fmt: skip
+            )
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # seeded dropout masks, the global RNG untouched
             torch.manual_seed(self.seed)
             return predict_image(
-                image, self.model, self.spec, return_probs=return_probs, return_uncertainty=return_uncertainty,
+                image,
+                self.model,
+                self.spec,
+                return_probs=return_probs,
+                return_uncertainty=return_uncertainty,
                 **options,
-            )  # fmt: skip
+            )
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Full float32 probabilities ``(C, H, W)`` (see :func:`predict_probabilities`)."""

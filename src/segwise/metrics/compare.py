@@ -61,11 +61,13 @@ def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
         >>> c.update(metric_label="IoU of class 1 'vessel'", value_baseline=0.698, value_candidate=0.712,
         ...          delta={"estimate": 0.014, "low": -0.002, "high": 0.03}, p_value=0.09, p_value_adjusted=0.09,
         ...          significant=False)
-        >>> format_verdict(c, 0.05)
-        "B vs A: IoU of class 1 'vessel' 71.20% vs 69.80%, Δ = +1.40 points (95% CI -0.20 to +3.00), p = 0.09: not significant at α = 0.05 (the difference may be noise)"
+        >>> format_verdict(c, 0.05)  # doctest: +NORMALIZE_WHITESPACE
+        "B vs A: IoU of class 1 'vessel' 71.20% vs 69.80%, Δ = +1.40 points (95% CI -0.20 to +3.00), p = 0.09:
+        not significant at α = 0.05 (the difference may be noise)"
         >>> c.update(value_baseline=None, undefined_when="class 1 'vessel' is never predicted in any image")
-        >>> format_verdict(c, 0.05)
-        "B vs A: IoU of class 1 'vessel' is undefined for A (class 1 'vessel' is never predicted in any image), so there is no difference to test"
+        >>> format_verdict(c, 0.05)  # doctest: +NORMALIZE_WHITESPACE
+        "B vs A: IoU of class 1 'vessel' is undefined for A (class 1 'vessel' is never predicted in any image),
+        so there is no difference to test"
     """
     label = comparison.get("metric_label", "mIoU")
     d = comparison.get("delta", comparison["delta_miou"])
@@ -84,7 +86,10 @@ def format_verdict(comparison: dict[str, Any], alpha: float) -> str:
     ]
     if undefined:
         why = comparison.get("undefined_when")
-        return f"{head} is undefined for {' and '.join(undefined)}{f' ({why})' if why else ''}, so there is no difference to test"
+        return (
+            f"{head} is undefined for {' and '.join(undefined)}{f' ({why})' if why else ''}, "
+            "so there is no difference to test"
+        )
     p = comparison["p_value_adjusted"]
     p_txt = "n/a" if p is None else f"{p:.3g}"
     holm = " (Holm-adjusted)" if comparison["p_value_adjusted"] != comparison["p_value"] else ""
@@ -284,8 +289,9 @@ def compare_case_scores(
         >>> r = compare_matrices([a, a], ["A", "B"], num_resamples=20, num_permutations=99)
         >>> hd = np.linspace(2, 4, 20)
         >>> r = compare_case_scores(r, [hd, hd - 1], CaseMetric("hd95"), num_resamples=50, num_permutations=99)
-        >>> r["comparisons"][0]["verdict"]
-        'B vs A: mean HD95 2 vs 3, Δ = -1 (95% CI -1 to -1), p = 0.01: significant at α = 0.05 (B is better: lower is better)'
+        >>> r["comparisons"][0]["verdict"]  # doctest: +NORMALIZE_WHITESPACE
+        'B vs A: mean HD95 2 vs 3, Δ = -1 (95% CI -1 to -1), p = 0.01: significant at α = 0.05
+        (B is better: lower is better)'
     """
     alpha = _check_alpha(alpha)
     arrays = [np.asarray(s, dtype=np.float64) for s in scores]
@@ -301,12 +307,15 @@ def compare_case_scores(
     for i, cmp in enumerate(comparisons, start=1):
         boot = stats.paired_bootstrap_cases(arrays[0], arrays[i], num_resamples, boot_seed, 1 - alpha)
         cmp.update(
-            metric=metric.name, metric_label=metric.label, value_baseline=comparison["predictions"][0]["value"],
+            metric=metric.name,
+            metric_label=metric.label,
+            value_baseline=comparison["predictions"][0]["value"],
             value_candidate=comparison["predictions"][i]["value"],
             delta={k: _f(boot[k]) for k in ("estimate", "low", "high")},
-            undefined_resamples=boot["undefined_resamples"], undefined_when=metric.undefined_when,
+            undefined_resamples=boot["undefined_resamples"],
+            undefined_when=metric.undefined_when,
             p_value=_f(stats.permutation_test_cases(arrays[0], arrays[i], num_permutations, perm_seed)),
-        )  # fmt: skip
+        )
     raw = [cmp["p_value"] for cmp in comparisons]
     adjusted = stats.holm([1.0 if x is None else x for x in raw]) if len(raw) > 1 else raw
     for cmp, p_adj in zip(comparisons, adjusted, strict=True):
@@ -331,7 +340,10 @@ def _case_verdict(cmp: dict[str, Any], metric: CaseMetric, alpha: float) -> str:
     base, cand, d = cmp["value_baseline"], cmp["value_candidate"], cmp["delta"]
     if base is None or cand is None:
         who = [cmp[k] for k, v in (("baseline", base), ("candidate", cand)) if v is None]
-        return f"{head} is undefined for {' and '.join(who)} ({metric.undefined_when}), so there is no difference to test"
+        return (
+            f"{head} is undefined for {' and '.join(who)} ({metric.undefined_when}), "
+            "so there is no difference to test"
+        )
     p = cmp["p_value_adjusted"]
     better = cmp["candidate"] if (d["estimate"] < 0) == metric.lower_is_better else cmp["baseline"]
     rule = "lower is better" if metric.lower_is_better else "higher is better"

@@ -133,7 +133,8 @@ def get_family(name: str) -> MetricFamily:
     """
     if name not in _FAMILIES:
         raise InputError(
-            f"unknown metric family {name!r}; {did_you_mean(name, _FAMILIES, cutoff=0.5)}available: {', '.join(_FAMILIES)}."
+            f"unknown metric family {name!r}; {did_you_mean(name, _FAMILIES, cutoff=0.5)}"
+            f"available: {', '.join(_FAMILIES)}."
         )
     return _FAMILIES[name]
 
@@ -186,7 +187,8 @@ def build_states(
     unknown = [k for k in options if k not in valid]
     if unknown:
         raise InputError(
-            f"unknown metric option {unknown[0]!r}; {did_you_mean(unknown[0], valid, cutoff=0.5)}valid: {', '.join(valid)}."
+            f"unknown metric option {unknown[0]!r}; {did_you_mean(unknown[0], valid, cutoff=0.5)}"
+            f"valid: {', '.join(valid)}."
         )
     built: dict[str, MetricState] = {}
     for family in _FAMILIES.values():
@@ -328,9 +330,14 @@ def _build_surface(
     spacing: Any,
 ) -> MetricState:
     return SurfaceAccumulator(
-        num_classes, ignore_index, hd_mode=hd_mode, hd_percentile=hd_percentile,  # type: ignore[arg-type]
-        nsd_tolerance=nsd_tolerance, empty_distance=empty_distance, spacing=spacing,  # type: ignore[arg-type]
-    )  # fmt: skip
+        num_classes,
+        ignore_index,
+        hd_mode=hd_mode,
+        hd_percentile=hd_percentile,  # type: ignore[arg-type]
+        nsd_tolerance=nsd_tolerance,
+        empty_distance=empty_distance,
+        spacing=spacing,  # type: ignore[arg-type]
+    )
 
 
 def _dist(x: float | None) -> str:
@@ -375,7 +382,7 @@ register_family(
             "nsd_tolerance": (1.0,),
             "empty_distance": "nan",
             "spacing": None,
-        },  # fmt: skip
+        },
         geometry=True,
         in_all=False,
     )

@@ -31,15 +31,32 @@ __all__ = [
 ]
 
 POLICY: dict[str, str] = {
-    "confusion_matrix": "rows = ground truth, columns = prediction; pixels with target == ignore_index are not counted",
-    "averaging": "dataset-level: every mean is taken over per-class scores computed from the confusion matrix summed over all images",
-    "absent_classes": "a class with no ground-truth and no predicted pixels scores NaN (null), is left out of every mean and listed in absent_classes",
-    "false_positive_only_classes": "a class predicted but absent from the ground truth gets IoU 0 and Dice 0; its accuracy/recall is undefined (NaN) and left out of mean_accuracy",
-    "ignore_index_in_range": "if ignore_index is a class id, that class is not evaluated (NaN, left out of means); predictions of it on valid pixels count as errors",
+    "confusion_matrix": (
+        "rows = ground truth, columns = prediction; pixels with target == ignore_index are not counted"
+    ),
+    "averaging": (
+        "dataset-level: every mean is taken over per-class scores computed from the confusion matrix "
+        "summed over all images"
+    ),
+    "absent_classes": (
+        "a class with no ground-truth and no predicted pixels scores NaN (null), is left out of every mean "
+        "and listed in absent_classes"
+    ),
+    "false_positive_only_classes": (
+        "a class predicted but absent from the ground truth gets IoU 0 and Dice 0; "
+        "its accuracy/recall is undefined (NaN) and left out of mean_accuracy"
+    ),
+    "ignore_index_in_range": (
+        "if ignore_index is a class id, that class is not evaluated (NaN, left out of means); "
+        "predictions of it on valid pixels count as errors"
+    ),
     "mean_accuracy": "mean of per-class recall over evaluated classes with ground-truth pixels",
     "fwiou": "sum over classes of (ground-truth pixel share x IoU), FCN definition",
     "kappa": "Cohen's kappa from the confusion matrix; NaN when chance agreement is 1",
-    "miou_per_image": "per image, mean IoU over the evaluated classes present in its ground truth or prediction; then the mean over images that have valid pixels",
+    "miou_per_image": (
+        "per image, mean IoU over the evaluated classes present in its ground truth or prediction; "
+        "then the mean over images that have valid pixels"
+    ),
 }
 
 

@@ -129,8 +129,12 @@ def best_thresholds(pos: np.ndarray, neg: np.ndarray) -> dict[str, dict[str, flo
         if np.all(np.isnan(scores)):
             return None
         i = int(np.nanargmax(scores))  # first maximum: the highest threshold among ties
-        out = {"threshold": float(_BIN_VALUES[seen[i]]), "precision": _none(precision[i]),
-               "recall": _none(recall[i]), "f1": _none(f1[i])}  # fmt: skip
+        out = {
+            "threshold": float(_BIN_VALUES[seen[i]]),
+            "precision": _none(precision[i]),
+            "recall": _none(recall[i]),
+            "f1": _none(f1[i]),
+        }
         if key == "youden":
             out.update(youden=_none(youden[i]), specificity=_none(1 - fpr[i]))
         return out
@@ -238,12 +242,27 @@ class ProbabilityAccumulator(MetricState):
                 values = values.astype(np.float64)
             bits = np.clip(values, 0.0, 1.0).astype(np.float32).astype(np.float16).view(np.uint16)
         _probs_kernels.probs_update(
-            bits, values, probs.dtype == np.float16, _probs_kernels.F16_VALUES, y,
-            -1 if self.ignore_index is None else self.ignore_index, self.ignore_index is not None,
-            self.calibration_bins, NLL_EPS, self.pos_hist, self.neg_hist, self.top_count, self.top_conf,
-            self.top_correct, self.class_count, self.class_conf, self.class_pos, self.loss_sums,
-            self.label_count, self.label_hits,
-        )  # fmt: skip
+            bits,
+            values,
+            probs.dtype == np.float16,
+            _probs_kernels.F16_VALUES,
+            y,
+            -1 if self.ignore_index is None else self.ignore_index,
+            self.ignore_index is not None,
+            self.calibration_bins,
+            NLL_EPS,
+            self.pos_hist,
+            self.neg_hist,
+            self.top_count,
+            self.top_conf,
+            self.top_correct,
+            self.class_count,
+            self.class_conf,
+            self.class_pos,
+            self.loss_sums,
+            self.label_count,
+            self.label_hits,
+        )
 
     def calibration(self) -> dict[str, Any]:
         """Reliability-diagram data of the top label: bin edges, per-bin confidence, accuracy, count."""

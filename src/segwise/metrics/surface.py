@@ -205,9 +205,12 @@ def _boundaries(
         )
     has_ignore = ignore_index is not None
     g, q, bad_t, bad_p = K.prepare(
-        np.ascontiguousarray(p).ravel(), np.ascontiguousarray(t).ravel(), int(num_classes),
-        np.int64(ignore_index if has_ignore else 0), has_ignore,
-    )  # fmt: skip
+        np.ascontiguousarray(p).ravel(),
+        np.ascontiguousarray(t).ravel(),
+        int(num_classes),
+        np.int64(ignore_index if has_ignore else 0),
+        has_ignore,
+    )
     if bad_t:
         raise InputError(
             f"`target` holds {bad_t} voxels with values outside [0, {num_classes}) and not the ignore_index "
@@ -518,9 +521,16 @@ class SurfaceAccumulator(MetricState):
             spacing = self.spacing[::-1]
         sp = tuple(float(s) for s in _array_spacing(spacing, ndim))
         r = case_surface_metrics(
-            pred, target, self.num_classes, self.ignore_index, sp, hd_percentile=self.hd_percentile,
-            hd_mode=self.hd_mode, nsd_tolerance=self.nsd_tolerance, empty_distance=self.empty_distance,  # type: ignore[arg-type]
-        )  # fmt: skip
+            pred,
+            target,
+            self.num_classes,
+            self.ignore_index,
+            sp,
+            hd_percentile=self.hd_percentile,
+            hd_mode=self.hd_mode,
+            nsd_tolerance=self.nsd_tolerance,
+            empty_distance=self.empty_distance,  # type: ignore[arg-type]
+        )
         self.case_values.append(r["values"])
         self.case_empty.append(r["empty"])
         self.spacings_used.add(sp)
@@ -552,12 +562,14 @@ class SurfaceAccumulator(MetricState):
     def policy(self) -> dict[str, Any]:
         pol: dict[str, Any] = dict(POLICY)
         pol.update(
-            hd_mode=self.hd_mode, hd_percentile=self.hd_percentile, nsd_tolerance=list(self.nsd_tolerance),
+            hd_mode=self.hd_mode,
+            hd_percentile=self.hd_percentile,
+            nsd_tolerance=list(self.nsd_tolerance),
             empty_distance=self.empty_distance
             if self.empty_distance == "nan"
             else "max: the array diagonal sqrt(sum((shape_i * spacing_i)^2)) in physical units",
             surface_spacing=[list(s) for s in sorted(self.spacings_used)],
-        )  # fmt: skip
+        )
         pol["surface_units"] = (
             "pixels/voxels (no spacing given)"
             if all(set(s) == {1.0} for s in self.spacings_used)
@@ -597,4 +609,7 @@ class SurfaceAccumulator(MetricState):
         return out
 
     def __repr__(self) -> str:
-        return f"SurfaceAccumulator(num_classes={self.num_classes}, ignore_index={self.ignore_index}, cases={self.num_cases})"
+        return (
+            f"SurfaceAccumulator(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
+            f"cases={self.num_cases})"
+        )

@@ -24,8 +24,16 @@ from segwise.errors import CheckpointError, InputError
 ECE_BINS = 15
 """Equal-width confidence bins of the top-label ECE."""
 
-CALIBRATION_KEYS = ("temperature", "bias", "split", "nll_before", "nll_after", "ece_before", "ece_after",
-                    "num_pixels")  # fmt: skip
+CALIBRATION_KEYS = (
+    "temperature",
+    "bias",
+    "split",
+    "nll_before",
+    "nll_after",
+    "ece_before",
+    "ece_after",
+    "num_pixels",
+)
 """The keys of a checkpoint's ``calibration`` entry."""
 
 __all__ = [
@@ -147,9 +155,12 @@ def check_calibration(entry: Any, num_classes: int | None, source: str) -> Calib
         bias = tuple(float(b) for b in bias)
     try:
         return Calibration(
-            float(temperature), bias, str(entry["split"]), *(float(entry[k]) for k in CALIBRATION_KEYS[3:7]),
+            float(temperature),
+            bias,
+            str(entry["split"]),
+            *(float(entry[k]) for k in CALIBRATION_KEYS[3:7]),
             int(entry["num_pixels"]),
-        )  # fmt: skip
+        )
     except (TypeError, ValueError) as exc:
         raise fail(f"has a value of the wrong type ({exc})") from None
 

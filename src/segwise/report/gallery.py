@@ -53,8 +53,10 @@ def select_images(
     >>> [[r["name"] for r in part] for part in select_images(rows, 1)]
     [['b'], ['a']]
     """
-    scored = sorted((r for r in per_image if r.get("miou") is not None and not math.isnan(r["miou"])),
-                    key=lambda r: (r["miou"], r["name"]))  # fmt: skip
+    scored = sorted(
+        (r for r in per_image if r.get("miou") is not None and not math.isnan(r["miou"])),
+        key=lambda r: (r["miou"], r["name"]),
+    )
     worst = scored[:k]
     best = list(reversed(scored[len(worst) :]))[:k]
     return worst, best

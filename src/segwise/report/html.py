@@ -150,8 +150,13 @@ def _card(label: str, key: str, result: Mapping[str, Any], note: str = "") -> di
         return None
     ci = (result.get("ci") or {}).get(key)
     level = (result.get("ci") or {}).get("level", 0.95)
-    return {"label": label, "value": pct(value), "unit": "%" if value is not None else "",
-            "ci": f"{100 * level:g}% CI {pct(ci['low'])} – {pct(ci['high'])}" if ci else "", "note": note}  # fmt: skip
+    return {
+        "label": label,
+        "value": pct(value),
+        "unit": "%" if value is not None else "",
+        "ci": f"{100 * level:g}% CI {pct(ci['low'])} – {pct(ci['high'])}" if ci else "",
+        "note": note,
+    }
 
 
 def _colors(result: Mapping[str, Any], classes: Any) -> list[tuple[int, int, int]]:
@@ -176,21 +181,41 @@ def _class_rows(
     has_bf = any("bf" in r for r in per_class)
     surface = list((result.get("surface") or {}).get("metrics", []))  # eval --surface: hd, hd95, assd, nsd@t
     unit = _surface_unit(result)
-    columns = ["IoU", *(["BF", "Boundary IoU"] if has_bf else []), "Accuracy", "Precision", "Dice",
-               *[_surface_label(m, unit) for m in surface], "pixel share", "GT pixels", "predicted pixels"]  # fmt: skip
+    columns = [
+        "IoU",
+        *(["BF", "Boundary IoU"] if has_bf else []),
+        "Accuracy",
+        "Precision",
+        "Dice",
+        *[_surface_label(m, unit) for m in surface],
+        "pixel share",
+        "GT pixels",
+        "predicted pixels",
+    ]
     rows = []
     for r, col in zip(per_class, colors, strict=True):
         share = int(r.get("gt_pixels") or 0) / total
-        cells = [r.get("iou"), *([r.get("bf"), r.get("biou")] if has_bf else []), r.get("accuracy"),
-                 r.get("precision"), r.get("dice")]  # fmt: skip
+        cells = [
+            r.get("iou"),
+            *([r.get("bf"), r.get("biou")] if has_bf else []),
+            r.get("accuracy"),
+            r.get("precision"),
+            r.get("dice"),
+        ]
         values = [(pct(v), _num(v)) for v in cells]
         values += [_surface_cell(m, r.get(m)) for m in surface]
         values.append((f"{100 * share:.2f}", share))
         values.append((f"{int(r.get('gt_pixels') or 0):,}", float(r.get("gt_pixels") or 0)))
         values.append((f"{int(r.get('pred_pixels') or 0):,}", float(r.get("pred_pixels") or 0)))
-        rows.append({"id": r["id"], "name": r["name"], "color": "#{:02x}{:02x}{:02x}".format(*col),
-                     "absent": r.get("iou") is None,
-                     "cells": [{"text": t, "sort": "" if math.isnan(v) else repr(v)} for t, v in values]})  # fmt: skip
+        rows.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "color": "#{:02x}{:02x}{:02x}".format(*col),
+                "absent": r.get("iou") is None,
+                "cells": [{"text": t, "sort": "" if math.isnan(v) else repr(v)} for t, v in values],
+            }
+        )
     return rows, columns
 
 
@@ -225,9 +250,15 @@ def _surface_cards(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         ci = (result.get("ci") or {}).get(f"mean_{metric}")
         level = (result.get("ci") or {}).get("level", 0.95)
         bounds = [_surface_cell(metric, ci[k])[0] for k in ("low", "high")] if ci else []
-        cards.append({"label": _surface_label(metric, ""), "value": text, "unit": "%" if nsd else unit,
-                      "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
-                      "note": "mean over cases"})  # fmt: skip
+        cards.append(
+            {
+                "label": _surface_label(metric, ""),
+                "value": text,
+                "unit": "%" if nsd else unit,
+                "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
+                "note": "mean over cases",
+            }
+        )
     return cards
 
 
@@ -240,7 +271,10 @@ def _comparison_table(comparison: Mapping[str, Any]) -> dict[str, Any]:
         def fmt(v: Mapping[str, Any], key: str) -> str:
             return pct(v.get(key)) + (f" ± {pct(v.get(key + '_std'))}" if seeds > 1 else "")
 
-        title = f"Training variants on the {comparison.get('split', 'val')} split ({seeds} seed{'s' * (seeds > 1)}; mean ± std, %)"
+        title = (
+            f"Training variants on the {comparison.get('split', 'val')} split "
+            f"({seeds} seed{'s' * (seeds > 1)}; mean ± std, %)"
+        )
     else:
         sets = comparison["predictions"]
 
@@ -249,9 +283,19 @@ def _comparison_table(comparison: Mapping[str, Any]) -> dict[str, Any]:
 
         title = f"Prediction sets on the same {comparison.get('num_images', '?')} images (%)"
     best = max((_num(s.get("miou")) for s in sets), default=float("nan"))
-    rows = [{"name": s["name"], "best": _num(s.get("miou")) == best,
-             "cells": [fmt(s, "miou"), fmt(s, "pixel_accuracy"), fmt(s, "mean_accuracy"),
-                       *[pct(x, 1) for x in s.get("iou", [])]]} for s in sets]  # fmt: skip
+    rows = [
+        {
+            "name": s["name"],
+            "best": _num(s.get("miou")) == best,
+            "cells": [
+                fmt(s, "miou"),
+                fmt(s, "pixel_accuracy"),
+                fmt(s, "mean_accuracy"),
+                *[pct(x, 1) for x in s.get("iou", [])],
+            ],
+        }
+        for s in sets
+    ]
     verdicts = [c.get("verdict", "") for c in comparison.get("comparisons", [])]
     return {
         "title": title,
@@ -262,22 +306,35 @@ def _comparison_table(comparison: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _gallery(
-    result: Mapping[str, Any], images: Path | None, gt: Path | None, pred: Path | None, classes: Any,
-    colors: Sequence[Sequence[int]], k: int,
-) -> dict[str, Any]:  # fmt: skip
+    result: Mapping[str, Any],
+    images: Path | None,
+    gt: Path | None,
+    pred: Path | None,
+    classes: Any,
+    colors: Sequence[Sequence[int]],
+    k: int,
+) -> dict[str, Any]:
     from segwise.data.readers import read_mask, read_spec_mask
     from segwise.data.spec import DatasetSpec
     from segwise.report.gallery import build_panel, select_images
 
     per_image = result.get("per_image")
     if not per_image:
-        return {"message": "This result has no per-image scores; evaluate with segwise eval (this version) to rank images.",
-                "groups": [], "missing": [], "show_image": False}  # fmt: skip
+        return {
+            "message": "This result has no per-image scores; evaluate with segwise eval (this version) to rank images.",
+            "groups": [],
+            "missing": [],
+            "show_image": False,
+        }
     source = result.get("source") or {}
     if source.get("kind") == "volumes":
-        return {"message": f"The {len(per_image)} cases are volumes: the gallery draws 2-D images only. Each case's "
-                "mIoU, shape and spacing are in the result's per_image rows.",
-                "groups": [], "missing": [], "show_image": False}  # fmt: skip
+        return {
+            "message": f"The {len(per_image)} cases are volumes: the gallery draws 2-D images only. Each case's "
+            "mIoU, shape and spacing are in the result's per_image rows.",
+            "groups": [],
+            "missing": [],
+            "show_image": False,
+        }
     gt = gt or (Path(source["gt"]) if source.get("gt") else None)
     pred = pred or (Path(source["pred"]) if source.get("pred") else None)
     images = images or (Path(source["images"]) if source.get("images") else None)
@@ -295,13 +352,27 @@ def _gallery(
     worst, best = select_images(per_image, k)
     worst, best = (_with_image_names(rows, images, source.get("match")) for rows in (worst, best))
     roi = Path(source["roi"]) if source.get("roi") else None
-    kw = {"images": images, "gt_dir": gt, "pred_dir": pred, "read_gt": read_gt, "read_pred": read_pred,
-          "colors": colors, "ignore_index": ignore, "roi_dir": roi}  # fmt: skip
-    groups = [(f"Worst {len(worst)} images by per-image mIoU", [build_panel(r, **kw) for r in worst]),
-              (f"Best {len(best)} images by per-image mIoU", [build_panel(r, **kw) for r in best])]  # fmt: skip
+    kw = {
+        "images": images,
+        "gt_dir": gt,
+        "pred_dir": pred,
+        "read_gt": read_gt,
+        "read_pred": read_pred,
+        "colors": colors,
+        "ignore_index": ignore,
+        "roi_dir": roi,
+    }
+    groups = [
+        (f"Worst {len(worst)} images by per-image mIoU", [build_panel(r, **kw) for r in worst]),
+        (f"Best {len(best)} images by per-image mIoU", [build_panel(r, **kw) for r in best]),
+    ]
     missing = [] if images is not None else ["no --images folder given: the image column is empty"]
-    return {"message": None, "groups": [(t, p) for t, p in groups if p], "missing": missing,
-            "show_image": images is not None}  # fmt: skip
+    return {
+        "message": None,
+        "groups": [(t, p) for t, p in groups if p],
+        "missing": missing,
+        "show_image": images is not None,
+    }
 
 
 def _with_image_names(
@@ -416,7 +487,7 @@ def build_report(
             "unit": "",
             "ci": "",
             "note": f"run eval with {get_family('boundary').flag}",
-        },  # fmt: skip
+        },
         _card("Boundary IoU", "biou", result),
         _card("mean Dice", "mean_dice", result),
         _card("mIoU per image", "miou_per_image", result, "mean of per-image mIoU"),
@@ -457,8 +528,11 @@ def build_report(
     }
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    )  # fmt: skip
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["pct"] = pct
     return env.get_template(TEMPLATE).render(**context)
 

@@ -78,8 +78,15 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], names: Sequence[str]) -> 
             for j in range(c):
                 v = norm[i, j]
                 if not math.isnan(v) and (v >= 0.05 or i == j):
-                    ax.text(j, i, f"{v:.1f}" if v < 99.95 else "100", ha="center", va="center", fontsize=7.5,
-                            color="white" if v > 55 else "#222")  # fmt: skip
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.1f}" if v < 99.95 else "100",
+                        ha="center",
+                        va="center",
+                        fontsize=7.5,
+                        color="white" if v > 55 else "#222",
+                    )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("ground-truth class")
     ax.set_title("Confusion matrix, row-normalised (%)")
@@ -101,8 +108,14 @@ def per_class_bars(
     y = np.arange(c)
     ax.barh(y, np.nan_to_num(vals), color=[_hex(col) for col in colors], edgecolor="#333", linewidth=0.6)
     for i, v in enumerate(vals):
-        ax.text(1 if math.isnan(v) else v + 1, i, "absent" if math.isnan(v) else f"{v:.1f}", va="center",
-                fontsize=8, color=_ABSENT if math.isnan(v) else "#222")  # fmt: skip
+        ax.text(
+            1 if math.isnan(v) else v + 1,
+            i,
+            "absent" if math.isnan(v) else f"{v:.1f}",
+            va="center",
+            fontsize=8,
+            color=_ABSENT if math.isnan(v) else "#222",
+        )
     if mean is not None and not math.isnan(mean):
         ax.axvline(100 * mean, color="#c0392b", linestyle="--", linewidth=1.2, label=f"mean {100 * mean:.1f}")
         ax.legend(loc="lower right", fontsize=8)
@@ -146,8 +159,14 @@ def frequency_vs_iou(
     vals = np.array([_value(iou[i]) * 100 for i in order])
     ax2.barh(y, np.nan_to_num(vals), color=cols, edgecolor="#333", linewidth=0.6)
     for i, v in enumerate(vals):
-        ax2.text(1 if math.isnan(v) else v + 1, i, "absent" if math.isnan(v) else f"{v:.1f}", va="center",
-                 fontsize=8, color=_ABSENT if math.isnan(v) else "#222")  # fmt: skip
+        ax2.text(
+            1 if math.isnan(v) else v + 1,
+            i,
+            "absent" if math.isnan(v) else f"{v:.1f}",
+            va="center",
+            fontsize=8,
+            color=_ABSENT if math.isnan(v) else "#222",
+        )
     ax2.set_xlim(0, 108)
     ax2.set_xlabel("IoU (%)")
     ax2.set_title("IoU")
@@ -231,10 +250,16 @@ def training_curves(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
     panels = [
         ("loss", [("train_loss", "train loss"), ("val_loss", "val loss")]),
-        ("validation (%)", [("val_miou", "val mIoU"), ("val_pixel_accuracy", "val pixel acc"),
-                            ("val_mean_accuracy", "val mean acc")]),
+        (
+            "validation (%)",
+            [
+                ("val_miou", "val mIoU"),
+                ("val_pixel_accuracy", "val pixel acc"),
+                ("val_mean_accuracy", "val mean acc"),
+            ],
+        ),
         ("learning rate", [("lr", "lr")]),
-    ]  # fmt: skip
+    ]
     panels = [(t, [(k, label) for k, label in keys if series(k)[0]]) for t, keys in panels]
     panels = [p for p in panels if p[1]]
     if not panels:

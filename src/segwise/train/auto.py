@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
             "options": dict(options),
             "train_split": data_cfg.train_split,
             "val_split": data_cfg.val_split,
-        },  # fmt: skip
+        },
         class_names=list(spec.class_names),
         ignore_index=spec.ignore_index,
         in_channels=int(spec.in_channels),
@@ -253,7 +254,8 @@ def rule_depth(fp: Fingerprint) -> tuple[int, str]:
     least :data:`BOTTLENECK_PX` pixels of the smallest image side.
 
     Example:
-        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 10, 2, [50, 36], [40, 32], [55, 38], [0.9, 0.1], [1, 1], [9, 9])
+        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 10, 2, [50, 36], [40, 32], [55, 38],
+        ...                  [0.9, 0.1], [1, 1], [9, 9])
         >>> from dataclasses import replace
         >>> rule_depth(fp)[0], rule_depth(replace(fp, min_size=[360, 480]))[0]
         (4, 5)
@@ -304,9 +306,10 @@ def critical_width(fp: Fingerprint) -> float:
     """The width (px) of the structures that matter: the pixel-weighted median of the classes' widths,
     leaving out the most frequent class (the background of most tasks); inf when none is known."""
     pairs = [
-        (w, share) for c, (w, share) in enumerate(zip(fp.class_width or [], fp.class_share, strict=False))
+        (w, share)
+        for c, (w, share) in enumerate(zip(fp.class_width or [], fp.class_share, strict=False))
         if w is not None and share > 0 and c != int(np.argmax(fp.class_share))
-    ]  # fmt: skip
+    ]
     if not pairs:
         return math.inf
     pairs.sort()
@@ -367,8 +370,10 @@ def rule_batch(fp: Fingerprint, crop: list[int], device: str) -> tuple[int, str]
     no more than the training images.
 
     Example:
-        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 2000, 2, [50, 36], [40, 32], [55, 38], [0.9, 0.1], [1, 1], [9, 9])
-        >>> rule_batch(fp, [32, 32], "cpu")[0], rule_batch(fp, [256, 320], "cpu")[0], rule_batch(fp, [256, 320], "cuda")[0]
+        >>> fp = Fingerprint({}, ["a", "b"], None, 1, "index", False, 2000, 2, [50, 36], [40, 32], [55, 38],
+        ...                  [0.9, 0.1], [1, 1], [9, 9])
+        >>> (rule_batch(fp, [32, 32], "cpu")[0], rule_batch(fp, [256, 320], "cpu")[0],
+        ...  rule_batch(fp, [256, 320], "cuda")[0])
         (32, 4, 16)
     """
     kind = "cpu" if device == "cpu" else "cuda"
@@ -380,9 +385,9 @@ def rule_batch(fp: Fingerprint, crop: list[int], device: str) -> tuple[int, str]
     return batch, (
         f"{batch}: about {BATCH_PIXELS[kind]:,} crop pixels per step on {'a CPU' if kind == 'cpu' else 'a GPU'} "
         f"({crop[0]}x{crop[1]} crops) and at least {MIN_STEPS_PER_EPOCH} steps per epoch ({fp.num_train} "
-        f"training images), between {lo} and {hi}" + (", and no more than the training images"
-        if batch == fp.num_train else "")
-    )  # fmt: skip
+        f"training images), between {lo} and {hi}"
+        + (", and no more than the training images" if batch == fp.num_train else "")
+    )
 
 
 def _key(net: str, crop: list[int]) -> str:
@@ -407,8 +412,17 @@ def candidates(fp: Fingerprint, minutes: float) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _time_steps(model: Any, loss_fn: Any, batch: int, crop: list[int], channels: int, classes: int,
-                device: Any, amp_dtype: Any, steps: int) -> tuple[float, float]:  # fmt: skip
+def _time_steps(
+    model: Any,
+    loss_fn: Any,
+    batch: int,
+    crop: list[int],
+    channels: int,
+    classes: int,
+    device: Any,
+    amp_dtype: Any,
+    steps: int,
+) -> tuple[float, float]:
     import torch
 
     from segwise.train.optim import create_optimizer
@@ -500,9 +514,17 @@ def _timings_key(machine: Machine, fp: Fingerprint, minutes: float) -> str:
     )
 
 
-def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name: str = "auto",
-                    *, seed: int = 0, steps: int = 3, started: float | None = None,
-                    remeasure: bool = False) -> Machine:  # fmt: skip
+def measure_machine(
+    fp: Fingerprint,
+    data_cfg: Any,
+    minutes: float,
+    device_name: str = "auto",
+    *,
+    seed: int = 0,
+    steps: int = 3,
+    started: float | None = None,
+    remeasure: bool = False,
+) -> Machine:
     """Time the :func:`candidates` on ``device_name`` (one warm-up and ``steps`` timed training steps
     each, CE + Lovász, AdamW, channels-last, under ``train.amp = "auto"``), one validation forward
     pass at the median image size, and the loading of a few training images.
@@ -524,9 +546,12 @@ def measure_machine(fp: Fingerprint, data_cfg: Any, minutes: float, device_name:
     )
     batch = GPU_BATCH if device.type == "cuda" else CPU_BATCH
     machine = Machine(
-        device=device.type, name=name, cores=_cores(), batch_size=batch,
+        device=device.type,
+        name=name,
+        cores=_cores(),
+        batch_size=batch,
         amp={torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp_dtype],
-    )  # fmt: skip
+    )
     key, path = _timings_key(machine, fp, minutes), timings_file()
     store: dict[str, Any] = {}
     if path.is_file():
@@ -578,8 +603,14 @@ def _network(net: str, fp: Fingerprint) -> Any:
 
     depth = rule_depth(fp)[0]
     encoder, decoder = network_for(net, depth)
-    return create_model("unet", fp.num_classes, encoder=encoder, in_channels=fp.in_channels,
-                        decoder_channels=decoder, encoder_depth=depth)  # fmt: skip
+    return create_model(
+        "unet",
+        fp.num_classes,
+        encoder=encoder,
+        in_channels=fp.in_channels,
+        decoder_channels=decoder,
+        encoder_depth=depth,
+    )
 
 
 # ----------------------------------------------------------------------------- 3. the plan
@@ -673,22 +704,40 @@ def rule_augment(fp: Fingerprint, scale: float = 1.0) -> tuple[list[Any], str]:
     thin = width < HALF_RES_MIN_WIDTH
     if not volumes and not thin:
         jitter = ColorJitter().scaled(strength)
-        steps.append({"name": "color_jitter", "brightness": round(jitter.brightness, 3),
-                      "contrast": round(jitter.contrast, 3),
-                      "saturation": round(jitter.saturation, 3) if fp.color else 0.0})  # fmt: skip
+        steps.append(
+            {
+                "name": "color_jitter",
+                "brightness": round(jitter.brightness, 3),
+                "contrast": round(jitter.contrast, 3),
+                "saturation": round(jitter.saturation, 3) if fp.color else 0.0,
+            }
+        )
     jitter_why = (
-        "no intensity jitter (slices of volumes)" if volumes
-        else f"no colour jitter (structures {width:.1f} px wide: their contrast carries them)" if thin
-        else "brightness, contrast and saturation jitter (colour images)" if fp.color
+        "no intensity jitter (slices of volumes)"
+        if volumes
+        else f"no colour jitter (structures {width:.1f} px wide: their contrast carries them)"
+        if thin
+        else "brightness, contrast and saturation jitter (colour images)"
+        if fp.color
         else "brightness and contrast jitter, no saturation (grey images)"
-    )  # fmt: skip
+    )
     return steps, (
         f"strength {strength} for {fp.num_train} training images (0.5 from 200, 0.75 from 50, else 1); scale "
-        f"{lo:.2f}-{hi:.2f}" + (f" (not below {floor:.2f}: structures {width:.1f} px wide keep "
-        f"{MIN_SCALED_WIDTH:g} px; symmetric around 1)" if floor > 0.5**strength else "") + ", rotation, horizontal "
-        + ("and vertical flips (no class sits high or low in the images)" if flip_v else "flips (the images are upright)")
+        f"{lo:.2f}-{hi:.2f}"
+        + (
+            f" (not below {floor:.2f}: structures {width:.1f} px wide keep "
+            f"{MIN_SCALED_WIDTH:g} px; symmetric around 1)"
+            if floor > 0.5**strength
+            else ""
+        )
+        + ", rotation, horizontal "
+        + (
+            "and vertical flips (no class sits high or low in the images)"
+            if flip_v
+            else "flips (the images are upright)"
+        )
         + f", {jitter_why}"
-    )  # fmt: skip
+    )
 
 
 def rule_loss(fp: Fingerprint) -> tuple[str, str, str]:
@@ -713,7 +762,8 @@ def rule_loss(fp: Fingerprint) -> tuple[str, str, str]:
             loss,
             loss_why,
             (
-                f"median_frequency^0.5: the rarest present class holds {rarest:.3%} of the pixels (below {EXTREME_RARE:.1%})"
+                f"median_frequency^0.5: the rarest present class holds {rarest:.3%} of the pixels "
+                f"(below {EXTREME_RARE:.1%})"
             ),
         )
     return (
@@ -733,20 +783,37 @@ def screen_candidates(cfg: Config, net: str, depth: int) -> list[Candidate]:
     out = [Candidate("planned", [], "the recipe the rules chose")]
     if net.endswith("-slim"):
         wide = NETWORKS["unet-resnet18"][1][-depth:]
-        out.append(Candidate("wide-decoder", [f"model.options.decoder_channels={wide}"],
-                             f"smp's default U-Net decoder {wide} (the slim one is CamVid's)"))  # fmt: skip
+        out.append(
+            Candidate(
+                "wide-decoder",
+                [f"model.options.decoder_channels={wide}"],
+                f"smp's default U-Net decoder {wide} (the slim one is CamVid's)",
+            )
+        )
     other = {"ce+dice": "ce+lovasz", "ce+lovasz": "ce+dice"}.get(cfg.loss.name)
     if other:
         out.append(Candidate(other, [f'loss.name="{other}"'], f"the other region loss ({other})"))
     if len(cfg.stages) > 1:
         epochs = sum(s.epochs for s in cfg.stages)
-        out.append(Candidate("full-res-only", [f'stages=[{{name = "main", epochs = {epochs}}}]'],
-                             "no half-resolution stage: all the time at full resolution"))  # fmt: skip
+        out.append(
+            Candidate(
+                "full-res-only",
+                [f'stages=[{{name = "main", epochs = {epochs}}}]'],
+                "no half-resolution stage: all the time at full resolution",
+            )
+        )
     return out
 
 
-def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 0,
-              out_dir: str = "runs/auto", screen: bool = True) -> Plan:  # fmt: skip
+def make_plan(
+    fp: Fingerprint,
+    minutes: float,
+    machine: Machine,
+    *,
+    seed: int = 0,
+    out_dir: str = "runs/auto",
+    screen: bool = True,
+) -> Plan:
     """The run that fits ``minutes`` (setup, training and validation together) for this dataset on
     this machine class: a pure function of its arguments (``machine`` is quantised first).
 
@@ -758,7 +825,8 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         >>> fp = Fingerprint({"dataset": "folder", "root": "d", "options": {}}, ["bg", "vessel"], 255, 3,
         ...                  "value_map", False, 40, 10, [584, 565], [584, 565], [584, 565], [0.9, 0.1], [1.0, 1.0],
         ...                  [9e4, 500.0], [80.0, 3.0], True)
-        >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x384": 0.3}, val_s=0.5, load_s=0.02, setup_seconds=25)
+        >>> m = Machine("cpu", "cpu", 2, "fp32", 4, {"unet-resnet18-slim@384x384": 0.3}, val_s=0.5, load_s=0.02,
+        ...             setup_seconds=25)
         >>> plan = make_plan(fp, 15, m)
         >>> plan.config.loss.name, plan.config.data.crop_size, [s.crop_size for s in plan.config.stages]
         ('ce+dice', [384, 384], [[]])
@@ -848,10 +916,15 @@ def make_plan(fp: Fingerprint, minutes: float, machine: Machine, *, seed: int = 
         e_half = max(1, round(HALF_RES_SHARE * usable / half_s))
         e_full = max(1, round((1 - HALF_RES_SHARE) * usable / full_s))
         cfg.stages = [
-            StageConfig(name="half-res", epochs=e_half, crop_size=half, augment=rule_augment(fp, 0.5)[0],
-                        time_share=HALF_RES_SHARE),
+            StageConfig(
+                name="half-res",
+                epochs=e_half,
+                crop_size=half,
+                augment=rule_augment(fp, 0.5)[0],
+                time_share=HALF_RES_SHARE,
+            ),
             StageConfig(name="full-res", epochs=e_full, lr=5e-4),
-        ]  # fmt: skip
+        ]
         reasons["schedule"] = (
             f"{HALF_RES_SHARE:.0%} of the time at half resolution (about {e_half} epochs of {half_s:.0f} s), then "
             f"a fresh cosine from lr 5e-4 at full resolution (about {e_full} epochs of {full_s:.0f} s); each stage "
@@ -954,9 +1027,20 @@ def auto_data_config(root: str) -> Any:
     return DataConfig(dataset="folder", root=str(path.resolve()))
 
 
-def run_auto(root: str, minutes: float, *, out: str | None = None, device: str = "auto", seed: int = 0,
-             plan_only: bool = False, console: Any = None, started: float | None = None,
-             remeasure: bool = False, screen: bool = True) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+def run_auto(
+    root: str,
+    minutes: float,
+    *,
+    out: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    plan_only: bool = False,
+    console: Any = None,
+    started: float | None = None,
+    remeasure: bool = False,
+    screen: bool = True,
+    show_plan: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """``segwise train --auto``: plan, write ``OUT/plan.json`` and ``OUT/config.toml``, screen the
     plan's candidates in ``OUT/screen`` (when the budget allows and ``screen``), then train the winner
     in ``OUT/run`` (unless ``plan_only``). Returns the plan folder and the plan document; its
@@ -991,8 +1075,8 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
         f"#   segwise train --config {out_dir / 'config.toml'}\n"
     )
     atomic_write_text(out_dir / "config.toml", header + config_to_toml(plan.config))
-    if console is not None:
-        print_plan(doc, console)
+    if show_plan is not None:  # the CLI renders it (segwise.cli.render.print_plan)
+        show_plan(doc)
     if plan_only:
         return out_dir, doc
     from segwise.train.loop import train
@@ -1014,27 +1098,6 @@ def run_auto(root: str, minutes: float, *, out: str | None = None, device: str =
     cfg.train.time_limit_minutes = math.floor(max(left, 6.0) / 0.6) / 100
     train(cfg, console=console, started=handover)
     return out_dir, doc
-
-
-def print_plan(doc: dict[str, Any], console: Any) -> None:
-    """The plan's choices and reasons as a table."""
-    from rich.table import Table
-
-    fp, m = doc["fingerprint"], doc["machine"]
-    console.print(
-        f"dataset: {fp['num_train']} training / {fp['num_val']} validation images, median size "
-        f"{fp['image_size'][0]}x{fp['image_size'][1]}, {len(fp['class_names'])} classes; machine: {m['device']} "
-        f"({m['name']}, {m['cores']} cores, {m['amp']}); timings of {m['measured_at']} (set-up took "
-        f"{m['setup_seconds']:.0f} s; --remeasure times again)"
-    )
-    table = Table(title=f"plan for {doc['budget_minutes']:g} minutes")
-    table.add_column("choice")
-    table.add_column("why")
-    for key, why in doc["reasons"].items():
-        table.add_row(key, why)
-    console.print(table)
-    e = doc["expected_seconds"]
-    console.print(f"expected: {e['total'] / 60:.1f} min in all ({e['train'] / 60:.1f} min of training)")
 
 
 __all__ = [

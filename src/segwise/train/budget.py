@@ -55,8 +55,9 @@ class Anchor:
         return [float(self.step), self.done, self.steps_left]
 
 
-def reanchor(anchor: Anchor, step: int, seconds_left: float, seconds_per_step: float, *,
-             min_steps: float = 0.5) -> Anchor:  # fmt: skip
+def reanchor(
+    anchor: Anchor, step: int, seconds_left: float, seconds_per_step: float, *, min_steps: float = 0.5
+) -> Anchor:
     """The anchor at ``step``: the fraction reached so far, and as many steps left as fit in
     ``seconds_left`` at ``seconds_per_step``, at least one. When fewer than ``min_steps`` fit, the
     stage is out of time and finishes the rest of its schedule over a tail of at most
@@ -81,13 +82,15 @@ def reanchor(anchor: Anchor, step: int, seconds_left: float, seconds_per_step: f
     return Anchor(step, done, max(1.0, steps))
 
 
-def lr_at_fraction(fraction: float, base_lr: float, name: str, power: float = 0.9,
-                   min_lr_ratio: float = 0.0) -> float:  # fmt: skip
+def lr_at_fraction(
+    fraction: float, base_lr: float, name: str, power: float = 0.9, min_lr_ratio: float = 0.0
+) -> float:
     """The learning rate of schedule ``name`` (``segwise.train.schedule``) at ``fraction`` of a stage,
     without warm-up (the caller applies its own, in steps).
 
     Example:
-        >>> lr_at_fraction(0.0, 1.0, "cosine"), lr_at_fraction(0.5, 1.0, "cosine"), lr_at_fraction(1.0, 1.0, "cosine", min_lr_ratio=0.01)
+        >>> (lr_at_fraction(0.0, 1.0, "cosine"), lr_at_fraction(0.5, 1.0, "cosine"),
+        ...  lr_at_fraction(1.0, 1.0, "cosine", min_lr_ratio=0.01))
         (1.0, 0.5, 0.01)
     """
     step = round(min(max(fraction, 0.0), 1.0) * _RESOLUTION)
@@ -122,10 +125,14 @@ class StageClock:
     validation and saving are never counted as step time.
     """
 
-    def __init__(self, anchor: Anchor, seconds_left: Callable[[float], float],
-                 sync: Callable[[list[float]], list[float]] = lambda v: v,
-                 clock: Callable[[], float] = time.perf_counter,
-                 seconds_per_step: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        anchor: Anchor,
+        seconds_left: Callable[[float], float],
+        sync: Callable[[list[float]], list[float]] = lambda v: v,
+        clock: Callable[[], float] = time.perf_counter,
+        seconds_per_step: float = 0.0,
+    ) -> None:
         self.anchor = anchor
         self.seconds_per_step = seconds_per_step  # measured; 0 until a window of steps was timed
         self._seconds_left, self._sync, self._clock = seconds_left, sync, clock
@@ -192,10 +199,15 @@ class TimedStages:
     run's wall time is 0; ``costs()`` gives the last validation's and the last checkpoint write's seconds.
     """
 
-    def __init__(self, cfg: Any, stages: Sequence[Any], wall_origin: float,
-                 costs: Callable[[], tuple[float, float]],
-                 sync: Callable[[list[float]], list[float]] = lambda v: v,
-                 clock: Callable[[], float] = time.perf_counter) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: Any,
+        stages: Sequence[Any],
+        wall_origin: float,
+        costs: Callable[[], tuple[float, float]],
+        sync: Callable[[list[float]], list[float]] = lambda v: v,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.limit = 60.0 * cfg.train.time_limit_minutes
         self.ends = stage_deadlines([s.time_share for s in stages], [s.epochs for s in stages])
         self.stages, self.sched, self.train_cfg = stages, cfg.schedule, cfg.train
@@ -225,14 +237,20 @@ class TimedStages:
         if clock_state.get("stage") != s_idx:
             planned = max(1, steps_per_epoch * self.stages[s_idx].epochs)  # the first estimate only
             clock_state.clear()
-            clock_state.update(stage=s_idx, stage_step=step, anchor=Anchor(step, 0.0, planned).to_list(),
-                               seconds_per_step=0.0)  # fmt: skip
+            clock_state.update(
+                stage=s_idx,
+                stage_step=step,
+                anchor=Anchor(step, 0.0, planned).to_list(),
+                seconds_per_step=0.0,
+            )
         a = clock_state["anchor"]
         return StageClock(
             Anchor(int(a[0]), float(a[1]), float(a[2])),
             lambda rate: self.seconds_left(s_idx, steps_per_epoch, rate),
-            self.sync, self.clock, float(clock_state["seconds_per_step"]),
-        )  # fmt: skip
+            self.sync,
+            self.clock,
+            float(clock_state["seconds_per_step"]),
+        )
 
     def stage_lr(
         self, clock: StageClock, name: str, lr: float, stage_step: int, warmup: int

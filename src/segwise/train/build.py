@@ -120,9 +120,13 @@ def train_loader(data: DataConfig, train_set: Any, dist_info: DistInfo, seed: in
             train_set, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=seed
         )
         loader = DataLoader(
-            train_set, batch_size=data.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+            train_set,
+            batch_size=data.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            drop_last=True,
             persistent_workers=workers > 0,
-        )  # fmt: skip
+        )
     else:
         loader = build_loader(
             train_set, data.batch_size, shuffle=True, num_workers=workers, seed=seed, drop_last=True

@@ -140,11 +140,28 @@ def calibrate_checkpoint(
     del logits, target
     scores = [_score(model, fit_set, split, temperature, bias, batch_size, dev)]
     if eval_split is not None:
-        scores.append(_score(model, eval_dataset(cfg.data, eval_split, cfg.train.seed), eval_split, temperature,
-                             bias, batch_size, dev))  # fmt: skip
+        scores.append(
+            _score(
+                model,
+                eval_dataset(cfg.data, eval_split, cfg.train.seed),
+                eval_split,
+                temperature,
+                bias,
+                batch_size,
+                dev,
+            )
+        )
     fit = scores[0]
-    calibration = Calibration(temperature, bias, split, fit.before.nll, fit.after.nll, fit.before.ece,
-                              fit.after.ece, fit.before.num_pixels)  # fmt: skip
+    calibration = Calibration(
+        temperature,
+        bias,
+        split,
+        fit.before.nll,
+        fit.after.nll,
+        fit.before.ece,
+        fit.after.ece,
+        fit.before.num_pixels,
+    )
     save_checkpoint(out, calibrated_payload(ckpt, calibration))
     return CalibrationRun(calibration, out, fit_pixels, scores, pixels_per_image)
 
@@ -159,9 +176,14 @@ def _batches(model: torch.nn.Module, dataset: Any, batch_size: int, device: torc
 
 
 def _sample_logits(
-    model: torch.nn.Module, dataset: Any, ignore_index: int | None, per_image: int, batch_size: int,
-    device: torch.device, seed: int,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    model: torch.nn.Module,
+    dataset: Any,
+    ignore_index: int | None,
+    per_image: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(P, C)`` and class ids ``(P,)`` of at most ``per_image`` valid pixels of each image."""
     gen = torch.Generator().manual_seed(seed)
     kept_logits, kept_target = [], []
@@ -182,9 +204,14 @@ def _sample_logits(
 
 
 def _score(
-    model: torch.nn.Module, dataset: Any, split: str, temperature: float, bias: tuple[float, ...] | None,
-    batch_size: int, device: torch.device,
-) -> SplitScores:  # fmt: skip
+    model: torch.nn.Module,
+    dataset: Any,
+    split: str,
+    temperature: float,
+    bias: tuple[float, ...] | None,
+    batch_size: int,
+    device: torch.device,
+) -> SplitScores:
     """NLL and ECE of every valid pixel of ``dataset``, raw and calibrated, in one streaming pass."""
     num_classes, ignore = dataset.spec.num_classes, dataset.spec.ignore_index
     scores = SplitScores(split, CalibrationScores(num_classes), CalibrationScores(num_classes))

@@ -29,8 +29,15 @@ from segwise.train.config import load_config
 CALIBRATION_KEYS = ("ece", "nll", "brier")
 """Calibration scores of the raw softmax in every comparison (lower is better)."""
 
-SHORTHANDS = {"loss": "loss.name", "lr": "optim.lr", "arch": "model.arch", "optim": "optim.name",
-              "augment": "data.augment", "class_weights": "data.class_weights", "schedule": "schedule.name"}  # fmt: skip
+SHORTHANDS = {
+    "loss": "loss.name",
+    "lr": "optim.lr",
+    "arch": "model.arch",
+    "optim": "optim.name",
+    "augment": "data.augment",
+    "class_weights": "data.class_weights",
+    "schedule": "schedule.name",
+}
 
 
 def parse_vary(items: list[str]) -> list[tuple[str, list[str]]]:
@@ -80,8 +87,12 @@ def run_comparison(
         seed_runs = []
         for s in range(seeds):
             run_dir = out_dir / _folder_name(name) / f"seed{s}"
-            sets = [*(overrides or []), *[f"{k}={v}" for k, v in combo],
-                    f"train.seed={base.train.seed + s}", f"train.out_dir=\"{run_dir}\""]  # fmt: skip
+            sets = [
+                *(overrides or []),
+                *[f"{k}={v}" for k, v in combo],
+                f"train.seed={base.train.seed + s}",
+                f'train.out_dir="{run_dir}"',
+            ]
             seed_runs.append((s, run_dir, load_config(config, sets)))
         plan.append((combo, name, seed_runs))
     variants = []
@@ -102,13 +113,26 @@ def run_comparison(
             state, spec = evaluate_checkpoint(best, cfg.data.val_split, probs=probs)
             scores = state.compute()
             calib = probs.result(state, spec.class_names)
-            runs.append({"seed": base.train.seed + s, "run": str(run_dir), "miou": scores["miou"],
-                         "pixel_accuracy": scores["pixel_accuracy"], "mean_accuracy": scores["mean_accuracy"],
-                         **{k: calib[k] for k in CALIBRATION_KEYS},
-                         "iou": [float(x) for x in scores["iou"]]})  # fmt: skip
+            runs.append(
+                {
+                    "seed": base.train.seed + s,
+                    "run": str(run_dir),
+                    "miou": scores["miou"],
+                    "pixel_accuracy": scores["pixel_accuracy"],
+                    "mean_accuracy": scores["mean_accuracy"],
+                    **{k: calib[k] for k in CALIBRATION_KEYS},
+                    "iou": [float(x) for x in scores["iou"]],
+                }
+            )
         variants.append({"name": name, "settings": dict(combo), "runs": runs, **_aggregate(runs)})
-    result = {"kind": "segwise.comparison", "config": str(config), "split": base.data.val_split,
-              "seeds": seeds, "class_names": list(spec.class_names), "variants": variants}  # fmt: skip
+    result = {
+        "kind": "segwise.comparison",
+        "config": str(config),
+        "split": base.data.val_split,
+        "seeds": seeds,
+        "class_names": list(spec.class_names),
+        "variants": variants,
+    }
     write_outputs(result, out_dir)
     return result
 
@@ -146,12 +170,16 @@ def to_markdown(result: dict[str, Any]) -> str:
     best = max(v["miou"] for v in result["variants"])
     for v in result["variants"]:
         miou = _pm(v["miou"], v["miou_std"], seeds)
-        cells = [v["name"], f"**{miou}**" if v["miou"] == best else miou,
-                 _pm(v["pixel_accuracy"], v["pixel_accuracy_std"], seeds),
-                 _pm(v["mean_accuracy"], v["mean_accuracy_std"], seeds),
-                 _pm(v["ece"], v["ece_std"], seeds), _plain(v["nll"], v["nll_std"], seeds),
-                 _plain(v["brier"], v["brier_std"], seeds),
-                 *["–" if x is None else f"{100 * x:.1f}" for x in v["iou"]]]  # fmt: skip
+        cells = [
+            v["name"],
+            f"**{miou}**" if v["miou"] == best else miou,
+            _pm(v["pixel_accuracy"], v["pixel_accuracy_std"], seeds),
+            _pm(v["mean_accuracy"], v["mean_accuracy_std"], seeds),
+            _pm(v["ece"], v["ece_std"], seeds),
+            _plain(v["nll"], v["nll_std"], seeds),
+            _plain(v["brier"], v["brier_std"], seeds),
+            *["–" if x is None else f"{100 * x:.1f}" for x in v["iou"]],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(

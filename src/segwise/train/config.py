@@ -412,10 +412,11 @@ def validate_config(cfg: Config) -> Config:
     Example:
         >>> validate_config(config_from_dict({}))  # doctest: +ELLIPSIS
         Config(...)
-        >>> config_from_dict({"optim": {"name": "adamm"}})
+        >>> config_from_dict({"optim": {"name": "adamm"}})  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        segwise.errors.InputError: config `optim.name`: unknown optimizer 'adamm'; did you mean 'adam'? available: adam, adamw, sgd.
+        segwise.errors.InputError: config `optim.name`: unknown optimizer 'adamm'; did you mean 'adam'?
+        available: adam, adamw, sgd.
     """
     # the registries live in the packages that build these objects; importing them here (not at the
     # top) keeps `import segwise.train.config` light for the docs generator

@@ -99,20 +99,34 @@ class RunState:
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> RunState:
         """The progress stored in a checkpoint (the dict :func:`segwise.models.checkpoint.load_checkpoint` returns)."""
         return cls(
-            epoch=ckpt["epoch"], step=ckpt["step"], best_miou=ckpt["best_miou"], stale_epochs=ckpt["stale_epochs"],
-            stage=ckpt["stage"], stage_epoch=ckpt["stage_epoch"], history=list(ckpt.get("history", [])),
-            train_seconds=ckpt.get("train_seconds", 0.0), wall_seconds=ckpt.get("wall_seconds", 0.0),
-            finished=ckpt.get("finished", False), clock=dict(ckpt.get("clock", {})),
-        )  # fmt: skip
+            epoch=ckpt["epoch"],
+            step=ckpt["step"],
+            best_miou=ckpt["best_miou"],
+            stale_epochs=ckpt["stale_epochs"],
+            stage=ckpt["stage"],
+            stage_epoch=ckpt["stage_epoch"],
+            history=list(ckpt.get("history", [])),
+            train_seconds=ckpt.get("train_seconds", 0.0),
+            wall_seconds=ckpt.get("wall_seconds", 0.0),
+            finished=ckpt.get("finished", False),
+            clock=dict(ckpt.get("clock", {})),
+        )
 
     def to_progress(self) -> dict[str, Any]:
         """The progress entries of a checkpoint; :meth:`from_checkpoint` reads them back."""
         return {
-            "epoch": self.epoch, "step": self.step, "best_miou": self.best_miou, "stale_epochs": self.stale_epochs,
-            "history": self.history, "stage": self.stage, "stage_epoch": self.stage_epoch,
-            "train_seconds": self.train_seconds, "wall_seconds": self.wall_seconds, "finished": self.finished,
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_miou": self.best_miou,
+            "stale_epochs": self.stale_epochs,
+            "history": self.history,
+            "stage": self.stage,
+            "stage_epoch": self.stage_epoch,
+            "train_seconds": self.train_seconds,
+            "wall_seconds": self.wall_seconds,
+            "finished": self.finished,
             "clock": self.clock,
-        }  # fmt: skip
+        }
 
     def end_epoch(self, stage: int, stage_epochs: int, seconds: float) -> bool:
         """Count a completed epoch of ``stage`` (``stage_epochs`` long) that trained for ``seconds``.
@@ -276,8 +290,13 @@ def train_one_epoch(
     return stats, step
 
 
-def _forward(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
-             amp_dtype: torch.dtype | None, channels_last: bool) -> torch.Tensor:  # fmt: skip
+def _forward(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    channels_last: bool,
+) -> torch.Tensor:
     """The logits of a batch, as validation computes them (device, memory format, autocast)."""
     images = images.to(device, non_blocking=True)
     if channels_last:
@@ -319,8 +338,13 @@ def evaluate(
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _time_validation(model: torch.nn.Module, loader: DataLoader, device: torch.device,
-                     amp_dtype: torch.dtype | None, channels_last: bool) -> float:  # fmt: skip
+def _time_validation(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    channels_last: bool,
+) -> float:
     """Seconds a validation pass over ``loader`` should take: the first batch run once to warm up, then
     up to three batches timed, times the batches. (Timing the cold first batch alone overestimated a
     validation of 300 MRI slices 6x, and the time kept in reserve for it was lost to training.)"""
@@ -395,10 +419,12 @@ def _validation_row(
     )
     scores = val.compute()
     return {
-        "val_pixel_accuracy": scores["pixel_accuracy"], "val_mean_accuracy": scores["mean_accuracy"],
-        "val_miou": scores["miou"], "val_seconds": time.perf_counter() - t0,
+        "val_pixel_accuracy": scores["pixel_accuracy"],
+        "val_mean_accuracy": scores["mean_accuracy"],
+        "val_miou": scores["miou"],
+        "val_seconds": time.perf_counter() - t0,
         **{f"val_iou_{name}": float(v) for name, v in zip(spec.class_names, scores["iou"], strict=True)},
-    }  # fmt: skip
+    }
 
 
 def train(
@@ -504,8 +530,13 @@ def _train(
     last_val_wall = run.wall_seconds  # wall seconds at the last validation (train.eval_every_minutes)
     timed = None
     if cfg.train.time_schedule:
-        timed = TimedStages(cfg, stages, wall_origin, lambda: (val_seconds, save_seconds),
-                            sync=lambda values: broadcast_floats(values, dist_info, device))  # fmt: skip
+        timed = TimedStages(
+            cfg,
+            stages,
+            wall_origin,
+            lambda: (val_seconds, save_seconds),
+            sync=lambda values: broadcast_floats(values, dist_info, device),
+        )
     if timed is not None and not run.finished:
         val_seconds = _time_validation(net, data.val_loader, device, amp_dtype, cfg.train.channels_last)
     for s_idx in range(first_stage, len(stages)):
@@ -551,11 +582,22 @@ def _train(
             shown = total_epochs if clock is None else 0
             with log.epoch_progress(run.epoch + 1, shown, steps_per_epoch, stage.name) as on_step:
                 stats, run.step = train_one_epoch(
-                    net, data.train_loader, loss_fn, optimizer, lr_fn, device,
-                    start_step=run.step, amp_dtype=amp_dtype, scaler=scaler, channels_last=cfg.train.channels_last,
-                    grad_clip=cfg.optim.grad_clip, max_batches=cfg.train.max_train_batches, on_step=on_step,
-                    ema=ema, before_step=None if clock is None else clock.before_step,
-                )  # fmt: skip
+                    net,
+                    data.train_loader,
+                    loss_fn,
+                    optimizer,
+                    lr_fn,
+                    device,
+                    start_step=run.step,
+                    amp_dtype=amp_dtype,
+                    scaler=scaler,
+                    channels_last=cfg.train.channels_last,
+                    grad_clip=cfg.optim.grad_clip,
+                    max_batches=cfg.train.max_train_batches,
+                    on_step=on_step,
+                    ema=ema,
+                    before_step=None if clock is None else clock.before_step,
+                )
             stage_epochs = stage.epochs
             if clock is not None:
                 clock.pause(run.step)
@@ -563,11 +605,15 @@ def _train(
                 stage_epochs = run.stage_epoch + 1 if clock.finished(run.step) else 2**62
             stage_done = run.end_epoch(s_idx, stage_epochs, stats.seconds)
             row: dict[str, Any] = {
-                "epoch": run.epoch, "stage": stage.name or str(s_idx), "step": run.step, "lr": stats.lr,
-                "train_loss": stats.loss, **{f"train_{k}": v for k, v in stats.terms.items()},
+                "epoch": run.epoch,
+                "stage": stage.name or str(s_idx),
+                "step": run.step,
+                "lr": stats.lr,
+                "train_loss": stats.loss,
+                **{f"train_{k}": v for k, v in stats.terms.items()},
                 "img_per_s": stats.images * dist_info.world_size / max(stats.seconds, 1e-9),
                 "epoch_seconds": stats.seconds,
-            }  # fmt: skip
+            }
             run.wall_seconds = time.perf_counter() - wall_origin
             out_of_time = time_is_up(cfg.train, run, time.perf_counter() - epoch_start, val_seconds)
             out_of_time = any_rank(out_of_time, dist_info, device)  # every process stops at the same epoch
@@ -604,10 +650,16 @@ def _train(
                     "optimizer_stage": s_idx,
                 }  # a later stage builds its own optimizer
                 payload = build_payload(
-                    model, spec, config_to_dict(cfg), optimizer=optimizer, rng=rng_state(), progress=progress_info,
+                    model,
+                    spec,
+                    config_to_dict(cfg),
+                    optimizer=optimizer,
+                    rng=rng_state(),
+                    progress=progress_info,
                     # with an EMA, "model" (what predict, export and init_from read) holds the validated average
-                    ema_weights=None if ema is None else ema.state_dict(), ema_updates=0 if ema is None else ema.updates,
-                )  # fmt: skip
+                    ema_weights=None if ema is None else ema.state_dict(),
+                    ema_updates=0 if ema is None else ema.updates,
+                )
                 save_start = time.perf_counter()
                 save_checkpoint(run_dir / "last.pt", payload)
                 save_seconds = time.perf_counter() - save_start

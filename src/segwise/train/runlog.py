@@ -59,9 +59,14 @@ class RunLogger:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             with Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"), console=self.console, transient=True,
-            ) as bar:  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=self.console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task(label, total=steps, info="")
 
                 def on_step(step: int, loss: float, lr: float, batch: int) -> None:
@@ -97,11 +102,19 @@ class RunLogger:
                     key.replace("val_iou_", "val_iou/").replace("train_", "train/", 1), value, row["epoch"]
                 )
         tb.flush()
-        parts = [f"epoch {row['epoch']}", f"loss {row['train_loss']:.4f}", f"{row['img_per_s']:.1f} img/s",
-                 f"{row['epoch_seconds']:.0f}s"]  # fmt: skip
+        parts = [
+            f"epoch {row['epoch']}",
+            f"loss {row['train_loss']:.4f}",
+            f"{row['img_per_s']:.1f} img/s",
+            f"{row['epoch_seconds']:.0f}s",
+        ]
         if "val_miou" in row:
-            parts += [f"val mIoU {100 * row['val_miou']:.2f}", f"pixel acc {100 * row['val_pixel_accuracy']:.2f}",
-                      f"mean acc {100 * row['val_mean_accuracy']:.2f}", f"best {100 * best:.2f}"]  # fmt: skip
+            parts += [
+                f"val mIoU {100 * row['val_miou']:.2f}",
+                f"pixel acc {100 * row['val_pixel_accuracy']:.2f}",
+                f"mean acc {100 * row['val_mean_accuracy']:.2f}",
+                f"best {100 * best:.2f}",
+            ]
         self.console.print(" | ".join(parts), highlight=False)
         sys.stdout.flush()
 

@@ -55,8 +55,9 @@ def rungs(n: int) -> list[int]:
     return out
 
 
-def rule_screen(candidates: list[Candidate], train_s: float, step_s: float, val_s: float,
-                setup_s: float = SLICE_SETUP_S) -> tuple[list[Candidate], float, str]:  # fmt: skip
+def rule_screen(
+    candidates: list[Candidate], train_s: float, step_s: float, val_s: float, setup_s: float = SLICE_SETUP_S
+) -> tuple[list[Candidate], float, str]:
     """The candidates this budget screens, the seconds of one slice, and the reason.
 
     ``train_s`` is the run's training time, ``step_s`` the seconds of one optimizer step (loading
@@ -129,15 +130,20 @@ def _slice_config(
     base: Config, candidate: Candidate, seconds: float, out_dir: Path, init_from: str
 ) -> Config:
     cfg = candidate_config(
-        base, candidate, time_limit_minutes=math.floor(seconds / 0.6) / 100, out_dir=str(out_dir),
-        eval_every_minutes=0.0, eval_every=10**6,  # a slice validates at the end of each stage only
-    )  # fmt: skip
+        base,
+        candidate,
+        time_limit_minutes=math.floor(seconds / 0.6) / 100,
+        out_dir=str(out_dir),
+        eval_every_minutes=0.0,
+        eval_every=10**6,  # a slice validates at the end of each stage only
+    )
     cfg.model.init_from = init_from
     return cfg
 
 
-def run_screening(base: Config, candidates: list[Candidate], slice_s: float, out_dir: Path,
-                  console: Any = None) -> dict[str, Any]:  # fmt: skip
+def run_screening(
+    base: Config, candidates: list[Candidate], slice_s: float, out_dir: Path, console: Any = None
+) -> dict[str, Any]:
     """Screen ``candidates`` (each slice ``slice_s`` seconds, runs under ``out_dir``); returns the
     record ``plan.json`` keeps: every candidate's slices (score, seconds, run folder), the winner
     and the checkpoint the winner continues from."""
@@ -159,8 +165,7 @@ def run_screening(base: Config, candidates: list[Candidate], slice_s: float, out
                     "(or delete that folder)."
                 )
             if console is not None:
-                console.print(f"[bold]screening, rung {r + 1} of {n_rungs}: {name}[/] "
-                              f"({slice_s:.0f} s)")  # fmt: skip
+                console.print(f"[bold]screening, rung {r + 1} of {n_rungs}: {name}[/] ({slice_s:.0f} s)")
             # the slice's clock starts once its data and model are built (the first build may fill the
             # decode cache: it must not shorten the first candidate's slice); rule_screen budgets the build
             t0 = time.perf_counter()
@@ -168,14 +173,23 @@ def run_screening(base: Config, candidates: list[Candidate], slice_s: float, out
             seconds = time.perf_counter() - t0
             scores[name] = float(load_checkpoint(run_dir / "best.pt")["best_miou"])
             init[name] = str(run_dir / "best.pt")
-            entries[name]["slices"].append({"rung": r + 1, "val_miou": round(scores[name], 4),
-                                            "seconds": round(seconds, 1), "run": str(run_dir)})  # fmt: skip
+            entries[name]["slices"].append(
+                {
+                    "rung": r + 1,
+                    "val_miou": round(scores[name], 4),
+                    "seconds": round(seconds, 1),
+                    "run": str(run_dir),
+                }
+            )
         alive = survivors(scores)
         for name in scores:
             entries[name]["kept"] = name in alive
         if console is not None:
-            console.print("screening scores: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-                          + f"; kept: {', '.join(alive)}")  # fmt: skip
+            console.print(
+                "screening scores: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                + f"; kept: {', '.join(alive)}"
+            )
     record.update(winner=alive[0], init_from=init[alive[0]], seconds=round(time.perf_counter() - started, 1))
     return record
 
