@@ -191,7 +191,7 @@ def main() -> int:
         gt_dir = Path(args.camvid, "testannot")
 
         def segwise_folders():
-            return evaluate_folders(gt_dir, pred_dir, C, ignore_index=IGNORE)
+            return evaluate_folders(gt_dir, pred_dir, num_classes=C, ignore_index=IGNORE)
 
         def baseline_folders():
             m = MulticlassConfusionMatrix(num_classes=C, ignore_index=IGNORE)

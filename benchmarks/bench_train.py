@@ -7,7 +7,7 @@ Model: smp U-Net with a resnet18 encoder (random init), 12 classes, batches of 4
 * segwise: ``segwise.train.loop.train_one_epoch`` with the settings ``train.amp="auto"`` picks on
   this machine, channels_last, and a segwise CompositeLoss ("ce").
 * segwise + bf16 autocast (forced) and, with --compile, + torch.compile, for reference.
-Also prints the validation pass (``segwise.train.loop.evaluate``) throughput.
+Also prints the validation pass (``segwise.train.loop.validate``) throughput.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from segwise.losses import create_loss
 from segwise.models import create_model
 from segwise.train.device import autocast_dtype, cpu_has_fast_bf16
-from segwise.train.loop import evaluate, train_one_epoch
+from segwise.train.loop import train_one_epoch, validate
 
 C, H, W = 12, 360, 480
 
@@ -68,9 +68,9 @@ def segwise_loop(batches, steps: int, amp: torch.dtype | None, compile_model: bo
 
 def val_throughput(batches, amp: torch.dtype | None) -> float:
     model = create_model("unet", C, encoder="resnet18").to(memory_format=torch.channels_last)
-    evaluate(model, batches[:1], C, None, torch.device("cpu"), amp_dtype=amp)
+    validate(model, batches[:1], C, None, torch.device("cpu"), amp_dtype=amp)
     t0 = time.perf_counter()
-    evaluate(model, batches[1:], C, None, torch.device("cpu"), amp_dtype=amp)
+    validate(model, batches[1:], C, None, torch.device("cpu"), amp_dtype=amp)
     return sum(x.shape[0] for x, _ in batches[1:]) / (time.perf_counter() - t0)
 
 

@@ -129,10 +129,15 @@ def edges_of(module: str) -> tuple[Edge, ...]:
                 else:
                     out.append(Edge(module, _owner(base) or base, alias.name, node.lineno))
         elif isinstance(node, ast.Call):
-            lazy = lazy or _last_name(node.func) == "import_module"
-    if lazy:  # a table of module names for importlib: each one is imported on use
+            lazy = lazy or _last_name(node.func) in ("import_module", "lazy_exports")
+    if lazy:  # a table of module names for importlib (segwise.exports): each one is imported on use
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in modules():
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in modules()
+                and node.value != module
+            ):
                 out.append(Edge(module, node.value, None, node.lineno))
     return tuple(out)
 
@@ -266,7 +271,8 @@ def test_the_cycle_finder():
 
 
 def test_the_checker_sees_function_level_and_lazy_imports():
-    """Self-test: ``segwise.infer`` loads its modules from a name table; ``cli`` imports inside functions."""
+    """Self-test: ``segwise.infer`` loads its modules from a name table (``segwise.exports``); ``cli``
+    imports inside functions."""
     lazy = {e.target for e in edges_of("segwise.infer")}
     assert "segwise.infer.predict" in lazy
     assert any(e.target == "segwise.train.loop" for e in edges_of("segwise.cli.train"))

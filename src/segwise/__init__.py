@@ -16,33 +16,21 @@
 - train from a config: :func:`segwise.train.loop.train` with :func:`segwise.train.config.load_config`.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
+from segwise.exports import lazy_exports
 from segwise.version import __version__ as __version__
 
-_EXPORTS = {
-    "evaluate_folders": "segwise.evaluate",
-    "compare_predictions": "segwise.evaluate",
-    "ConfusionMatrix": "segwise.metrics",
-    "create_model": "segwise.models",
-    "model_from_checkpoint": "segwise.models",
-    "create_loss": "segwise.losses",
-    "create_dataset": "segwise.data",
-    "Predictor": "segwise.infer",
-    "predict_paths": "segwise.infer",
-}
-
-__all__ = ["__version__", *sorted(_EXPORTS)]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'segwise' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__, _names = lazy_exports(
+    "segwise",
+    {
+        "evaluate_folders": "segwise.evaluate",
+        "compare_predictions": "segwise.evaluate",
+        "ConfusionMatrix": "segwise.metrics",
+        "create_model": "segwise.models",
+        "model_from_checkpoint": "segwise.models",
+        "create_loss": "segwise.losses",
+        "create_dataset": "segwise.data",
+        "Predictor": "segwise.infer",
+        "predict_paths": "segwise.infer",
+    },
+)
+__all__ = ["__version__", *_names]

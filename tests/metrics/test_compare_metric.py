@@ -14,7 +14,7 @@ from PIL import Image
 from segwise.cli import main
 from segwise.errors import InputError
 from segwise.metrics.compare import compare_matrices
-from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.scalar import MatrixScore, parse_metric
 from segwise.metrics.stats import Marginals, paired_bootstrap, permutation_test, resampled_scores
 from tests.metrics.matrix_sets import pair_sets
 from tests.reference.scalar_reference import (
@@ -48,9 +48,9 @@ def _random_matrices(rng, n, c, ignore_index=None):
 
 def test_parse_metric_names_aliases_and_classes():
     names = ["Background", "Vessel", "void"]
-    assert parse_metric("miou", names) == Metric("miou")
+    assert parse_metric("miou", names) == MatrixScore("miou")
     assert parse_metric(" mIoU ", names).name == "miou"
-    assert parse_metric("F1:vessel", names) == Metric("dice", 1, "Vessel")
+    assert parse_metric("F1:vessel", names) == MatrixScore("dice", 1, "Vessel")
     assert parse_metric("dice:1", names) == parse_metric("f1:1", names)
     assert parse_metric("precision: background ", names).name == "precision:0"
     assert parse_metric("recall:1", names).label == "recall of class 1 'Vessel'"

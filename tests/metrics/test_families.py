@@ -120,3 +120,84 @@ def test_a_new_family_is_one_registration(monkeypatch):
     console = Console(record=True, width=100)
     print_result(result, console)
     assert console.export_text().rstrip().endswith("share of class 1: 60.0%")
+
+
+NEW_FAMILY_SCRIPT = r"""
+import sys
+import numpy as np
+from segwise.metrics.families import Card, FamilyOption, MetricFamily, register_family
+from segwise.metrics.state import MetricState
+
+
+class PixelShare(MetricState):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+        self.add_state("counts", np.zeros(2, np.int64), "sum")
+
+    def settings(self):
+        return {"cls": self.cls}
+
+    def update(self, pred, target):
+        self.counts += [int((np.asarray(pred) == self.cls).sum()), int(np.asarray(pred).size)]
+
+    def result(self, state=None, class_names=None):
+        return {"share_of": float(self.counts[0] / self.counts[1])}
+
+
+register_family(
+    MetricFamily(
+        name="share",
+        flag="--share",
+        description="share of one class among the predicted pixels",
+        build=lambda num_classes, ignore_index, built, *, share_class: PixelShare(share_class),
+        result_keys=("share_of",),
+        summary=lambda r: [f"predicted share: {100 * r['share_of']:.1f}%"] if "share_of" in r else [],
+        options={"share_class": 1},
+        flag_help="Add the predicted share of one class.",
+        cli={"share_class": FamilyOption("--share-class", "The class whose share is counted.", int)},
+        volumes="--share counts 2-D images only",
+        cards=lambda r: [Card("predicted share", "share_of", "of all pixels")],
+    )
+)
+from segwise.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_new_family_reaches_the_command_line_the_volumes_check_and_the_report(tmp_path):
+    """One registration (flag, option, volume refusal, report card) and nothing else: segwise eval
+    offers --share and --share-class, the result and the report show it, and volumes refuse it."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    Image.fromarray(np.array([[0, 1], [1, 1]], np.uint8)).save(gt / "a.png")
+    Image.fromarray(np.array([[0, 0], [2, 1]], np.uint8)).save(pred / "a.png")
+
+    def segwise(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-c", NEW_FAMILY_SCRIPT, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    help_text = segwise("eval", "--help").stdout
+    assert "--share-class" in help_text and "Add the predicted share of one class." in help_text
+    out = segwise(
+        "eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "3", "--share", "--share-class", "0",
+        "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "predicted share: 50.0%" in out.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["share_of"] == 0.5
+    html = (tmp_path / "r.html").read_text()
+    assert ">predicted share<" in html and "50.00" in html
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "case.nii.gz").write_bytes(b"")
+    refused = segwise("eval", "--gt", str(vol), "--pred", str(vol), "--num-classes", "3", "--share")
+    assert refused.returncode == 2 and "--share counts 2-D images only" in refused.stderr

@@ -255,8 +255,8 @@ def test_compare_preds_result_renders(case, tmp_path):
     cmp = compare_predictions(
         case["gt"],
         [case["pred"], case["gt"]],
-        6,
-        255,
+        num_classes=6,
+        ignore_index=255,
         num_resamples=50,
         num_permutations=99,
         workers=1,

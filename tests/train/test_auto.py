@@ -328,6 +328,23 @@ def test_slices_of_volumes_get_no_colour_jitter_and_mixed_sizes_validate_one_at_
     assert make_plan(mixed, 30, machine(fp, speed=0.05, device="cuda")).config.data.val_batch_size == 1
 
 
+def test_slices_of_volumes_see_a_neighbouring_slice_on_each_side_unless_the_data_says_otherwise():
+    fp = fingerprint(classes=3, shares=[0.9, 0.07, 0.03], size=(50, 35), n_train=2000, n_val=300)
+    fp.data["dataset"], fp.volume_context = "volumes", 0
+    plan = make_plan(fp, 15, machine(fp))
+    assert plan.config.data.options["context"] == 1 and "2.5D" in plan.reasons["context"]
+    assert plan.config.data.options["images"] == "img"  # the data's own options stay
+    own = dataclasses.replace(fp, volume_context=2)  # the spec asks for two on each side
+    plan = make_plan(own, 15, machine(own))
+    assert "context" not in plan.config.data.options and "as the data's spec or options say" in plan.reasons["context"]
+    fp.data["options"]["context"] = 0  # --set data.options.context=0 in train.toml: single slices
+    assert "context" in make_plan(fp, 15, machine(fp)).config.data.options  # kept as given (0)
+    assert make_plan(fp, 15, machine(fp)).config.data.options["context"] == 0
+    images = fingerprint()  # not volumes
+    plan = make_plan(images, 15, machine(images))
+    assert "context" not in plan.config.data.options and plan.reasons["context"].startswith("not volumes")
+
+
 def test_a_budget_without_room_for_validation_is_refused():
     fp = fingerprint(n_val=2000)  # validation alone would take longer than the budget
     with pytest.raises(InputError, match="leaves no time to train.*at least"):

@@ -198,12 +198,12 @@ def test_init_from_another_run(shapes_root, tmp_path):
 def test_early_stopping_on_val_miou(shapes_root, tmp_path, monkeypatch):
     from segwise.metrics import ConfusionMatrix
 
-    def flat_evaluate(model, loader, num_classes, ignore_index, device, **kw):
+    def flat_validate(model, loader, num_classes, ignore_index, device, **kw):
         state = ConfusionMatrix(num_classes, ignore_index)
         state.matrix += torch.eye(num_classes, dtype=torch.int64).numpy()  # the same score every epoch
         return state
 
-    monkeypatch.setattr(loop, "evaluate", flat_evaluate)
+    monkeypatch.setattr(loop, "validate", flat_validate)
     out = tmp_path / "es"
     loop.train(
         load_config(

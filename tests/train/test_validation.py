@@ -144,7 +144,7 @@ def test_valid_configs_still_load():
 def test_compare_checks_every_variant_before_training(tmp_path, monkeypatch):
     """A typo in the last value of --vary fails before the first variant trains."""
     from segwise.train import loop
-    from segwise.train.compare import run_comparison
+    from segwise.train.variants import run_comparison
 
     def no_training(*args, **kwargs):
         raise AssertionError("a variant trained before every variant's config was checked")

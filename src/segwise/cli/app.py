@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from segwise.errors import SegwiseError
+from segwise.metrics.families import get_family, registered_families
 from segwise.version import __version__
 
 STARTED = time.perf_counter()  # train --auto counts its budget from here (the command's start)
@@ -77,30 +80,49 @@ RoiSubdirOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Decoding threads (0 = one per core).")]
-SpacingOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--spacing",
-        help="Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics in "
-        "physical units (default: pixels).",
-    ),
-]
-HdModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--hd-mode",
-        help="HD95: max (larger of the two directed 95th percentiles, as MONAI) or pooled (95th percentile of "
-        "both directions together, as MedPy).",
-    ),
-]
-EmptyDistanceOpt = Annotated[
-    str,
-    typer.Option(
-        "--empty-distance",
-        help="Surface distances when only one of prediction/ground truth has the class: nan (counted, left "
-        "out) or max (the image diagonal).",
-    ),
-]
+
+
+def family_option(family: str, option: str) -> Any:
+    """The typer annotation of a metric family's option: its flag, help and value type as the family
+    declares them (:attr:`segwise.metrics.families.MetricFamily.cli`)."""
+    declared = get_family(family).cli[option]
+    return Annotated[declared.type, typer.Option(declared.flag, help=declared.help)]
+
+
+def family_default(family: str, option: str) -> Any:
+    """The command-line default of a metric family's option (its build default unless it names one)."""
+    f = get_family(family)
+    declared = f.cli[option]
+    return f.options[option] if declared.default is ... else declared.default
+
+
+def with_family_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**families``) one parameter per registered metric family's flag
+    (a switch, or the folder it reads) and one per option it offers, in registry order, as the
+    registry declares them; typer reads them from the signature. A new family needs no change here."""
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for f in registered_families().values():
+        if f.flag is None:
+            continue
+        flag_type = Path | None if f.reads_folder else bool
+        flag = Annotated[flag_type, typer.Option(f.flag, help=f.flag_help)]
+        params.append(_keyword(f.name, flag, None if f.reads_folder else False))
+        params += [
+            _keyword(name, family_option(f.name, name), family_default(f.name, name)) for name in f.cli
+        ]
+    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return command
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+# the surface family's options that compare-preds shares with eval, as the family declares them
+SpacingOpt = family_option("surface", "spacing")
+HdModeOpt = family_option("surface", "hd_mode")
+EmptyDistanceOpt = family_option("surface", "empty_distance")
 
 
 def warn(msg: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,11 +22,18 @@ from segwise.cli.app import (
     WorkersOpt,
     app,
     console,
+    family_default,
     warn,
+    with_family_options,
 )
+from segwise.metrics.families import get_family, registered_families, select_families
+
+# --all: every family fed from the predictions alone (boundary, regions, ci)
+ALL_HELP = f"Same as {' '.join(str(get_family(n).flag) for n in select_families({}, everything=True))}."
 
 
 @app.command("eval")
+@with_family_options
 def eval_cmd(
     gt: Annotated[
         Path,
@@ -40,17 +47,6 @@ def eval_cmd(
             "--pred", help="Folder of predicted masks (paired by stem or --match); optional with --probs."
         ),
     ] = None,
-    probs: Annotated[
-        Path | None,
-        typer.Option(
-            "--probs",
-            help="Folder of class probabilities <stem>.npy (C,H,W) of predict --save probs: adds ROC AUC, AP, "
-            "calibration (ECE, MCE), Brier and NLL; their argmax is the prediction when --pred is not given.",
-        ),
-    ] = None,
-    calibration_bins: Annotated[
-        int, typer.Option("--calibration-bins", help="Equal-width confidence bins of ECE/MCE with --probs.")
-    ] = 15,
     num_classes: NumClassesOpt = None,
     ignore_index: IgnoreOpt = None,
     classes: ClassesOpt = None,
@@ -67,62 +63,20 @@ def eval_cmd(
         bool, typer.Option("--allow-missing", help="Skip unpaired files with a warning instead of failing.")
     ] = False,
     workers: WorkersOpt = 0,
-    boundary: Annotated[
-        bool, typer.Option("--boundary", help="Add boundary metrics: BF, Boundary IoU, trimap.")
-    ] = False,
-    regions: Annotated[
-        bool, typer.Option("--regions", help="Add object metrics: connected components matched at IoU > 0.5.")
-    ] = False,
-    ci: Annotated[
-        bool, typer.Option("--ci", help="Add bootstrap 95% confidence intervals over images.")
-    ] = False,
-    surface: Annotated[
-        bool,
-        typer.Option(
-            "--surface",
-            help="Add surface distances per image and class: HD, HD95, ASSD, NSD (see --spacing).",
-        ),
-    ] = False,
-    spacing: SpacingOpt = None,
-    hd_mode: HdModeOpt = "max",
-    hd_percentile: Annotated[
-        float, typer.Option("--hd-percentile", help="Percentile of the robust Hausdorff distance (hd95).")
-    ] = 95.0,
-    nsd_tolerance: Annotated[
-        str, typer.Option("--nsd-tolerance", help="NSD tolerances in physical units, e.g. 1,2 (--surface).")
-    ] = "1",
-    empty_distance: EmptyDistanceOpt = "nan",
     per_case: Annotated[
         Path | None,
         typer.Option(
             "--per-case", help="Write a CSV with one row per image and class: IoU, Dice (+ surface metrics)."
         ),
     ] = None,
-    all_metrics: Annotated[bool, typer.Option("--all", help="Same as --boundary --regions --ci.")] = False,
-    uncertainty: Annotated[
-        Path | None,
-        typer.Option(
-            "--uncertainty",
-            help="Folder of <key>.npy uncertainty maps (predict --save uncertainty): add error AUROC, risk-coverage.",
-        ),
-    ] = None,
-    uncertainty_bins: Annotated[
-        int, typer.Option("--uncertainty-bins", help="Histogram bins over [0, log C] for --uncertainty.")
-    ] = 4096,
-    bf_theta: Annotated[
-        float | None, typer.Option("--bf-theta", help="BF tolerance in px (default 0.75% of the diagonal).")
-    ] = None,
-    biou_d: Annotated[
-        int | None, typer.Option("--biou-d", help="Boundary IoU width in px (default 2% of the diagonal).")
-    ] = None,
-    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for --ci.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    all_metrics: Annotated[bool, typer.Option("--all", help=ALL_HELP)] = False,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
     ] = None,
     images: Annotated[
         Path | None, typer.Option("--images", help="Input images, shown in the report's gallery.")
     ] = None,
+    **families: Any,
 ) -> None:
     """Evaluate a folder of predicted masks against a folder of ground-truth masks.
 
@@ -132,52 +86,36 @@ def eval_cmd(
     Label volumes (NIfTI, NRRD, MetaImage) are evaluated case by case, in voxels (docs/volumes.md).
     """
     from segwise.cli.render import print_result
-    from segwise.data.masks import mask_reader
-    from segwise.evaluate import evaluate_folders, write_csv, write_per_case
-    from segwise.metrics.families import select_families
+    from segwise.evaluate import EvalOptions, evaluate_folders, write_csv, write_per_case
 
-    reader = mask_reader(
-        num_classes=num_classes,
-        classes=classes,
-        spec=spec,
-        value_map=value_map,
-        ignore_index=ignore_index,
-        pred_value_map=pred_value_map,
-    )
-    requested = {
-        "boundary": boundary,
-        "regions": regions,
-        "surface": surface,
-        "ci": ci,
-        "uncertainty": uncertainty is not None,
-    }
-    families = select_families(requested, everything=all_metrics)
-    options = {
-        "bf_theta": bf_theta,
-        "biou_d": biou_d,
-        "resamples": resamples,
-        "seed": seed,
-        "calibration_bins": calibration_bins,
-        "uncertainty_bins": uncertainty_bins,
-        "hd_mode": hd_mode,
-        "hd_percentile": hd_percentile,
-        "nsd_tolerance": nsd_tolerance,
-        "empty_distance": empty_distance,
-        "spacing": spacing,
+    # the metric families' flags and options (with_family_options): a switch, or the folder a
+    # family reads (--probs, --uncertainty), then each family's options by name
+    flags = {f.name: families.pop(f.name) for f in registered_families().values() if f.flag is not None}
+    folders = {name: Path(value) for name, value in flags.items() if get_family(name).reads_folder and value}
+    probs = next((folders[n] for n in folders if get_family(n).needs == "probs"), None)
+    inputs = {i: folders[n] for n in folders for i in get_family(n).inputs}
+    chosen = select_families({name: bool(value) for name, value in flags.items()}, everything=all_metrics)
+    reading = {
+        "num_classes": num_classes,
+        "classes": classes,
+        "spec": spec,
+        "value_map": value_map,
+        "ignore_index": ignore_index,
+        "pred_value_map": pred_value_map,
     }
     result = evaluate_folders(
         gt,
         pred,
+        EvalOptions(**reading),
         allow_missing=allow_missing,
         workers=workers,
         warn=warn,
         roi_dir=roi,
         match=match,
-        reader=reader,
-        families=families,
-        family_options=options,
+        families=chosen,
+        family_options=families,
         probs_dir=probs,
-        inputs={"uncertainty": uncertainty} if uncertainty is not None else None,
+        inputs=inputs or None,
         keep_matrices=per_case is not None,
     )
     matrices = result.pop("image_matrices", None)
@@ -236,38 +174,34 @@ def compare_preds_cmd(
             "or a surface metric compared over images: hd, hd95, assd, nsd@TOL, hd95:K (lower is better).",
         ),
     ] = "miou",
-    spacing: SpacingOpt = None,
-    hd_mode: HdModeOpt = "max",
-    empty_distance: EmptyDistanceOpt = "nan",
+    spacing: SpacingOpt = family_default("surface", "spacing"),
+    hd_mode: HdModeOpt = family_default("surface", "hd_mode"),
+    empty_distance: EmptyDistanceOpt = family_default("surface", "empty_distance"),
 ) -> None:
     """Paired comparison of prediction sets on the same ground truth: Δ of a metric (mIoU by default)
     with a bootstrap CI, a permutation-test p-value, per-class Δ IoU and a verdict."""
     from rich.table import Table
 
-    from segwise.data.masks import mask_reader
     from segwise.evaluate import compare_predictions
 
-    reader = mask_reader(
+    result = compare_predictions(
+        gt,
+        pred,
+        metric,
+        num_resamples=resamples,
+        num_permutations=permutations,
+        seed=seed,
+        alpha=alpha,
         num_classes=num_classes,
         classes=classes,
         spec=spec,
         value_map=value_map,
         ignore_index=ignore_index,
         pred_value_map=pred_value_map,
-    )
-    result = compare_predictions(
-        gt,
-        pred,
-        num_resamples=resamples,
-        num_permutations=permutations,
-        seed=seed,
-        alpha=alpha,
         workers=workers,
         warn=warn,
-        reader=reader,
         roi_dir=roi,
         match=match,
-        metric=metric,
         family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
     )
 

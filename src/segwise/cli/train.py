@@ -107,7 +107,7 @@ def compare_cmd(
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override for every variant.")] = None,
 ) -> None:
     """Train the same model on the same data with different settings and compare them on val."""
-    from segwise.train.compare import run_comparison, to_markdown
+    from segwise.train.variants import run_comparison, to_markdown
 
     result = run_comparison(
         config, vary, seeds=seeds, out_dir=out, overrides=overrides or [], console=console

@@ -21,28 +21,23 @@ A ground-truth folder of label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...) i
 case, each volume one "image": see :mod:`segwise.evaluate.volumes`.
 """
 
-from segwise.evaluate.core import Evaluation as Evaluation
-from segwise.evaluate.folders import compare_predictions as compare_predictions
-from segwise.evaluate.folders import evaluate_folders as evaluate_folders
-from segwise.evaluate.folders import per_image_scores as per_image_scores
-from segwise.evaluate.inputs import load_pair as load_pair
-from segwise.evaluate.inputs import pair_files as pair_files
-from segwise.evaluate.inputs import pair_probs as pair_probs
-from segwise.evaluate.inputs import pair_roi as pair_roi
-from segwise.evaluate.inputs import read_probs as read_probs
-from segwise.evaluate.output import write_csv as write_csv
-from segwise.evaluate.output import write_per_case as write_per_case
+from segwise.exports import lazy_exports
 
-__all__ = [
-    "Evaluation",
-    "compare_predictions",
-    "evaluate_folders",
-    "load_pair",
-    "pair_files",
-    "pair_probs",
-    "pair_roi",
-    "per_image_scores",
-    "read_probs",
-    "write_csv",
-    "write_per_case",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    "segwise.evaluate",
+    {
+        "Evaluation": "segwise.evaluate.core",
+        "EvalOptions": "segwise.evaluate.folders",
+        "compare_predictions": "segwise.evaluate.folders",
+        "evaluate_folders": "segwise.evaluate.folders",
+        "per_image_scores": "segwise.evaluate.folders",
+        "Pairing": "segwise.evaluate.inputs",
+        "load_pair": "segwise.evaluate.inputs",
+        "pair_files": "segwise.evaluate.inputs",
+        "pair_inputs": "segwise.evaluate.inputs",
+        "pair_roi": "segwise.evaluate.inputs",
+        "read_probs": "segwise.evaluate.inputs",
+        "write_csv": "segwise.evaluate.output",
+        "write_per_case": "segwise.evaluate.output",
+    },
+)

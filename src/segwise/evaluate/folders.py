@@ -4,9 +4,11 @@ compare-preds`` (:func:`compare_predictions`)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +17,9 @@ import numpy as np
 from segwise.data.masks import MaskReader, mask_reader
 from segwise.data.pairing import PAIRING_RULE, file_stem
 from segwise.data.readers import ClassTable
-from segwise.errors import DataError, InputError, some
+from segwise.errors import DataError, InputError, did_you_mean, some
 from segwise.evaluate.core import Evaluation
-from segwise.evaluate.inputs import (
-    _load_pair_and_arrays,
-    _mask_files,
-    pair_arrays,
-    pair_files,
-    pair_probs,
-    pair_roi,
-)
+from segwise.evaluate.inputs import _load_pair_and_arrays, pair_arrays, pair_inputs, pair_roi
 from segwise.evaluate.volumes import (
     VOLUME_POLICY,
     case_fields,
@@ -35,7 +30,7 @@ from segwise.evaluate.volumes import (
 )
 from segwise.metrics import functional as F
 from segwise.metrics.compare import compare_case_scores, compare_matrices
-from segwise.metrics.scalar import CaseMetric, Metric, is_case_metric, parse_case_metric, parse_metric
+from segwise.metrics.scalar import CaseScore, MatrixScore, is_case_metric, parse_case_metric, parse_metric
 from segwise.version import __version__
 
 
@@ -60,29 +55,101 @@ def _bounded_map(
             yield result
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """Everything :func:`evaluate_folders` takes besides the two folders, in four groups. Build one
+    and pass it (``compare_predictions`` reuses one for every folder), or pass its fields by keyword.
+
+    How masks are read (or a ready ``reader``):
+        num_classes: number of evaluated classes C (optional when ``spec``, ``classes`` or
+            ``value_map`` gives it).
+        ignore_index: ground-truth value that is not counted.
+        classes: class table CSV (``id,name,r,g,b``): names the classes and decodes colour-coded masks.
+        spec: a DatasetSpec or ``spec.json`` that says how ground-truth masks are stored.
+        value_map: ``"0:0,255:1"`` or a dict: stored ground-truth values -> class ids.
+        pred_value_map: the same for predictions not stored as class ids.
+        reader: a ready :class:`MaskReader` (instead of the options above).
+        class_names: names of the classes (default: from the spec or ``classes``, else the ids).
+
+    Which other files pair with the ground truth (by the pairing rule, or by ``match``):
+        probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
+            probs``): adds the ``probs`` family. Without a prediction folder their argmax is the
+            prediction of the pixel scores.
+        roi_dir: folder of region-of-interest masks: pixels where they are 0 are not evaluated.
+        inputs: folders of the extra per-image arrays the families need, by input name, e.g.
+            ``{"uncertainty": "out/uncertainty"}``: one ``<key>.npy`` per ground truth.
+        match: pairing regex (first capture group = key) for every folder.
+        allow_missing: skip unpaired files with a warning instead of raising.
+
+    What is scored:
+        families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
+            ``regions``, ``surface``, ``ci``, ...), built with the evaluation's ignore index.
+        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}`` or
+            ``{"spacing": (0.8, 0.8), "nsd_tolerance": (1, 2)}`` (surface; spacing in physical x, y order).
+        accumulators: extra metric states (:class:`~segwise.metrics.state.MetricState`); each gets
+            ``update(pred, target)`` per image in ground-truth order, then ``result(state,
+            class_names)`` whose dict is merged into the result. With an ROI they must be built with
+            :meth:`MaskReader.eval_ignore_index` as ignore index. Prefer ``families``.
+
+    How it runs:
+        workers: decoding threads; 0 means one per core (for volumes at most 4 cases in flight).
+        warn: called with warning messages (also those of the result's ``warnings``).
+        keep_matrices: also return the ``(N, C, C)`` per-image matrices as ``image_matrices`` (a
+            numpy array, not JSON: pop it before writing the result).
+    """
+
+    num_classes: int | None = None
+    ignore_index: int | None = None
+    classes: str | os.PathLike[str] | None = None
+    spec: Any = None
+    value_map: str | Mapping[int, int] | None = None
+    pred_value_map: str | Mapping[int, int] | None = None
+    reader: MaskReader | None = None
+    class_names: Sequence[str] | None = None
+    probs_dir: str | os.PathLike[str] | None = None
+    roi_dir: str | os.PathLike[str] | None = None
+    inputs: Mapping[str, str | os.PathLike[str]] | None = None
+    match: str | None = None
+    allow_missing: bool = False
+    families: Iterable[str] = ()
+    family_options: Mapping[str, Any] | None = None
+    accumulators: Iterable[Any] = ()
+    workers: int = 0
+    warn: Callable[[str], None] = print
+    keep_matrices: bool = False
+
+    def build_reader(self) -> MaskReader:
+        """The given ``reader``, or one built from the reading options."""
+        if self.reader is not None:
+            return self.reader
+        if isinstance(self.classes, ClassTable):
+            raise InputError("pass the class table as a CSV path, or build a MaskReader.")
+        return mask_reader(
+            num_classes=self.num_classes,
+            classes=self.classes,
+            spec=self.spec,
+            value_map=self.value_map,
+            ignore_index=self.ignore_index,
+            pred_value_map=self.pred_value_map,
+        )
+
+
+def _options(options: EvalOptions | None, fields: Mapping[str, Any]) -> EvalOptions:
+    known = [f.name for f in dataclasses.fields(EvalOptions)]
+    unknown = [k for k in fields if k not in known]
+    if unknown:
+        raise InputError(
+            f"evaluate_folders got an unknown option {unknown[0]!r}; {did_you_mean(unknown[0], known)}"
+            f"options: {', '.join(known)}."
+        )
+    return dataclasses.replace(options or EvalOptions(), **fields)
+
+
 def evaluate_folders(
     gt_dir: str | os.PathLike[str],
-    pred_dir: str | os.PathLike[str] | None,
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-    classes: str | os.PathLike[str] | ClassTable | None = None,
-    allow_missing: bool = False,
-    workers: int = 0,
-    warn: Callable[[str], None] = print,
-    accumulators: Iterable[Any] = (),
-    class_names: Sequence[str] | None = None,
-    *,
-    spec: Any = None,
-    value_map: str | Mapping[int, int] | None = None,
-    pred_value_map: str | Mapping[int, int] | None = None,
-    roi_dir: str | os.PathLike[str] | None = None,
-    match: str | None = None,
-    reader: MaskReader | None = None,
-    keep_matrices: bool = False,
-    families: Iterable[str] = (),
-    family_options: Mapping[str, Any] | None = None,
-    probs_dir: str | os.PathLike[str] | None = None,
-    inputs: Mapping[str, str | os.PathLike[str]] | None = None,
+    pred_dir: str | os.PathLike[str] | None = None,
+    options: EvalOptions | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Evaluate every prediction mask in ``pred_dir`` against its ground truth in ``gt_dir``.
 
@@ -91,79 +158,40 @@ def evaluate_folders(
     by case, one volume per "image", in voxels (:mod:`segwise.evaluate.volumes`, docs/volumes.md).
 
     Args:
-        gt_dir, pred_dir: folders of masks, or of label volumes.
-        num_classes: number of evaluated classes C (optional when ``spec``, ``classes`` or
-            ``value_map`` gives it).
-        ignore_index: ground-truth value that is not counted.
-        classes: class table CSV (``id,name,r,g,b``) or a :class:`ClassTable`: names the classes and
-            decodes colour-coded masks.
-        allow_missing: skip unpaired files with a warning instead of raising.
-        workers: decoding threads; 0 means one per core (for volumes at most 4; at most ``workers`` cases in flight).
-        warn: called with warning messages (also those of the result's ``warnings``).
-        accumulators: extra metric states (:class:`~segwise.metrics.state.MetricState`); each gets
-            ``update(pred, target)`` per image in ground-truth order, then ``result(state,
-            class_names)`` whose dict is merged into the result. With an ROI they must be built with
-            :meth:`MaskReader.eval_ignore_index` as ignore index. Prefer ``families``.
-        class_names: names of the classes (default: from the spec or ``classes``, else the ids).
-        spec: a DatasetSpec or ``spec.json`` that says how ground-truth masks are stored.
-        value_map: ``"0:0,255:1"`` or a dict: stored ground-truth values -> class ids.
-        pred_value_map: the same for predictions not stored as class ids.
-        roi_dir: folder of region-of-interest masks: pixels where they are 0 are not evaluated.
-        match: pairing regex (first capture group = key) for ground truth, predictions and ROI.
-        reader: a ready :class:`MaskReader` (instead of the options above).
-        keep_matrices: also return the ``(N, C, C)`` per-image matrices as ``image_matrices`` (a
-            numpy array, not JSON: pop it before writing the result).
-        families: optional metric families (:mod:`segwise.metrics.families`: ``boundary``,
-            ``regions``, ``surface``, ``ci``), built with the evaluation's ignore index.
-        family_options: their options, e.g. ``{"bf_theta": 2.0, "resamples": 500, "seed": 1}`` or
-            ``{"spacing": (0.8, 0.8), "nsd_tolerance": (1, 2)}`` (surface; spacing in physical x, y order).
-        probs_dir: folder of class probabilities ``<stem>.npy`` ``(C, H, W)`` (``segwise predict --save
-            probs``), paired like predictions: adds the ``probs`` family. Without ``pred_dir`` their
-            argmax is the prediction of the pixel scores.
-        inputs: folders of the extra per-image arrays the families need, by input name, e.g.
-            ``{"uncertainty": "out/uncertainty"}``: one ``<key>.npy`` per ground truth, paired like
-            the predictions.
+        gt_dir, pred_dir: folders of masks, or of label volumes (``pred_dir`` may be ``None`` with
+            ``probs_dir``).
+        options: an :class:`EvalOptions`; ``fields`` (its field names, e.g. ``num_classes=3``,
+            ``families=["boundary"]``) replace its values.
+
+    Example:
+        ``evaluate_folders("labels", "pred", num_classes=3, ignore_index=255, families=["ci"])``
 
     Returns:
         The result dict (see :func:`segwise.metrics.build_result`), with ``source`` and ``skipped``.
     """
-    if reader is None:
-        if isinstance(classes, ClassTable):
-            raise InputError("pass the class table as a CSV path, or build a MaskReader.")
-        reader = mask_reader(
-            num_classes=num_classes,
-            classes=classes,
-            spec=spec,
-            value_map=value_map,
-            ignore_index=ignore_index,
-            pred_value_map=pred_value_map,
-        )
-    names = list(class_names) if class_names is not None else list(reader.spec.class_names)
+    o = _options(options, fields)
+    reader = o.build_reader()
+    roi_dir, probs_dir, warn = o.roi_dir, o.probs_dir, o.warn
+    names = list(o.class_names) if o.class_names is not None else list(reader.spec.class_names)
     ignore = reader.eval_ignore_index(roi_dir is not None)
-    if pred_dir is None and probs_dir is None:
-        raise InputError("give a folder of predicted masks (--pred) or of probabilities (--probs).")
-    families = list(families)
+    families = list(o.families)
     if probs_dir is not None and "probs" not in families:
         families.append("probs")
     if probs_dir is None and "probs" in families:
         raise InputError("the probs family needs a folder of probabilities (--probs DIR).")
+    if pred_dir is None and probs_dir is None:
+        raise InputError("give a folder of predicted masks (--pred) or of probabilities (--probs).")
     volumes = folder_kind(Path(gt_dir), "ground-truth") == "volumes"
     if volumes:
-        check_volume_options(families, probs_dir, inputs, f"the ground truth {gt_dir} holds volumes")
-    evaluation = Evaluation(reader.num_classes, ignore, families, family_options, accumulators)
-    probs_of: dict[Path, Path] = {}
-    if pred_dir is not None:
-        pairs, missing, extra = pair_files(Path(gt_dir), Path(pred_dir), match)
-    else:
-        gts = _mask_files(Path(gt_dir), "ground-truth", match)
-        probs_of, extra = pair_probs(list(gts.values()), Path(probs_dir), match)  # type: ignore[arg-type]
-        pairs = [(g, probs_of[g]) for g in gts.values() if g in probs_of]
-        missing = [g for g in gts.values() if g not in probs_of]
-    if pred_dir is not None and probs_dir is not None:
-        probs_of, extra_probs = pair_probs([g for g, _ in pairs], Path(probs_dir), match)
-        extra = extra + extra_probs
-        missing = missing + [g for g, _ in pairs if g not in probs_of]
-        pairs = [(g, p) for g, p in pairs if g in probs_of]
+        check_volume_options(families, probs_dir, o.inputs, f"the ground truth {gt_dir} holds volumes")
+    pairing = pair_inputs(
+        Path(gt_dir),
+        None if pred_dir is None else Path(pred_dir),
+        None if probs_dir is None else Path(probs_dir),
+        o.match,
+    )
+    evaluation = Evaluation(reader.num_classes, ignore, families, o.family_options, o.accumulators)
+    pairs, missing, extra = pairing.pairs, pairing.missing, pairing.extra
     problems = []
     if missing:
         problems.append(
@@ -171,7 +199,7 @@ def evaluate_folders(
         )
     if extra:
         problems.append(f"{len(extra)} prediction files have no ground truth: {some(p.name for p in extra)}")
-    if problems and not allow_missing:
+    if problems and not o.allow_missing:
         raise DataError(
             "; ".join(problems)
             + f". Fix the folders, pass --match REGEX when names differ ({PAIRING_RULE}), or "
@@ -181,36 +209,35 @@ def evaluate_folders(
         warn(p + " (skipped)")
     if not pairs:
         raise DataError(f"no prediction in {pred_dir} pairs with a ground truth in {gt_dir}; {PAIRING_RULE}.")
-    rois = pair_roi([g for g, _ in pairs], Path(roi_dir), match) if roi_dir is not None else {}
+    rois = pair_roi([g for g, _ in pairs], Path(roi_dir), o.match) if roi_dir is not None else {}
     cases: list[dict[str, Any]] = []
     if volumes:  # one case at a time per worker: volumes are large
-        workers = volume_workers(workers)
+        workers = volume_workers(o.workers)
         for pred, target, cm, (shape, geometry) in _bounded_map(
             load_volume_pair, [(g, p, reader, rois.get(g)) for g, p in pairs], workers, in_flight=workers
         ):
             evaluation.add(pred, target, cm, spacing=geometry.array_spacing)
             cases.append(case_fields(shape, geometry))
     else:
-        paired = {g for g, _ in pairs}
-        gt_keys = {k: g for k, g in _mask_files(Path(gt_dir), "ground-truth", match).items() if g in paired}
-        extra_files = pair_arrays(gt_keys, evaluation.inputs, inputs or {}, match)
-        workers = workers or os.cpu_count() or 1
+        extra_files = pair_arrays(pairing.gts, evaluation.inputs, o.inputs or {}, o.match)
         args = [
             (
                 g,
-                None if pred_dir is None else p,
+                pairing.preds.get(g),
                 reader,
                 rois.get(g),
                 {n: files[g] for n, files in extra_files.items()},
-                probs_of.get(g),
+                pairing.probs.get(g),
             )
-            for g, p in pairs
+            for g, _ in pairs
         ]
-        for pred, target, cm, probs, arrays in _bounded_map(_load_pair_and_arrays, args, workers):
+        for pred, target, cm, probs, arrays in _bounded_map(
+            _load_pair_and_arrays, args, o.workers or os.cpu_count() or 1
+        ):
             evaluation.add(pred, target, cm, probs=probs, inputs=arrays)
 
     policy: dict[str, Any] = {
-        "pairing": PAIRING_RULE + (f"; --match '{match}'" if match else ""),
+        "pairing": PAIRING_RULE + (f"; --match '{o.match}'" if o.match else ""),
         **reader.policy(),
         **(VOLUME_POLICY if volumes else {}),
     }
@@ -228,10 +255,10 @@ def evaluate_folders(
         result["source"]["probs"] = str(probs_dir)
     if roi_dir is not None:
         result["source"]["roi"] = str(roi_dir)
-    for name, folder in (inputs or {}).items():  # e.g. the uncertainty maps
+    for name, folder in (o.inputs or {}).items():  # e.g. the uncertainty maps
         result["source"][name] = str(folder)
-    if match is not None:  # the report finds each input image by this key
-        result["source"]["match"] = match
+    if o.match is not None:  # the report finds each input image by this key
+        result["source"]["match"] = o.match
     result["spec"] = reader.spec.to_dict()
     result["per_image"] = per_image_scores(
         state.image_matrices,
@@ -249,7 +276,7 @@ def evaluate_folders(
     }
     for message in result["warnings"]:
         warn(message)
-    if keep_matrices:
+    if o.keep_matrices:
         result["image_matrices"] = np.stack(state.image_matrices)
     return result
 
@@ -304,23 +331,14 @@ def _names(pred_dirs: Sequence[Path]) -> list[str]:
 def compare_predictions(
     gt_dir: str | os.PathLike[str],
     pred_dirs: Sequence[str | os.PathLike[str]],
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-    classes: Any = None,
+    metric: str | MatrixScore | CaseScore = "miou",
+    *,
     num_resamples: int = 1000,
     num_permutations: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
-    workers: int = 0,
-    warn: Callable[[str], None] = print,
-    metric: str | Metric | CaseMetric = "miou",
-    *,
-    spec: Any = None,
-    value_map: Any = None,
-    roi_dir: str | os.PathLike[str] | None = None,
-    match: str | None = None,
-    reader: Any = None,
-    family_options: Mapping[str, Any] | None = None,
+    options: EvalOptions | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Evaluate several prediction folders on one ground-truth folder and compare them pairwise
     with the first on ``metric`` (see :func:`~segwise.metrics.compare.compare_matrices`).
@@ -336,23 +354,17 @@ def compare_predictions(
     for distances); ``family_options`` then holds the surface family's options (``spacing``,
     ``hd_mode``, ``empty_distance``); the metric's tolerance or percentile is set from its name.
     """
+    o = _options(options, fields)
     pred_paths = [Path(p) for p in pred_dirs]
     if len(pred_paths) < 2:
         raise InputError(f"compare-preds needs at least two --pred folders, got {len(pred_paths)}.")
     names = _names(pred_paths)
-    if reader is None:
-        reader = mask_reader(
-            num_classes=num_classes,
-            classes=classes,
-            spec=spec,
-            value_map=value_map,
-            ignore_index=ignore_index,
-        )
+    reader, roi_dir, warn = o.build_reader(), o.roi_dir, o.warn
     ignore = reader.eval_ignore_index(roi_dir is not None)
     class_list = list(reader.spec.class_names)
     case_metric = None
     families: list[str] = []
-    options = dict(family_options or {})
+    options = dict(o.family_options or {})
     if is_case_metric(metric):  # before reading images
         case_metric = parse_case_metric(metric, class_list, reader.ignore_index)
         families = ["surface"]
@@ -369,12 +381,10 @@ def compare_predictions(
         res = evaluate_folders(
             gt_dir,
             path,
+            o,
             allow_missing=False,
-            workers=workers,
             warn=warn,
             reader=reader,
-            roi_dir=roi_dir,
-            match=match,
             keep_matrices=True,
             families=families,
             family_options=options,
@@ -408,7 +418,7 @@ def compare_predictions(
     return {"kind": out.pop("kind"), "segwise_version": __version__, "gt": str(gt_dir), **out}
 
 
-def _case_scores(result: Mapping[str, Any], metric: CaseMetric) -> np.ndarray:
+def _case_scores(result: Mapping[str, Any], metric: CaseScore) -> np.ndarray:
     """``(N,)`` case scores of a surface metric from an evaluation result (NaN where undefined)."""
     surface = result["surface"]
     column = surface["metrics"].index(metric.key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,48 +56,93 @@ def _same_kind_files(
     return gts, _mask_files(other_dir, role, match, suffixes_of(kind))
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """The ground-truth files and what pairs with each, by one rule (:data:`PAIRING_RULE`).
+
+    Attributes:
+        gts: ``{key: ground-truth file}`` of the paired ground truths, in ground-truth order.
+        preds: ``{ground-truth file: prediction}`` (empty without a prediction folder).
+        probs: ``{ground-truth file: probabilities .npy}`` (empty without a probabilities folder).
+        missing: ground-truth files that lack a prediction or probabilities file.
+        extra: prediction and probabilities files that pair with no ground truth.
+    """
+
+    gts: dict[str, Path]
+    preds: dict[Path, Path]
+    probs: dict[Path, Path]
+    missing: list[Path]
+    extra: list[Path]
+
+    @property
+    def pairs(self) -> list[tuple[Path, Path]]:
+        """``(ground truth, prediction)`` in ground-truth order; without predictions the probabilities
+        file stands in for the prediction (its argmax is the prediction)."""
+        return [(g, self.preds.get(g) or self.probs[g]) for g in self.gts.values()]
+
+
+def pair_inputs(
+    gt_dir: Path, pred_dir: Path | None = None, probs_dir: Path | None = None, match: str | None = None
+) -> Pairing:
+    """Pair the ground-truth files of ``gt_dir`` with the predictions of ``pred_dir`` and the
+    probabilities of ``probs_dir`` (at least one of the two), all by key (see the module docstring).
+
+    Predictions and ground truth hold the same kind of files: 2-D masks, or label volumes (``.nii.gz``,
+    ``.nrrd``, ``.mha``, ...); anything else is a :class:`DataError` that names both kinds. A ground
+    truth is paired when every given folder has its file.
+    """
+    gt_dir = Path(gt_dir)
+    if pred_dir is None and probs_dir is None:
+        raise InputError("give a folder of predicted masks (--pred) or of probabilities (--probs).")
+    sources: dict[str, dict[str, Path]] = {}
+    if pred_dir is not None:
+        gts, sources["pred"] = _same_kind_files(gt_dir, Path(pred_dir), "prediction", match)
+    else:
+        gts = _mask_files(gt_dir, "ground-truth", match)
+    if probs_dir is not None:
+        sources["probs"] = _probs_files(Path(probs_dir), match)
+    matched: dict[str, dict[str, Path]] = {}
+    extra: list[Path] = []
+    for name, files in sources.items():
+        matched[name], unpaired = pair_to(gts, files, prefix=match is None)
+        extra += unpaired
+    keys = [k for k in gts if all(k in by_gt for by_gt in matched.values())]
+
+    def of(name: str) -> dict[Path, Path]:
+        return {gts[k]: matched[name][k] for k in keys} if name in matched else {}
+
+    return Pairing(
+        gts={k: gts[k] for k in keys},
+        preds=of("pred"),
+        probs=of("probs"),
+        missing=[gts[k] for k in gts if k not in set(keys)],
+        extra=extra,
+    )
+
+
 def pair_files(
     gt_dir: Path, pred_dir: Path, match: str | None = None
 ) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """Pair ground-truth and prediction files by key (see the module docstring).
-
-    Both folders hold 2-D masks, or both label volumes (``.nii.gz``, ``.nrrd``, ``.mha``, ...);
-    anything else is a :class:`DataError` that names both kinds.
-
-    Returns:
-        ``(pairs, missing, extra)``: pairs in ground-truth order, ground-truth files without a
-        prediction, and prediction files without a ground truth.
-    """
-    gts, preds = _same_kind_files(Path(gt_dir), Path(pred_dir), "prediction", match)
-    by_gt, extra = pair_to(gts, preds, prefix=match is None)
-    pairs = [(gts[k], by_gt[k]) for k in gts if k in by_gt]
-    missing = [gts[k] for k in gts if k not in by_gt]
-    return pairs, missing, extra
+    """``(pairs, missing, extra)`` of ground-truth and prediction files (:func:`pair_inputs` without
+    probabilities): pairs in ground-truth order, ground-truth files without a prediction, and
+    prediction files without a ground truth."""
+    pairing = pair_inputs(gt_dir, pred_dir, match=match)
+    return pairing.pairs, pairing.missing, pairing.extra
 
 
 PROBS_SUFFIXES = (".npy",)
 
 
-def pair_probs(
-    gt_files: Sequence[Path], probs_dir: Path, match: str | None = None
-) -> tuple[dict[Path, Path], list[Path]]:
-    """The probabilities file (``.npy``) of each ground-truth file, by the pairing rule of predictions.
-
-    Returns:
-        ``({gt path: probs path}, probs files that pair with no ground truth)``.
-    """
-    if not Path(probs_dir).is_dir():
+def _probs_files(probs_dir: Path, match: str | None) -> dict[str, Path]:
+    if not probs_dir.is_dir():
         raise DataError(f"probabilities folder {probs_dir} does not exist or is not a folder.")
-    probs = keyed_files(Path(probs_dir), PROBS_SUFFIXES, "probabilities", match)
+    probs = keyed_files(probs_dir, PROBS_SUFFIXES, "probabilities", match)
     if not probs:
         raise DataError(
             f"probabilities folder {probs_dir} holds no .npy files; point --probs at the probs/ folder of "
             "segwise predict --save probs."
         )
-    gts = keyed_files(Path(gt_files[0]).parent, MASK_SUFFIXES, "ground-truth", match) if gt_files else {}
-    by_gt, extra = pair_to(gts, probs, prefix=match is None)
-    key_of = {path: key for key, path in gts.items()}
-    return {g: by_gt[key_of[g]] for g in gt_files if key_of[g] in by_gt}, extra
+    return probs
 
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, ...]) -> np.ndarray:

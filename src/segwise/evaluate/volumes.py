@@ -31,10 +31,10 @@ from segwise.data.readers import MASK_SUFFIXES, apply_roi
 from segwise.data.volumes import VOLUME_SUFFIXES, Geometry, check_same_geometry, read_roi_volume
 from segwise.errors import DataError, InputError
 from segwise.metrics import functional as F
+from segwise.metrics.families import registered_families
 
 __all__ = [
     "DEFAULT_VOLUME_WORKERS",
-    "SLICE_ONLY_FAMILIES",
     "VOLUME_POLICY",
     "case_fields",
     "check_volume_options",
@@ -54,17 +54,6 @@ VOLUME_POLICY: dict[str, str] = {
     "and direction; nothing is resampled",
     "volume_axes": "per-case shape and spacing are in array order (z, y, x); geometry holds the header's "
     "spacing, origin and direction in physical order (x, y, z)",
-}
-
-# the families that work on 2-D images only, and what to use on volumes instead
-SLICE_ONLY_FAMILIES: dict[str, str] = {
-    "boundary": "--boundary (BF, Boundary IoU, trimap) is defined on 2-D images in pixels; for volumes use "
-    "spacing-aware surface distances (--surface: HD95, ASSD, NSD in mm), or export the slices as 2-D masks "
-    "and evaluate those",
-    "regions": "--regions (2-D connected components matched at IoU > 0.5) is defined on 2-D images; export the "
-    "slices as 2-D masks to score objects per slice",
-    "probs": "--probs reads (C, H, W) .npy files of 2-D images; evaluate the argmax label volumes with --pred",
-    "uncertainty": "--uncertainty reads (2, H, W) .npy maps of 2-D images; it does not take volumes",
 }
 
 
@@ -121,13 +110,25 @@ def check_volume_options(
     at IoU > 0.5) is defined on 2-D images; export the slices as 2-D masks to score objects per slice.
     The pixel (voxel) scores, --surface and --ci take volumes: name them instead of --all.
     """
-    wanted = list(families) + (["probs"] if probs_dir is not None else []) + list(inputs or {})
-    refused = [SLICE_ONLY_FAMILIES[name] for name in dict.fromkeys(wanted) if name in SLICE_ONLY_FAMILIES]
+    registry = registered_families()
+    by_input = {i: f.name for f in registry.values() for i in f.inputs}
+    wanted = (
+        list(families)
+        + (["probs"] if probs_dir is not None else [])
+        + [by_input.get(i, i) for i in inputs or {}]
+    )
+    refused = [
+        registry[name].volumes
+        for name in dict.fromkeys(wanted)
+        if name in registry and registry[name].volumes
+    ]
     if refused:
+        taking = [f.flag for f in registry.values() if f.flag and not f.volumes]  # --surface, --ci
+        listed = " and ".join([", ".join(taking[:-1]), taking[-1]] if len(taking) > 1 else taking)
         raise InputError(
             f"{subject}, but "
             + "; ".join(refused)
-            + ". The pixel (voxel) scores, --surface and --ci take volumes: name them instead of --all."
+            + f". The pixel (voxel) scores, {listed} take volumes: name them instead of --all."
         )
 
 

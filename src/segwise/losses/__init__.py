@@ -11,38 +11,26 @@
 See docs/losses.md for the definitions and where they differ from smp's.
 """
 
-from segwise.losses import functional as functional
-from segwise.losses._registry import loss_options as loss_options
-from segwise.losses.composite import CompositeLoss as CompositeLoss
-from segwise.losses.composite import LossOutput as LossOutput
-from segwise.losses.composite import create_loss as create_loss
-from segwise.losses.composite import list_losses as list_losses
-from segwise.losses.composite import loss_terms as loss_terms
-from segwise.losses.modules import CrossEntropyLoss as CrossEntropyLoss
-from segwise.losses.modules import DiceLoss as DiceLoss
-from segwise.losses.modules import FocalLoss as FocalLoss
-from segwise.losses.modules import FocalTverskyLoss as FocalTverskyLoss
-from segwise.losses.modules import JaccardLoss as JaccardLoss
-from segwise.losses.modules import LovaszSoftmaxLoss as LovaszSoftmaxLoss
-from segwise.losses.modules import OhemCrossEntropyLoss as OhemCrossEntropyLoss
-from segwise.losses.modules import SegmentationLoss as SegmentationLoss
-from segwise.losses.modules import TverskyLoss as TverskyLoss
+from segwise.exports import lazy_exports
 
-__all__ = [
-    "CompositeLoss",
-    "CrossEntropyLoss",
-    "DiceLoss",
-    "FocalLoss",
-    "FocalTverskyLoss",
-    "JaccardLoss",
-    "LossOutput",
-    "LovaszSoftmaxLoss",
-    "OhemCrossEntropyLoss",
-    "SegmentationLoss",
-    "TverskyLoss",
-    "create_loss",
-    "functional",
-    "list_losses",
-    "loss_options",
-    "loss_terms",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    "segwise.losses",
+    {
+        "functional": "segwise.losses.functional",
+        "loss_options": "segwise.losses._registry",
+        "CompositeLoss": "segwise.losses.composite",
+        "LossOutput": "segwise.losses.composite",
+        "create_loss": "segwise.losses.composite",
+        "list_losses": "segwise.losses.composite",
+        "loss_terms": "segwise.losses.composite",
+        "CrossEntropyLoss": "segwise.losses.modules",
+        "DiceLoss": "segwise.losses.modules",
+        "FocalLoss": "segwise.losses.modules",
+        "FocalTverskyLoss": "segwise.losses.modules",
+        "JaccardLoss": "segwise.losses.modules",
+        "LovaszSoftmaxLoss": "segwise.losses.modules",
+        "OhemCrossEntropyLoss": "segwise.losses.modules",
+        "SegmentationLoss": "segwise.losses.modules",
+        "TverskyLoss": "segwise.losses.modules",
+    },
+)

@@ -29,7 +29,7 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics import stats
-from segwise.metrics.scalar import CaseMetric, Metric, parse_metric
+from segwise.metrics.scalar import CaseScore, MatrixScore, parse_metric
 
 __all__ = ["compare_case_scores", "compare_matrices", "format_verdict"]
 
@@ -117,7 +117,7 @@ def compare_matrices(
     num_permutations: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
-    metric: str | Metric = "miou",
+    metric: str | MatrixScore = "miou",
 ) -> dict[str, Any]:
     """Compare prediction sets from their per-image confusion matrices (same images, same order).
 
@@ -270,13 +270,13 @@ def _num(x: float | None) -> str:
 def compare_case_scores(
     comparison: dict[str, Any],
     scores: Sequence[Any],
-    metric: CaseMetric,
+    metric: CaseScore,
     num_resamples: int = 1000,
     num_permutations: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
-    """Put a per-case metric (e.g. HD95, :class:`~segwise.metrics.scalar.CaseMetric`) in the place of the
+    """Put a per-case metric (e.g. HD95, :class:`~segwise.metrics.scalar.CaseScore`) in the place of the
     compared metric of a :func:`compare_matrices` result, in place, and return it.
 
     ``scores`` holds one ``(N,)`` array of case scores per prediction set (NaN where undefined), in
@@ -288,7 +288,7 @@ def compare_case_scores(
         >>> a = np.stack([np.array([[5, 1], [1, 5]])] * 20)
         >>> r = compare_matrices([a, a], ["A", "B"], num_resamples=20, num_permutations=99)
         >>> hd = np.linspace(2, 4, 20)
-        >>> r = compare_case_scores(r, [hd, hd - 1], CaseMetric("hd95"), num_resamples=50, num_permutations=99)
+        >>> r = compare_case_scores(r, [hd, hd - 1], CaseScore("hd95"), num_resamples=50, num_permutations=99)
         >>> r["comparisons"][0]["verdict"]  # doctest: +NORMALIZE_WHITESPACE
         'B vs A: mean HD95 2 vs 3, Δ = -1 (95% CI -1 to -1), p = 0.01: significant at α = 0.05
         (B is better: lower is better)'
@@ -335,7 +335,7 @@ def compare_case_scores(
     return comparison
 
 
-def _case_verdict(cmp: dict[str, Any], metric: CaseMetric, alpha: float) -> str:
+def _case_verdict(cmp: dict[str, Any], metric: CaseScore, alpha: float) -> str:
     head = f"{cmp['candidate']} vs {cmp['baseline']}: {metric.label}"
     base, cand, d = cmp["value_baseline"], cmp["value_candidate"], cmp["delta"]
     if base is None or cand is None:

@@ -21,7 +21,11 @@ Registered, in evaluation order:
   fed per image with the extra input ``uncertainty`` (a family's ``inputs``).
 
 A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` and one
-:func:`register_family` call below; the command line only adds its flag.
+:func:`register_family` call below. The registration declares everything the layers above read:
+the ``segwise eval`` flag and options (:class:`FamilyOption`; ``cli/`` builds the command's
+parameters from them), whether it takes volumes (``volumes``), the summary lines printed after the
+pixel table, and what the HTML report shows (:class:`Card` numbers and :class:`Chart` figures; a
+family with no cards shows its summary lines in the report instead).
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from segwise.metrics.probs import ProbabilityAccumulator
 from segwise.metrics.regions import RegionAccumulator
 from segwise.metrics.state import MetricState
 from segwise.metrics.stats import BootstrapCI
-from segwise.metrics.surface import SurfaceAccumulator
+from segwise.metrics.surface import SurfaceAccumulator, surface_metric_label
 from segwise.metrics.uncertainty import UncertaintyAccumulator
 
 __all__ = [
+    "Card",
+    "Chart",
+    "FamilyOption",
     "MetricFamily",
     "build_states",
     "families_in",
@@ -50,6 +57,50 @@ __all__ = [
     "select_families",
     "summary_lines",
 ]
+
+
+@dataclass(frozen=True)
+class FamilyOption:
+    """How ``segwise eval`` offers one option of a family: its flag, help, value type and default
+    (``...``: the family's own default in :attr:`MetricFamily.options`)."""
+
+    flag: str
+    help: str
+    type: Any
+    default: Any = ...
+
+
+@dataclass(frozen=True)
+class Card:
+    """A headline number of a family in the HTML report: ``result[key]`` with its interval when the
+    result has one. ``distance``: a surface distance in the result's units (else a share, in %);
+    ``always``: shown as "–" with "run eval with FLAG" when the result lacks it."""
+
+    label: str
+    key: str
+    note: str = ""
+    distance: bool = False
+    always: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure of a family in the HTML report, drawn when the result holds ``key``.
+
+    ``kind``: ``"per_class"`` (bars of every class's ``key`` beside the per-class IoU), or a figure of
+    its own section: ``"trimap"``, ``"reliability"``, ``"risk_coverage"`` (the figures of
+    :mod:`segwise.report.plots`; a new kind adds its figure there). ``hint`` says how to read it."""
+
+    kind: str
+    key: str
+    title: str
+    hint: str = ""
+    headline: str = ""  # per_class: the result key of the mean drawn as a line (e.g. "miou")
+    alt: str = ""  # the image's text alternative (default: the title)
+
+
+def _no_cards(result: Mapping[str, Any]) -> list[Card]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -79,6 +130,13 @@ class MetricFamily:
         in_all: whether ``--all`` adds it (with ``needs="labels"`` and no ``inputs``); the surface
             family is left out: per-case distances are a choice for volumes and objects, and ``--all``
             keeps giving the results it gave before.
+        flag_help: the help of ``flag`` in ``segwise eval``. The flag is a switch, or for a family that
+            reads files (``needs="probs"`` or ``inputs``) the folder it reads them from.
+        cli: how ``segwise eval`` offers ``options``, by option name; an option left out is not offered.
+        volumes: ``""`` when the family evaluates label volumes; else why it does not and what to use
+            instead (the volume evaluation refuses it with this text).
+        cards: ``cards(result) -> [Card]``: its headline numbers in the HTML report.
+        charts: its figures in the HTML report.
     """
 
     name: str
@@ -92,6 +150,16 @@ class MetricFamily:
     inputs: tuple[str, ...] = ()
     geometry: bool = False
     in_all: bool = True
+    flag_help: str = ""
+    cli: Mapping[str, FamilyOption] = field(default_factory=dict)
+    volumes: str = ""
+    cards: Callable[[Mapping[str, Any]], list[Card]] = _no_cards
+    charts: tuple[Chart, ...] = ()
+
+    @property
+    def reads_folder(self) -> bool:
+        """Whether its flag names a folder (of probabilities or of its ``inputs``) rather than a switch."""
+        return self.needs == "probs" or bool(self.inputs)
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
@@ -251,6 +319,15 @@ register_family(
         build=_build_pixel,
         result_keys=("miou", "confusion_matrix"),
         summary=_pixel_summary,
+        cards=lambda result: [
+            Card("mIoU", "miou", "dataset-level mean IoU"),
+            Card("pixel accuracy", "pixel_accuracy"),
+            Card("mean accuracy", "mean_accuracy", "mean per-class recall"),
+            Card("fwIoU", "fwiou", "IoU weighted by class frequency"),
+            Card("mean Dice", "mean_dice"),
+            Card("mIoU per image", "miou_per_image", "mean of per-image mIoU"),
+        ],
+        charts=(Chart("per_class", "iou", "IoU per class (%)", headline="miou", alt="Per-class IoU"),),
     )
 )
 
@@ -286,6 +363,33 @@ register_family(
         result_keys=("bf", "biou", "trimap"),
         summary=_boundary_summary,
         options={"bf_theta": None, "biou_d": None},
+        flag_help="Add boundary metrics: BF, Boundary IoU, trimap.",
+        cli={
+            "bf_theta": FamilyOption(
+                "--bf-theta", "BF tolerance in px (default 0.75% of the diagonal).", float | None
+            ),
+            "biou_d": FamilyOption(
+                "--biou-d", "Boundary IoU width in px (default 2% of the diagonal).", int | None
+            ),
+        },
+        volumes="--boundary (BF, Boundary IoU, trimap) is defined on 2-D images in pixels; for volumes use "
+        "spacing-aware surface distances (--surface: HD95, ASSD, NSD in mm), or export the slices as 2-D masks "
+        "and evaluate those",
+        cards=lambda result: [
+            Card("BF", "bf", "boundary F1", always=True),
+            Card("Boundary IoU", "biou"),
+        ],
+        charts=(
+            Chart("per_class", "bf", "Boundary F1 per class (%)", headline="bf", alt="Per-class BF"),
+            Chart(
+                "trimap",
+                "trimap",
+                "Trimap",
+                "Scores restricted to bands of growing width around the ground-truth boundaries: a low "
+                "start means errors concentrate at object edges.",
+                alt="trimap curve",
+            ),
+        ),
     )
 )
 
@@ -314,6 +418,9 @@ register_family(
         build=_build_regions,
         result_keys=("objects",),
         summary=_regions_summary,
+        flag_help="Add object metrics: connected components matched at IoU > 0.5.",
+        volumes="--regions (2-D connected components matched at IoU > 0.5) is defined on 2-D images; export the "
+        "slices as 2-D masks to score objects per slice",
     )
 )
 
@@ -368,6 +475,16 @@ def _surface_summary(result: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _surface_cards(result: Mapping[str, Any]) -> list[Card]:
+    """The mean over cases of each surface metric but HD (NSD a share, the others distances)."""
+    metrics = (result.get("surface") or {}).get("metrics", [])
+    return [
+        Card(surface_metric_label(m), f"mean_{m}", "mean over cases", distance=not m.startswith("nsd"))
+        for m in metrics
+        if m != "hd"
+    ]
+
+
 register_family(
     MetricFamily(
         name="surface",
@@ -385,6 +502,34 @@ register_family(
         },
         geometry=True,
         in_all=False,
+        flag_help="Add surface distances per image and class: HD, HD95, ASSD, NSD (see --spacing).",
+        cli={
+            "spacing": FamilyOption(
+                "--spacing",
+                "Pixel size in physical order X,Y (width, then height), e.g. 0.8,0.8 for mm: surface metrics in "
+                "physical units (default: pixels).",
+                str | None,
+            ),
+            "hd_mode": FamilyOption(
+                "--hd-mode",
+                "HD95: max (larger of the two directed 95th percentiles, as MONAI) or pooled (95th percentile of "
+                "both directions together, as MedPy).",
+                str,
+            ),
+            "hd_percentile": FamilyOption(
+                "--hd-percentile", "Percentile of the robust Hausdorff distance (hd95).", float
+            ),
+            "nsd_tolerance": FamilyOption(
+                "--nsd-tolerance", "NSD tolerances in physical units, e.g. 1,2 (--surface).", str, "1"
+            ),
+            "empty_distance": FamilyOption(
+                "--empty-distance",
+                "Surface distances when only one of prediction/ground truth has the class: nan (counted, left "
+                "out) or max (the image diagonal).",
+                str,
+            ),
+        },
+        cards=_surface_cards,
     )
 )
 
@@ -410,6 +555,11 @@ register_family(
         result_keys=("ci",),
         summary=_ci_summary,
         options={"resamples": 1000, "seed": 0},
+        flag_help="Add bootstrap 95% confidence intervals over images.",
+        cli={
+            "resamples": FamilyOption("--resamples", "Bootstrap resamples for --ci.", int),
+            "seed": FamilyOption("--seed", "Seed of the bootstrap.", int),
+        },
     )
 )
 
@@ -458,6 +608,23 @@ register_family(
         summary=_probs_summary,
         options={"calibration_bins": 15},
         needs="probs",
+        flag_help="Folder of class probabilities <stem>.npy (C,H,W) of predict --save probs: adds ROC AUC, AP, "
+        "calibration (ECE, MCE), Brier and NLL; their argmax is the prediction when --pred is not given.",
+        cli={
+            "calibration_bins": FamilyOption(
+                "--calibration-bins", "Equal-width confidence bins of ECE/MCE with --probs.", int
+            )
+        },
+        volumes="--probs reads (C, H, W) .npy files of 2-D images; evaluate the argmax label volumes with --pred",
+        charts=(
+            Chart(
+                "reliability",
+                "calibration",
+                "Reliability diagram",
+                "Accuracy of the pixels in each confidence bin against their confidence: a calibrated model "
+                "follows the diagonal.",
+            ),
+        ),
     )
 )
 
@@ -490,5 +657,23 @@ register_family(
         summary=_uncertainty_summary,
         options={"uncertainty_bins": 4096},
         inputs=("uncertainty",),
+        flag_help="Folder of <key>.npy uncertainty maps (predict --save uncertainty): add error AUROC, "
+        "risk-coverage.",
+        cli={
+            "uncertainty_bins": FamilyOption(
+                "--uncertainty-bins", "Histogram bins over [0, log C] for --uncertainty.", int
+            )
+        },
+        volumes="--uncertainty reads (2, H, W) .npy maps of 2-D images; it does not take volumes",
+        charts=(
+            Chart(
+                "risk_coverage",
+                "uncertainty",
+                "Uncertainty",
+                "Error rate of the most certain pixels (lowest predictive entropy) as fewer are kept: a curve "
+                "that falls to the left means the uncertainty finds the errors.",
+                alt="risk-coverage curve",
+            ),
+        ),
     )
 )

@@ -1,6 +1,6 @@
 """One scalar score of a set of images, chosen by name (``segwise compare-preds --metric NAME``).
 
-A :class:`Metric` is a dataset-level score: the score of a set of images is computed from the
+A :class:`MatrixScore` is a dataset-level score: the score of a set of images is computed from the
 **summed** confusion matrix of those images, so it can be recomputed for any resample or
 permutation from the weighted per-image marginals (see :func:`segwise.metrics.stats.resampled_scores`).
 
@@ -10,8 +10,8 @@ Names (case-insensitive):
 * one class K: ``iou:K``, ``dice:K`` (alias ``f1:K``), ``precision:K``, ``recall:K``, where K is a
   class id or a class name.
 
-The canonical name (:attr:`Metric.name`) always names the class by id (``"iou:1"``); the label
-(:attr:`Metric.label`) adds its name (``"IoU of class 1 'vessel'"``).
+The canonical name (:attr:`MatrixScore.name`) always names the class by id (``"iou:1"``); the label
+(:attr:`MatrixScore.label`) adds its name (``"IoU of class 1 'vessel'"``).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from segwise.metrics.functional import evaluated_classes
 __all__ = [
     "CASE_METRICS_HELP",
     "METRIC_NAMES_HELP",
-    "CaseMetric",
+    "CaseScore",
     "is_case_metric",
     "parse_case_metric",
-    "Metric",
+    "MatrixScore",
     "parse_metric",
 ]
 
@@ -77,7 +77,7 @@ METRIC_NAMES_HELP = (
 
 
 @dataclass(frozen=True)
-class Metric:
+class MatrixScore:
     """A dataset-level score, computed from the summed confusion matrix of a set of images.
 
     Build it with :func:`parse_metric`, which validates the name and the class.
@@ -155,18 +155,18 @@ def _class_listing(names: Sequence[str], ids: Sequence[int], limit: int = 40) ->
     return ", ".join(items) + more
 
 
-def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int | None = None) -> Metric:
+def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int | None = None) -> MatrixScore:
     """Validate a metric name and resolve its class.
 
     Args:
         name: ``miou``, ``pixel_accuracy``, ``mean_accuracy``, ``mean_dice``, ``fwiou``, or
             ``iou:K``, ``dice:K`` (= ``f1:K``), ``precision:K``, ``recall:K`` with K a class id or a
-            class name (case-insensitive). A :class:`Metric` is re-validated by its name.
+            class name (case-insensitive). A :class:`MatrixScore` is re-validated by its name.
         class_names: the names of the C classes, or C (the classes are then named by their ids).
         ignore_index: the ignored id; when it lies in ``[0, C)`` that class cannot be chosen.
 
     Returns:
-        The :class:`Metric`.
+        The :class:`MatrixScore`.
 
     Raises:
         InputError: unknown name (with "did you mean" and the valid names), a per-class score
@@ -189,7 +189,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
     else:
         names = [str(n) for n in class_names]
     c = len(names)
-    if isinstance(name, Metric):
+    if isinstance(name, MatrixScore):
         name = name.name
     if not isinstance(name, str):
         raise InputError(
@@ -209,7 +209,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
                 f"metric {raw!r}: `{key}` is computed over all classes and takes no class{hint}, e.g. "
                 f"{per or 'iou'}:1."
             )
-        return Metric(key)
+        return MatrixScore(key)
     if key not in _PER_CLASS:
         raise InputError(
             f"unknown metric {raw!r}; {did_you_mean(key if not sep else key + ':K', valid)}"
@@ -255,7 +255,7 @@ def parse_metric(name: Any, class_names: Sequence[str] | int, ignore_index: int 
                 f"metric {raw!r}: {why}; valid classes (id or name): {_class_listing(names, evaluated)}."
             )
         k = matches[0]
-    return Metric(key, k, names[k])
+    return MatrixScore(key, k, names[k])
 
 
 # ----------------------------------------------------------------------------- per-case (surface) metrics
@@ -274,13 +274,13 @@ def is_case_metric(name: Any) -> bool:
     >>> is_case_metric("hd95"), is_case_metric("nsd@2:tumour"), is_case_metric("miou")
     (True, True, False)
     """
-    if isinstance(name, CaseMetric):
+    if isinstance(name, CaseScore):
         return True
     return isinstance(name, str) and bool(_CASE_KEY.fullmatch(name.strip().partition(":")[0].strip().lower()))
 
 
 @dataclass(frozen=True)
-class CaseMetric:
+class CaseScore:
     """A per-case surface score (:mod:`segwise.metrics.surface`): the case's value of one class, or
     without a class the mean over the evaluated classes defined in the case; a set of cases scores
     the mean over the cases where it is defined.
@@ -338,7 +338,7 @@ class CaseMetric:
 
 def parse_case_metric(
     name: Any, class_names: Sequence[str] | int, ignore_index: int | None = None
-) -> CaseMetric:
+) -> CaseScore:
     """Validate a per-case surface metric name (see :func:`is_case_metric`) and resolve its class.
 
     >>> parse_case_metric("HD95:Vessel", ["background", "vessel"]).name
@@ -346,7 +346,7 @@ def parse_case_metric(
     >>> parse_case_metric("nsd@1", 2).label
     'mean NSD@1'
     """
-    if isinstance(name, CaseMetric):
+    if isinstance(name, CaseScore):
         name = name.name
     if not is_case_metric(name):
         raise InputError(f"unknown surface metric {name!r}; valid: {CASE_METRICS_HELP}.")
@@ -358,9 +358,9 @@ def parse_case_metric(
     elif len(key) > 2 and key.startswith("hd"):
         key = f"hd{float(key[2:]):g}"
     if not sep:
-        return CaseMetric(key)
+        return CaseScore(key)
     try:
         chosen = parse_metric(f"iou:{cls.strip()}", class_names, ignore_index)
     except InputError as exc:
         raise InputError(str(exc).replace(f"'iou:{cls.strip()}'", repr(raw))) from None
-    return CaseMetric(key, chosen.class_id, chosen.class_name)
+    return CaseScore(key, chosen.class_id, chosen.class_name)

@@ -20,7 +20,7 @@ import numpy as np
 
 from segwise.errors import InputError
 from segwise.metrics.functional import evaluated_classes
-from segwise.metrics.scalar import Metric, parse_metric
+from segwise.metrics.scalar import MatrixScore, parse_metric
 from segwise.metrics.state import MetricState
 
 __all__ = [
@@ -297,7 +297,7 @@ def paired_bootstrap(
     num_resamples: int = 1000,
     seed: int | np.random.SeedSequence = 0,
     level: float = 0.95,
-    metric: str | Metric | None = None,
+    metric: str | MatrixScore | None = None,
 ) -> dict[str, Any]:
     """Paired bootstrap of ``B - A`` differences: both prediction sets are scored on the same
     resampled images.
@@ -393,7 +393,7 @@ def permutation_test(
     ignore_index: int | None = None,
     num_permutations: int = 10000,
     seed: int | np.random.SeedSequence = 0,
-    metric: str | Metric = "miou",
+    metric: str | MatrixScore = "miou",
 ) -> float:
     """Two-sided paired permutation test of "A and B score the same" for a dataset-level metric.
 
@@ -410,7 +410,7 @@ def permutation_test(
         num_permutations: R.
         seed: seed of the swaps.
         metric: a name for :func:`~segwise.metrics.scalar.parse_metric` (classes by id), e.g.
-            ``"miou"``, ``"iou:1"``, ``"dice:1"``, or a :class:`~segwise.metrics.scalar.Metric`.
+            ``"miou"``, ``"iou:1"``, ``"dice:1"``, or a :class:`~segwise.metrics.scalar.MatrixScore`.
 
     Example:
         >>> import numpy as np

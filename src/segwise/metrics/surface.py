@@ -49,6 +49,7 @@ __all__ = [
     "parse_spacing",
     "scores_from_distances",
     "surface_distances",
+    "surface_metric_label",
 ]
 
 HdMode = Literal["max", "pooled"]
@@ -149,6 +150,11 @@ def parse_spacing(spacing: Any, name: str = "spacing") -> tuple[float, ...] | No
             f"{_arg(name)} must be finite numbers > 0, one per axis (e.g. 0.8,0.8), got {spacing!r}."
         )
     return sp
+
+
+def surface_metric_label(metric: str) -> str:
+    """How a surface metric is shown: ``"hd95" -> "HD95"``, ``"nsd@1" -> "NSD@1"``."""
+    return metric.upper() if not metric.startswith("nsd") else "NSD" + metric[3:]
 
 
 def metric_names(hd_percentile: float = 95.0, nsd_tolerance: Sequence[float] = (1.0,)) -> list[str]:

@@ -3,9 +3,14 @@
 >>> from segwise.report import write_report  # doctest: +SKIP
 """
 
-from segwise.report.html import build_report as build_report
-from segwise.report.html import load_comparison as load_comparison
-from segwise.report.html import load_result as load_result
-from segwise.report.html import write_report as write_report
+from segwise.exports import lazy_exports
 
-__all__ = ["build_report", "load_comparison", "load_result", "write_report"]
+__getattr__, __dir__, __all__ = lazy_exports(
+    "segwise.report",
+    {
+        "build_report": "segwise.report.html",
+        "load_comparison": "segwise.report.html",
+        "load_result": "segwise.report.html",
+        "write_report": "segwise.report.html",
+    },
+)

@@ -226,7 +226,9 @@ def _surface_unit(result: Mapping[str, Any]) -> str:
 
 def _surface_label(metric: str, unit: str) -> str:
     """Column title of a surface metric: ``HD95 (mm)``, ``NSD@1`` (a share, shown in %)."""
-    name = metric.upper() if not metric.startswith("nsd") else "NSD" + metric[3:]
+    from segwise.metrics.surface import surface_metric_label
+
+    name = surface_metric_label(metric)
     return name if metric.startswith("nsd") or not unit else f"{name} ({unit})"
 
 
@@ -237,29 +239,59 @@ def _surface_cell(metric: str, value: Any) -> tuple[str, float]:
     return ("–" if math.isnan(v) else f"{v:.2f}"), v
 
 
-def _surface_cards(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Cards for the mean over cases of each surface metric (eval --surface)."""
-    unit = _surface_unit(result)
-    cards = []
-    for metric in (result.get("surface") or {}).get("metrics", []):
-        if metric == "hd":
-            continue
-        v = _num(result.get(f"mean_{metric}"))
-        nsd = metric.startswith("nsd")
-        text = pct(v) if nsd else ("–" if math.isnan(v) else f"{v:.2f}")
-        ci = (result.get("ci") or {}).get(f"mean_{metric}")
-        level = (result.get("ci") or {}).get("level", 0.95)
-        bounds = [_surface_cell(metric, ci[k])[0] for k in ("low", "high")] if ci else []
-        cards.append(
-            {
-                "label": _surface_label(metric, ""),
-                "value": text,
-                "unit": "%" if nsd else unit,
-                "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
-                "note": "mean over cases",
-            }
-        )
-    return cards
+def _family_card(card: Any, flag: str | None, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A metric family's :class:`~segwise.metrics.families.Card`: the number with its interval, a
+    placeholder naming the flag when the card is ``always`` shown, else nothing when the result lacks it."""
+    if card.key not in result:
+        if not card.always:
+            return None
+        return {"label": card.label, "value": "–", "unit": "", "ci": "", "note": f"run eval with {flag}"}
+    if not card.distance:
+        return _card(card.label, card.key, result, card.note)
+    ci = (result.get("ci") or {}).get(card.key)
+    level = (result.get("ci") or {}).get("level", 0.95)
+    value = _num(result.get(card.key))
+    bounds = ["–" if math.isnan(_num(ci[k])) else f"{_num(ci[k]):.2f}" for k in ("low", "high")] if ci else []
+    return {
+        "label": card.label,
+        "value": "–" if math.isnan(value) else f"{value:.2f}",
+        "unit": _surface_unit(result),
+        "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
+        "note": card.note,
+    }
+
+
+def _family_parts(
+    result: Mapping[str, Any], names: Sequence[str], colors: Sequence[Sequence[int]]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]], list[dict[str, Any]], list[str]]:
+    """What each metric family declares for the report (:mod:`segwise.metrics.families`): summary
+    cards, per-class bar charts, figure sections, and the summary lines of the families in the result
+    that show no card."""
+    from segwise.metrics.families import families_in, registered_families
+    from segwise.report import plots
+
+    present = families_in(result)
+    per_class = result["per_class"]
+    cards, charts, sections, lines = [], [], [], []
+    for f in registered_families().values():
+        shown = [_family_card(card, f.flag, result) for card in f.cards(result)]
+        cards += [c for c in shown if c is not None]
+        for chart in f.charts:
+            if chart.kind == "per_class" and any(chart.key in r for r in per_class):
+                values = [r.get(chart.key) for r in per_class]
+                uri = plots.per_class_bars(names, values, colors, chart.title, result.get(chart.headline))
+                charts.append((chart.alt or chart.title, uri))
+            elif chart.kind != "per_class" and result.get(chart.key):
+                section = {
+                    "id": chart.key,
+                    "title": chart.title,
+                    "hint": chart.hint,
+                    "alt": chart.alt or chart.title,
+                }
+                sections.append(section | {"figure": plots.family_figure(chart.kind, result, chart.key)})
+        if f.name in present and not any(shown):
+            lines += f.summary(result)
+    return cards, charts, sections, lines
 
 
 def _comparison_table(comparison: Mapping[str, Any]) -> dict[str, Any]:
@@ -445,7 +477,6 @@ def build_report(
     import jinja2
 
     from segwise.data.readers import read_class_table
-    from segwise.metrics.families import get_family
     from segwise.report import plots
 
     check_result(result)
@@ -459,40 +490,8 @@ def build_report(
     iou = [r.get("iou") for r in per_class]
     total = sum(int(r.get("gt_pixels") or 0) for r in per_class) or 1
     shares = [int(r.get("gt_pixels") or 0) / total for r in per_class]
-    charts = [
-        ("Per-class IoU", plots.per_class_bars(names, iou, colors, "IoU per class (%)", result.get("miou")))
-    ]
-    if any("bf" in r for r in per_class):
-        bf = [r.get("bf") for r in per_class]
-        charts.append(
-            (
-                "Per-class BF",
-                plots.per_class_bars(names, bf, colors, "Boundary F1 per class (%)", result.get("bf")),
-            )
-        )
-    if result.get("calibration"):  # segwise eval --probs
-        charts.append(
-            ("Reliability diagram", plots.reliability_diagram(result["calibration"], result.get("ece")))
-        )
+    cards, charts, sections, family_lines = _family_parts(result, names, colors)
     source = result.get("source") or {}
-    cards = [
-        _card("mIoU", "miou", result, "dataset-level mean IoU"),
-        _card("pixel accuracy", "pixel_accuracy", result),
-        _card("mean accuracy", "mean_accuracy", result, "mean per-class recall"),
-        _card("fwIoU", "fwiou", result, "IoU weighted by class frequency"),
-        _card("BF", "bf", result, "boundary F1")
-        or {
-            "label": "BF",
-            "value": "–",
-            "unit": "",
-            "ci": "",
-            "note": f"run eval with {get_family('boundary').flag}",
-        },
-        _card("Boundary IoU", "biou", result),
-        _card("mean Dice", "mean_dice", result),
-        _card("mIoU per image", "miou_per_image", result, "mean of per-image mIoU"),
-        *_surface_cards(result),
-    ]
     context = {
         "title": title or "segwise evaluation report",
         "subtitle": " · ".join(
@@ -503,22 +502,18 @@ def build_report(
         "num_images": result.get("num_images"),
         "num_pixels": f"{int(result.get('num_pixels') or 0):,}",
         "num_classes": result["num_classes"],
-        "cards": [c for c in cards if c is not None],
+        "cards": cards,
         "columns": columns,
         "rows": rows,
         "charts": charts,
         "frequency": plots.frequency_vs_iou(names, shares, iou, colors),
         "confusion": plots.confusion_heatmap(result["confusion_matrix"], names),
-        "trimap": plots.trimap_curve(result["trimap"]) if result.get("trimap") else None,
-        "risk_coverage": plots.risk_coverage_curve(result["uncertainty"])
-        if result.get("uncertainty")
-        else None,
+        "sections": sections,
+        "family_lines": family_lines,
         "gallery": _gallery(result, _path(images), _path(gt), _path(pred), table, colors, k) if k else None,
         "training": plots.training_curves(read_metrics_csv(run)) if run is not None else None,
         "run": str(run) if run is not None else None,
         "comparison": _comparison_table(comparison) if comparison is not None else None,
-        "objects": result.get("objects"),
-        "uncertainty": result.get("uncertainty"),
         "notes": _summary_notes(result),
         "legend": [
             {"name": n, "color": "#{:02x}{:02x}{:02x}".format(*c)} for n, c in zip(names, colors, strict=True)

@@ -279,3 +279,17 @@ def training_curves(rows: Sequence[Mapping[str, Any]]) -> str | None:
             ax.legend(fontsize=8)
     fig.tight_layout()
     return figure_uri(fig)
+
+
+def family_figure(kind: str, result: Mapping[str, Any], key: str) -> str:
+    """The figure of a metric family's :class:`~segwise.metrics.families.Chart` of ``kind`` (other than
+    ``per_class``), drawn from ``result[key]``. A new kind of figure is one function above and one
+    entry in :data:`FIGURES`."""
+    return FIGURES[kind](result, key)
+
+
+FIGURES: dict[str, Any] = {
+    "trimap": lambda result, key: trimap_curve(result[key]),
+    "reliability": lambda result, key: reliability_diagram(result[key], result.get("ece")),
+    "risk_coverage": lambda result, key: risk_coverage_curve(result[key]),
+}

@@ -39,7 +39,7 @@ from segwise.io_utils import atomic_write_text, write_json
 from segwise.train.config import Config, StageConfig, config_from_dict, config_to_dict, config_to_toml
 from segwise.train.screen import Candidate, candidate_config, rule_screen, run_screening
 
-PLAN_VERSION = 4
+PLAN_VERSION = 5
 
 # --- the rules' constants (docs/auto.md says what backs each) ----------------------------------------
 CROP_SHARE = 2 / 3  # training crop side as a share of the image side (CamVid: 256x320 of 360x480)
@@ -67,6 +67,7 @@ MIN_STEPS_PER_EPOCH = (
 )
 CPU_BATCH, GPU_BATCH = 4, 16  # the batch the machine's steps are timed at
 SETUP_RESERVE = 20.0  # seconds kept for building the data and the model, and for the last checkpoint
+CONTEXT_SLICES = 1  # volumes: neighbouring slices on each side stacked as input channels (2.5D)
 EXIT_RESERVE = 3.0  # seconds kept after training for the process to finish (the data build counts inside)
 
 # name -> (encoder, decoder channels of a depth-5 encoder); the first is the default and the CamVid
@@ -105,6 +106,8 @@ class Fingerprint:
     color: bool = True  # the images hold colour (3 channels that differ), not grey levels or intensities
     # per class, the mean row of its pixels as a share of the image height (0 top, 1 bottom; None: absent)
     class_row: list[float | None] = field(default_factory=list)
+    # volumes: the neighbouring slices on each side the data's spec or options give (None: not volumes)
+    volume_context: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -174,6 +177,7 @@ def fingerprint_dataset(data_cfg: Any, *, seed: int = 0, max_images: int = 64) -
         class_width=[structure_width(np.concatenate(w)) if w else None for w in widths],
         color=bool(color and data_cfg.dataset != "volumes"),
         class_row=[round(r / n, 4) if n else None for r, n in rows],
+        volume_context=getattr(getattr(train_set, "slicing", None), "context", None),
     )
 
 
@@ -740,6 +744,24 @@ def rule_augment(fp: Fingerprint, scale: float = 1.0) -> tuple[list[Any], str]:
     )
 
 
+def rule_context(fp: Fingerprint) -> tuple[int | None, str]:
+    """Volumes: how many neighbouring slices on each side a 2-D network sees as extra input channels
+    (``data.options.context``); ``None`` leaves the data's own setting (not volumes, or set by the user).
+
+    >>> rule_context(Fingerprint({"dataset": "volumes", "options": {}}, ["bg", "a"], None, 1, "index", False,
+    ...              100, 20, [50, 35], [40, 32], [56, 40], [0.9, 0.1], [1.0, 0.5], [None, 30.0], volume_context=0))[0]
+    1
+    """
+    if fp.volume_context is None:
+        return None, "not volumes: each image alone"
+    if fp.volume_context > 0 or "context" in fp.data.get("options", {}):
+        return None, f"{fp.volume_context} slice(s) on each side, as the data's spec or options say"
+    return CONTEXT_SLICES, (
+        f"{CONTEXT_SLICES} neighbouring slice on each side as extra input channels (2.5D): the structures "
+        "continue across slices (hippocampus, 5-minute runs: Dice +0.7/+0.5 points over single slices)"
+    )
+
+
 def rule_loss(fp: Fingerprint) -> tuple[str, str, str]:
     """The loss, the class weighting and their reasons, from the class balance."""
     present = [s for s in fp.class_share if s > 0]
@@ -851,6 +873,10 @@ def make_plan(
     # whole images are validated: batch them only on a GPU and when every sampled image has one size
     d.workers, d.cache = -1, True
     d.val_batch_size = 8 if m.device != "cpu" and fp.image_size == fp.max_size == fp.min_size else 1
+
+    context, reasons["context"] = rule_context(fp)
+    if context is not None:
+        d.options["context"] = context
 
     # geometry and batch
     depth, crop, half, geometry_why = rule_geometry(fp)

@@ -1,7 +1,7 @@
 """The training loop, top to bottom: set-up → data → model → loss → stages of epochs.
 
 ``train()`` reads like nanoGPT's script: every step is a plain function call, there are no hooks.
-``train_one_epoch()`` and ``evaluate()`` are plain functions too, usable on their own.
+``train_one_epoch()`` and ``validate()`` are plain functions too, usable on their own.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def _forward(
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: torch.nn.Module,
     loader: DataLoader,
     num_classes: int,
@@ -408,7 +408,7 @@ def _validation_row(
 ) -> dict[str, float]:
     """The validation columns of a metrics.csv row: accuracies, mIoU, seconds and the IoU of each class."""
     t0 = time.perf_counter()
-    val = evaluate(
+    val = validate(
         model,
         loader,
         spec.num_classes,
@@ -682,4 +682,4 @@ def _train(
     return run_dir
 
 
-__all__ = ["NonFiniteLossError", "RunState", "evaluate", "time_is_up", "train", "train_one_epoch"]
+__all__ = ["NonFiniteLossError", "RunState", "time_is_up", "train", "train_one_epoch", "validate"]

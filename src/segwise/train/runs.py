@@ -57,13 +57,13 @@ def evaluate_model(
 ) -> tuple[ConfusionMatrix, Any]:
     """Evaluate ``model`` on ``split`` of the dataset of the run config ``cfg``, as :func:`evaluate_checkpoint`
     does. Returns the confusion-matrix state and the dataset (:func:`segwise.train.build.eval_dataset`)."""
-    from segwise.train.loop import evaluate
+    from segwise.train.loop import validate
 
     ds = eval_dataset(cfg.data, split, cfg.train.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size)
     dev = torch.device(device)
     # fp32 for reported numbers: bf16 logits can flip the argmax of near-ties
-    state = evaluate(
+    state = validate(
         model, loader, ds.spec.num_classes, ds.spec.ignore_index, dev, per_image=per_image, probs=probs
     )
     state.class_names = list(ds.spec.class_names)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from segwise.errors import InputError
-from segwise.train.compare import parse_vary, run_comparison
+from segwise.train.variants import parse_vary, run_comparison
 from tests.train.conftest import run_cli, tiny_overrides
 
 
