@@ -336,7 +336,10 @@ def test_slices_of_volumes_see_a_neighbouring_slice_on_each_side_unless_the_data
     assert plan.config.data.options["images"] == "img"  # the data's own options stay
     own = dataclasses.replace(fp, volume_context=2)  # the spec asks for two on each side
     plan = make_plan(own, 15, machine(own))
-    assert "context" not in plan.config.data.options and "as the data's spec or options say" in plan.reasons["context"]
+    assert (
+        "context" not in plan.config.data.options
+        and "as the data's spec or options say" in plan.reasons["context"]
+    )
     fp.data["options"]["context"] = 0  # --set data.options.context=0 in train.toml: single slices
     assert "context" in make_plan(fp, 15, machine(fp)).config.data.options  # kept as given (0)
     assert make_plan(fp, 15, machine(fp)).config.data.options["context"] == 0
