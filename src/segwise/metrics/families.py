@@ -24,8 +24,9 @@ A new family is one module in :mod:`segwise.metrics` with its ``MetricState`` an
 :func:`register_family` call below. The registration declares everything the layers above read:
 the ``segwise eval`` flag and options (:class:`FamilyOption`; ``cli/`` builds the command's
 parameters from them), whether it takes volumes (``volumes``), the summary lines printed after the
-pixel table, and what the HTML report shows (:class:`Card` numbers and :class:`Chart` figures; a
-family with no cards shows its summary lines in the report instead).
+pixel table, and what the HTML report shows (:class:`Card` numbers, :class:`Column` class-table
+columns and :class:`Chart` figures; a family with no cards shows its summary lines in the report
+instead).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from segwise.metrics.uncertainty import UncertaintyAccumulator
 __all__ = [
     "Card",
     "Chart",
+    "Column",
     "FamilyOption",
     "MetricFamily",
     "build_states",
@@ -84,6 +86,16 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A per-class column of a family in the report's class table: each row's ``key`` (a share in %,
+    or with ``distance`` a surface distance whose title gets the result's unit)."""
+
+    title: str
+    key: str
+    distance: bool = False
+
+
+@dataclass(frozen=True)
 class Chart:
     """A figure of a family in the HTML report, drawn when the result holds ``key``.
 
@@ -100,6 +112,10 @@ class Chart:
 
 
 def _no_cards(result: Mapping[str, Any]) -> list[Card]:
+    return []
+
+
+def _no_columns(result: Mapping[str, Any]) -> list[Column]:
     return []
 
 
@@ -136,6 +152,7 @@ class MetricFamily:
         volumes: ``""`` when the family evaluates label volumes; else why it does not and what to use
             instead (the volume evaluation refuses it with this text).
         cards: ``cards(result) -> [Card]``: its headline numbers in the HTML report.
+        columns: ``columns(result) -> [Column]``: its per-class columns in the report's class table.
         charts: its figures in the HTML report.
     """
 
@@ -154,6 +171,7 @@ class MetricFamily:
     cli: Mapping[str, FamilyOption] = field(default_factory=dict)
     volumes: str = ""
     cards: Callable[[Mapping[str, Any]], list[Card]] = _no_cards
+    columns: Callable[[Mapping[str, Any]], list[Column]] = _no_columns
     charts: tuple[Chart, ...] = ()
 
     @property
@@ -327,6 +345,12 @@ register_family(
             Card("mean Dice", "mean_dice"),
             Card("mIoU per image", "miou_per_image", "mean of per-image mIoU"),
         ],
+        columns=lambda result: [
+            Column("IoU", "iou"),
+            Column("Accuracy", "accuracy"),
+            Column("Precision", "precision"),
+            Column("Dice", "dice"),
+        ],
         charts=(Chart("per_class", "iou", "IoU per class (%)", headline="miou", alt="Per-class IoU"),),
     )
 )
@@ -379,6 +403,7 @@ register_family(
             Card("BF", "bf", "boundary F1", always=True),
             Card("Boundary IoU", "biou"),
         ],
+        columns=lambda result: [Column("BF", "bf"), Column("Boundary IoU", "biou")],
         charts=(
             Chart("per_class", "bf", "Boundary F1 per class (%)", headline="bf", alt="Per-class BF"),
             Chart(
@@ -530,6 +555,10 @@ register_family(
             ),
         },
         cards=_surface_cards,
+        columns=lambda result: [
+            Column(surface_metric_label(m), m, distance=not m.startswith("nsd"))
+            for m in (result.get("surface") or {}).get("metrics", [])
+        ],
     )
 )
 

@@ -176,18 +176,16 @@ def _colors(result: Mapping[str, Any], classes: Any) -> list[tuple[int, int, int
 def _class_rows(
     result: Mapping[str, Any], colors: Sequence[Sequence[int]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The class table: the per-class columns of every family in the result (``MetricFamily.columns``),
+    then each class's pixel share and counts."""
+    from segwise.metrics.families import families_in, get_family
+
     per_class = result["per_class"]
     total = sum(int(r.get("gt_pixels") or 0) for r in per_class) or 1
-    has_bf = any("bf" in r for r in per_class)
-    surface = list((result.get("surface") or {}).get("metrics", []))  # eval --surface: hd, hd95, assd, nsd@t
     unit = _surface_unit(result)
+    family_columns = [c for name in families_in(result) for c in get_family(name).columns(result)]
     columns = [
-        "IoU",
-        *(["BF", "Boundary IoU"] if has_bf else []),
-        "Accuracy",
-        "Precision",
-        "Dice",
-        *[_surface_label(m, unit) for m in surface],
+        *[f"{c.title} ({unit})" if c.distance and unit else c.title for c in family_columns],
         "pixel share",
         "GT pixels",
         "predicted pixels",
@@ -195,15 +193,10 @@ def _class_rows(
     rows = []
     for r, col in zip(per_class, colors, strict=True):
         share = int(r.get("gt_pixels") or 0) / total
-        cells = [
-            r.get("iou"),
-            *([r.get("bf"), r.get("biou")] if has_bf else []),
-            r.get("accuracy"),
-            r.get("precision"),
-            r.get("dice"),
+        values = [
+            _distance_cell(r.get(c.key)) if c.distance else (pct(r.get(c.key)), _num(r.get(c.key)))
+            for c in family_columns
         ]
-        values = [(pct(v), _num(v)) for v in cells]
-        values += [_surface_cell(m, r.get(m)) for m in surface]
         values.append((f"{100 * share:.2f}", share))
         values.append((f"{int(r.get('gt_pixels') or 0):,}", float(r.get("gt_pixels") or 0)))
         values.append((f"{int(r.get('pred_pixels') or 0):,}", float(r.get("pred_pixels") or 0)))
@@ -224,17 +217,7 @@ def _surface_unit(result: Mapping[str, Any]) -> str:
     return "px" if units.startswith("pixels") else "mm" if units else ""
 
 
-def _surface_label(metric: str, unit: str) -> str:
-    """Column title of a surface metric: ``HD95 (mm)``, ``NSD@1`` (a share, shown in %)."""
-    from segwise.metrics.surface import surface_metric_label
-
-    name = surface_metric_label(metric)
-    return name if metric.startswith("nsd") or not unit else f"{name} ({unit})"
-
-
-def _surface_cell(metric: str, value: Any) -> tuple[str, float]:
-    if metric.startswith("nsd"):
-        return pct(value), _num(value)
+def _distance_cell(value: Any) -> tuple[str, float]:
     v = _num(value)
     return ("–" if math.isnan(v) else f"{v:.2f}"), v
 
@@ -250,13 +233,12 @@ def _family_card(card: Any, flag: str | None, result: Mapping[str, Any]) -> dict
         return _card(card.label, card.key, result, card.note)
     ci = (result.get("ci") or {}).get(card.key)
     level = (result.get("ci") or {}).get("level", 0.95)
-    value = _num(result.get(card.key))
-    bounds = ["–" if math.isnan(_num(ci[k])) else f"{_num(ci[k]):.2f}" for k in ("low", "high")] if ci else []
+    low, high = (_distance_cell(ci[k])[0] for k in ("low", "high")) if ci else ("", "")
     return {
         "label": card.label,
-        "value": "–" if math.isnan(value) else f"{value:.2f}",
+        "value": _distance_cell(result.get(card.key))[0],
         "unit": _surface_unit(result),
-        "ci": f"{100 * level:g}% CI {bounds[0]} – {bounds[1]}" if ci else "",
+        "ci": f"{100 * level:g}% CI {low} – {high}" if ci else "",
         "note": card.note,
     }
 
