@@ -10,6 +10,7 @@ import pytest
 
 from segwise.errors import InputError
 from segwise.train.auto import (
+    CONTEXT_SLICES,
     DEFAULT_NET,
     Fingerprint,
     Machine,
@@ -332,7 +333,7 @@ def test_slices_of_volumes_see_a_neighbouring_slice_on_each_side_unless_the_data
     fp = fingerprint(classes=3, shares=[0.9, 0.07, 0.03], size=(50, 35), n_train=2000, n_val=300)
     fp.data["dataset"], fp.volume_context = "volumes", 0
     plan = make_plan(fp, 15, machine(fp))
-    assert plan.config.data.options["context"] == 1 and "2.5D" in plan.reasons["context"]
+    assert plan.config.data.options["context"] == CONTEXT_SLICES == 2 and "2.5D" in plan.reasons["context"]
     assert plan.config.data.options["images"] == "img"  # the data's own options stay
     own = dataclasses.replace(fp, volume_context=2)  # the spec asks for two on each side
     plan = make_plan(own, 15, machine(own))

@@ -67,7 +67,7 @@ MIN_STEPS_PER_EPOCH = (
 )
 CPU_BATCH, GPU_BATCH = 4, 16  # the batch the machine's steps are timed at
 SETUP_RESERVE = 20.0  # seconds kept for building the data and the model, and for the last checkpoint
-CONTEXT_SLICES = 1  # volumes: neighbouring slices on each side stacked as input channels (2.5D)
+CONTEXT_SLICES = 2  # volumes: neighbouring slices on each side stacked as input channels (2.5D)
 EXIT_RESERVE = 3.0  # seconds kept after training for the process to finish (the data build counts inside)
 
 # name -> (encoder, decoder channels of a depth-5 encoder); the first is the default and the CamVid
@@ -750,15 +750,15 @@ def rule_context(fp: Fingerprint) -> tuple[int | None, str]:
 
     >>> rule_context(Fingerprint({"dataset": "volumes", "options": {}}, ["bg", "a"], None, 1, "index", False,
     ...              100, 20, [50, 35], [40, 32], [56, 40], [0.9, 0.1], [1.0, 0.5], [None, 30.0], volume_context=0))[0]
-    1
+    2
     """
     if fp.volume_context is None:
         return None, "not volumes: each image alone"
     if fp.volume_context > 0 or "context" in fp.data.get("options", {}):
         return None, f"{fp.volume_context} slice(s) on each side, as the data's spec or options say"
     return CONTEXT_SLICES, (
-        f"{CONTEXT_SLICES} neighbouring slice on each side as extra input channels (2.5D): the structures "
-        "continue across slices (hippocampus, 5-minute runs: Dice +0.7/+0.5 points over single slices)"
+        f"{CONTEXT_SLICES} neighbouring slices on each side as extra input channels (2.5D): structures continue "
+        "across slices (hippocampus-dev, 5-minute runs: Dice 0.850/0.831 against 0.822/0.799 on single slices)"
     )
 
 
