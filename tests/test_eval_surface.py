@@ -83,8 +83,9 @@ def test_eval_surface_json_and_per_case_csv(folders, tmp_path):
     np.testing.assert_allclose(got, values, rtol=1e-12)
     assert result["surface"]["metrics"] == ["hd", "hd95", "assd", "nsd@1", "nsd@2"]
     assert result["surface"]["empty"]["pred_empty"] == [0, 0, 1]
-    case_mean = np.nanmean(values[:, :, 1], axis=1)  # classes 0..2 all evaluated
+    case_mean = np.nanmean(values[:, 1:, 1], axis=1)  # classes 1..2: the background is left out by default
     assert result["mean_hd95"] == pytest.approx(case_mean.mean())
+    assert result["policy"]["surface_background"].startswith("class 0 (the background, whose boundary")
     assert result["surface"]["scores"]["hd95"]["median"] == pytest.approx(np.median(case_mean))
     assert result["per_class"][2]["hd95"] == pytest.approx(np.nanmean(values[:, 2, 1]))
     assert result["ci"]["mean_hd95"]["low"] <= result["mean_hd95"] <= result["ci"]["mean_hd95"]["high"]
@@ -165,7 +166,7 @@ def test_compare_preds_on_hd95(folders, tmp_path):
         case_surface_metrics(p, t, 3)["values"]
         for p, t in zip(_read(folders / "bad"), _read(folders / "gt"), strict=True)
     ]
-    assert cmp["value_baseline"] == pytest.approx(np.mean([np.nanmean(v[:, 1]) for v in bad]))
+    assert cmp["value_baseline"] == pytest.approx(np.mean([np.nanmean(v[1:, 1]) for v in bad]))
 
 
 @pytest.mark.parametrize(
@@ -288,3 +289,19 @@ def test_the_report_shows_surface_metrics_per_class_and_as_cards(folders, tmp_pa
         assert f">{title}<" in html, title  # a column of the per-class table
     assert f"{result['mean_hd95']:.2f}" in html and f"{result['per_class'][2]['hd95']:.2f}" in html
     assert f"{100 * result['mean_nsd@1']:.2f}" in html
+
+
+def test_include_background_counts_class_0_in_the_surface_means(folders, tmp_path):
+    """The background's boundary is mostly the array border: left out of the means by default
+    (MONAI include_background=False), counted with --include-background; per class it is always there."""
+    out = tmp_path / "r.json"
+    argv = ["eval", "--gt", str(folders / "gt"), "--pred", str(folders / "bad"), "--num-classes", "3"]
+    assert main([*argv, "--surface", "--include-background", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    values = np.array(result["surface"]["per_case"], dtype=np.float64)
+    assert result["mean_hd95"] == pytest.approx(np.nanmean(values[:, :, 1], axis=1).mean())
+    assert "included" in result["policy"]["surface_background"]
+    assert main([*argv, "--surface", "--json", str(out)]) == 0
+    default = json.loads(out.read_text())
+    assert default["mean_hd95"] == pytest.approx(np.nanmean(values[:, 1:, 1], axis=1).mean())
+    assert default["per_class"][0]["hd95"] == result["per_class"][0]["hd95"] is not None

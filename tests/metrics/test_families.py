@@ -186,7 +186,8 @@ def test_a_new_family_reaches_the_command_line_the_volumes_check_and_the_report(
         return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
     help_text = segwise("eval", "--help").stdout
-    assert "--share-class" in help_text and "Add the predicted share of one class." in help_text
+    words = " ".join(help_text.replace("│", " ").split())  # the help as one line of words
+    assert "--share-class <int> The class whose share is counted." in words and "--share " in words
     out = segwise(
         "eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "3", "--share", "--share-class", "0",
         "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"),

@@ -123,6 +123,7 @@ def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 SpacingOpt = family_option("surface", "spacing")
 HdModeOpt = family_option("surface", "hd_mode")
 EmptyDistanceOpt = family_option("surface", "empty_distance")
+IncludeBackgroundOpt = family_option("surface", "include_background")
 
 
 def warn(msg: str) -> None:

@@ -12,6 +12,7 @@ from segwise.cli.app import (
     EmptyDistanceOpt,
     HdModeOpt,
     IgnoreOpt,
+    IncludeBackgroundOpt,
     MatchOpt,
     NumClassesOpt,
     PredValueMapOpt,
@@ -177,6 +178,7 @@ def compare_preds_cmd(
     spacing: SpacingOpt = family_default("surface", "spacing"),
     hd_mode: HdModeOpt = family_default("surface", "hd_mode"),
     empty_distance: EmptyDistanceOpt = family_default("surface", "empty_distance"),
+    include_background: IncludeBackgroundOpt = family_default("surface", "include_background"),
 ) -> None:
     """Paired comparison of prediction sets on the same ground truth: Δ of a metric (mIoU by default)
     with a bootstrap CI, a permutation-test p-value, per-class Δ IoU and a verdict."""
@@ -202,7 +204,12 @@ def compare_preds_cmd(
         warn=warn,
         roi_dir=roi,
         match=match,
-        family_options={"spacing": spacing, "hd_mode": hd_mode, "empty_distance": empty_distance},
+        family_options={
+            "spacing": spacing,
+            "hd_mode": hd_mode,
+            "empty_distance": empty_distance,
+            "include_background": include_background,
+        },
     )
 
     def pts(x: float | None) -> str:

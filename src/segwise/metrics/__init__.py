@@ -2,9 +2,10 @@
 (one per family: pixel, boundary, regions, surface, bootstrap intervals, probabilities, uncertainty)
 and their registry; paired comparison of confusion matrices.
 
+>>> import numpy as np
 >>> from segwise.metrics import ConfusionMatrix
 >>> cm = ConfusionMatrix(2)
->>> cm.update([[0, 1]], [[0, 0]]); cm.result()["pixel_accuracy"]
+>>> cm.update(np.array([[0, 1]]), np.array([[0, 0]])); cm.result()["pixel_accuracy"]
 0.5
 """
 

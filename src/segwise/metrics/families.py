@@ -460,6 +460,7 @@ def _build_surface(
     nsd_tolerance: Any,
     empty_distance: str,
     spacing: Any,
+    include_background: bool,
 ) -> MetricState:
     return SurfaceAccumulator(
         num_classes,
@@ -469,6 +470,7 @@ def _build_surface(
         nsd_tolerance=nsd_tolerance,
         empty_distance=empty_distance,
         spacing=spacing,  # type: ignore[arg-type]
+        include_background=include_background,
     )
 
 
@@ -491,9 +493,10 @@ def _surface_summary(result: Mapping[str, Any]) -> list[str]:
         )
     empty = s["empty"]
     units = "px" if result["policy"].get("surface_units", "").startswith("pixels") else "physical units"
+    background = "with" if "included" in result["policy"].get("surface_background", "") else "without"
     return [
-        f"surface ({s['num_cases']} cases, {units}; mean over cases of each case's mean over classes): "
-        + ", ".join(parts),
+        f"surface ({s['num_cases']} cases, {units}; mean over cases of each case's mean over classes, {background} "
+        "the background): " + ", ".join(parts),
         f"empty masks (case x class): gt only empty {sum(empty['gt_empty'])}, prediction only empty "
         f"{sum(empty['pred_empty'])}, both {sum(empty['both_empty'])} (distances then: "
         f"{'NaN, left out' if result['policy'].get('empty_distance') == 'nan' else 'the diagonal'})",
@@ -524,6 +527,7 @@ register_family(
             "nsd_tolerance": (1.0,),
             "empty_distance": "nan",
             "spacing": None,
+            "include_background": False,
         },
         geometry=True,
         in_all=False,
@@ -552,6 +556,12 @@ register_family(
                 "Surface distances when only one of prediction/ground truth has the class: nan (counted, left "
                 "out) or max (the image diagonal).",
                 str,
+            ),
+            "include_background": FamilyOption(
+                "--include-background",
+                "Count class 0 (the background) in the surface means over classes (default: left out, as "
+                "MONAI's include_background=False).",
+                bool,
             ),
         },
         cards=_surface_cards,

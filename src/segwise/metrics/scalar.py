@@ -282,7 +282,8 @@ def is_case_metric(name: Any) -> bool:
 @dataclass(frozen=True)
 class CaseScore:
     """A per-case surface score (:mod:`segwise.metrics.surface`): the case's value of one class, or
-    without a class the mean over the evaluated classes defined in the case; a set of cases scores
+    without a class the mean over the averaged classes defined in the case (the evaluated classes, the
+    background left out unless ``include_background``); a set of cases scores
     the mean over the cases where it is defined.
 
     Attributes:
@@ -324,7 +325,7 @@ class CaseScore:
         of = (
             "the class's value"
             if self.class_id is not None
-            else "the mean over the evaluated classes defined"
+            else "the mean over the averaged classes defined (the background left out unless include_background)"
         )
         return (
             f"{self.name}: per case, {of} (docs/metrics.md, Surface distances); a set of cases scores the mean "

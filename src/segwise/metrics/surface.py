@@ -72,9 +72,14 @@ POLICY: dict[str, str] = {
     "percentile": "linear interpolation (np.percentile, as torch.quantile in MONAI)",
     "surface_empty": "both masks empty: every metric NaN (counted: empty.both_empty); one mask empty (counted: "
     "empty.gt_empty, empty.pred_empty): nsd 0, distances by empty_distance",
-    "surface_aggregate": "per case, a metric's case score is the mean over the evaluated classes where it is "
-    "defined; the dataset value (mean_<metric>) is the mean of the case scores where defined, with their median "
-    "and std; per class: mean, median and std over the cases where defined",
+    "surface_aggregate": "per case, a metric's case score is the mean over the averaged classes (surface_background) "
+    "where it is defined; the dataset value (mean_<metric>) is the mean of the case scores where defined, with their "
+    "median and std; per class: mean, median and std over the cases where defined",
+}
+BACKGROUND_POLICY = {
+    False: "class 0 (the background, whose boundary is mostly the array border) is left out of the means over "
+    "classes (MONAI include_background=False, Metrics Reloaded); its per-class values are kept",
+    True: "class 0 (the background) is included in the means over classes (include_background)",
 }
 
 
@@ -462,14 +467,18 @@ class SurfaceAccumulator(MetricState):
             the means) or ``"max"`` (the array diagonal in physical units).
         spacing: default voxel size in **physical order** ``(x, y[, z])``, as ``--spacing`` takes it;
             reversed to array order. ``update(..., spacing=)`` (array order) overrides it; default 1.
+        include_background: whether class 0 counts in the means over classes (``mean_<metric>``, the
+            case scores). Default ``False``: the background's boundary is mostly the array border and
+            its distances say little about the structures (MONAI ``include_background=False``). Its
+            per-class values are reported either way; with one class it is always included.
 
     Example:
         >>> acc = SurfaceAccumulator(2, nsd_tolerance=(1.0,))
         >>> t = np.zeros((9, 9), int); t[2:7, 2:7] = 1
         >>> acc.update(t, t)
         >>> r = acc.result()
-        >>> r["mean_hd95"], r["per_class"][1]["nsd@1"]
-        (0.0, 1.0)
+        >>> r["mean_hd95"], r["per_class"][1]["nsd@1"], r["policy"]["surface_background"][:31]
+        (0.0, 1.0, 'class 0 (the background, whose ')
     """
 
     def __init__(
@@ -481,6 +490,7 @@ class SurfaceAccumulator(MetricState):
         nsd_tolerance: Sequence[float] | str = (1.0,),
         empty_distance: EmptyDistance = "nan",
         spacing: Sequence[float] | str | None = None,
+        include_background: bool = False,
     ) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 1:
             raise InputError(
@@ -495,7 +505,13 @@ class SurfaceAccumulator(MetricState):
         self.empty_distance = _check_choice(empty_distance, "empty_distance", EMPTY_DISTANCES)
         self.spacing = parse_spacing(spacing)
         self.names = metric_names(self.hd_percentile, self.nsd_tolerance)
+        if not isinstance(include_background, bool | np.bool_):
+            raise InputError(f"`include_background` must be True or False; got {include_background!r}.")
+        self.include_background = bool(include_background)
         self._evaluated = evaluated_classes(self.num_classes, self.ignore_index)
+        self._averaged = self._evaluated.copy()  # the classes of the means over classes
+        if not self.include_background and self.num_classes > 1:
+            self._averaged[0] = False
         self.case_values: list[np.ndarray]
         self.case_empty: list[np.ndarray]
         self.spacings_used: set[tuple[float, ...]]
@@ -512,6 +528,7 @@ class SurfaceAccumulator(MetricState):
             "nsd_tolerance": self.nsd_tolerance,
             "empty_distance": self.empty_distance,
             "spacing": self.spacing,
+            "include_background": self.include_background,
         }
 
     def update(self, pred: Any, target: Any, *, spacing: Sequence[float] | None = None) -> None:
@@ -552,9 +569,10 @@ class SurfaceAccumulator(MetricState):
         return np.stack(self.case_values)
 
     def case_scores(self) -> dict[str, np.ndarray]:
-        """Per metric ``mean_<name>``: ``(N,)`` case scores, the mean over the evaluated classes where
-        the metric is defined (NaN when none is); what the bootstrap and compare-preds resample."""
-        v = self.values()[:, self._evaluated, :]
+        """Per metric ``mean_<name>``: ``(N,)`` case scores, the mean over the averaged classes (the
+        evaluated ones, without the background unless ``include_background``) where the metric is
+        defined (NaN when none is); what the bootstrap and compare-preds resample."""
+        v = self.values()[:, self._averaged, :]
         out = {}
         for j, name in enumerate(self.names):
             col = v[:, :, j]
@@ -575,6 +593,7 @@ class SurfaceAccumulator(MetricState):
             if self.empty_distance == "nan"
             else "max: the array diagonal sqrt(sum((shape_i * spacing_i)^2)) in physical units",
             surface_spacing=[list(s) for s in sorted(self.spacings_used)],
+            surface_background=BACKGROUND_POLICY[self.include_background or self.num_classes == 1],
         )
         pol["surface_units"] = (
             "pixels/voxels (no spacing given)"
